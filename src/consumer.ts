@@ -1,0 +1,193 @@
+// Turns published ring records into lines in the file. Whoever holds the ring's LOCK runs it: the
+// writer worker in normal operation, the caller's thread on exit and in flushSync(). Everything it
+// must hand over between the two lives in the ring header.
+
+import { Kind } from './format.js';
+import type { KeyTable } from './keys.js';
+import { Ctl, Num, u32diff, type RingViews } from './layout.js';
+import { LineBuilder, type Source } from './line-builder.js';
+import { lastLineOfSet, scanTail, segmentPath } from './segments.js';
+import { SegmentWriter, WriteFault, type FileIo } from './segment-writer.js';
+
+export interface ConsumerHooks {
+  /** The bytes of an EXTERNAL record, or undefined when they have not arrived yet. */
+  external(id: number): Source | undefined;
+  /** Called after an EXTERNAL record is written, so its memory can go. */
+  externalDone(id: number): void;
+  /** A persistent write fault; `lost` events of this batch will never reach the file. */
+  fault(err: unknown, lost: number): void;
+  /** Writing works again after a fault. */
+  recovered(): void;
+}
+
+/** After a persistent fault, records are counted as lost without a write attempt for this long,
+ *  doubling per failed retry up to MAX: the disk gets a slow, steady probe, not a hammering. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+export type DrainResult = 'idle' | 'waiting-external';
+
+export class RingConsumer {
+  readonly builder: LineBuilder;
+  readonly writer: SegmentWriter;
+  /** Records whose last index is at or below this are already in the file. */
+  private skipThrough = -1;
+  private retryDelay = 0;
+  private retryAt = 0;
+
+  constructor(
+    private readonly ring: RingViews,
+    keys: KeyTable,
+    private readonly basePath: string,
+    rotateBytes: number,
+    private readonly hooks: ConsumerHooks,
+    io?: FileIo,
+  ) {
+    this.builder = new LineBuilder(keys);
+    this.writer = new SegmentWriter(ring, basePath, rotateBytes, io);
+  }
+
+  /**
+   * Consumes every record published so far. Returns 'waiting-external' when it stopped at an
+   * EXTERNAL record whose bytes have not arrived (the worker yields to its message queue then).
+   */
+  drain(): DrainResult {
+    const { ctl, dv, u8, mask } = this.ring;
+    let r = Atomics.load(ctl, Ctl.READ_POS) >>> 0;
+    const w = Atomics.load(ctl, Ctl.WRITE_POS) >>> 0;
+    while (r !== w) {
+      const off = r & mask;
+      const len = dv.getUint32(off, true);
+      const kind = u8[off + 4];
+      if (kind === Kind.EXTERNAL) {
+        const id = dv.getUint32(off + 8, true);
+        const src = this.hooks.external(id);
+        if (src === undefined) {
+          this.commit();
+          return 'waiting-external';
+        }
+        this.record(src, 0);
+        this.hooks.externalDone(id);
+      } else if (kind !== Kind.PAD) {
+        this.record(this.ring, off);
+      }
+      r = (r + len) >>> 0;
+      this.writer.advance(r);
+    }
+    this.commit();
+    return 'idle';
+  }
+
+  /** Writes one record that is not in the ring (the caller's overflow queue at exit). */
+  direct(src: Source, off: number): void {
+    this.record(src, off);
+  }
+
+  /** Writes out whatever is pending and publishes it. */
+  commit(): void {
+    try {
+      this.writer.commit();
+    } catch (err) {
+      if (!(err instanceof WriteFault)) throw err;
+      this.failed(err, this.writer.discard());
+    }
+  }
+
+  /**
+   * Makes the file consistent after a holder died mid-batch (or at the first hold): cuts a torn
+   * last line and resumes after the last whole line, so nothing is written twice.
+   */
+  recover(): void {
+    const { ctl, num } = this.ring;
+    const segment = Atomics.load(ctl, Ctl.SEGMENT);
+    const where = segmentPath(this.basePath, segment);
+    const tail = scanTail(Atomics.load(ctl, Ctl.FD), where);
+    const last = tail.last ?? (segment > 0 ? lastLineOfSet(this.basePath, segment - 1) : null);
+    num[Num.FILE_BYTES] = tail.size;
+    const lastIndex = Math.max(num[Num.LAST_INDEX]!, last ? last.lastIndex : -1);
+    this.skipThrough = lastIndex;
+    num[Num.LAST_INDEX] = lastIndex;
+    Atomics.store(ctl, Ctl.WRITTEN, (lastIndex + 1) | 0);
+  }
+
+  /** Bytes published but not yet consumed. */
+  backlog(): number {
+    const { ctl } = this.ring;
+    return u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS));
+  }
+
+  private record(src: Source, off: number): void {
+    const { u8, dv } = src;
+    const kind = u8[off + 4];
+    const first = dv.getFloat64(off + 8, true);
+    const last = kind === Kind.DROPPED ? first + dv.getFloat64(off + 16, true) - 1 : first;
+    const events = kind === Kind.DROPPED ? 0 : 1;
+    const num = this.ring.num;
+    const out = this.writer.out;
+    const backingOff = this.retryDelay > 0 && Date.now() < this.retryAt;
+    if (last <= this.skipThrough || backingOff) {
+      // Not written, but built all the same: its key definitions are needed by later records.
+      const start = out.len;
+      this.builder.build(src, off, out);
+      out.len = start;
+      if (last <= this.skipThrough) return;
+      // Still backing off after a fault: this one is lost too, and owed a marker.
+      this.owe(first, last);
+      num[Num.LOST] = num[Num.LOST]! + events;
+      this.writer.publish(last, 0);
+      return;
+    }
+    try {
+      if (num[Num.OWED_FIRST]! >= 0) this.payDebt(first);
+      const start = out.len;
+      try {
+        this.builder.build(src, off, out);
+      } catch (err) {
+        out.len = start;
+        throw err;
+      }
+      this.writer.lineEnd(start, last, events);
+    } catch (err) {
+      if (!(err instanceof WriteFault)) throw err;
+      this.failed(err, this.writer.discard() + events, last);
+      return;
+    }
+    if (this.retryDelay > 0) {
+      this.retryDelay = 0;
+      this.hooks.recovered();
+    }
+  }
+
+  /** The marker line for a lost range, written where those events would have been. */
+  private payDebt(nextIndex: number): void {
+    const num = this.ring.num;
+    const first = num[Num.OWED_FIRST]!;
+    const last = Math.max(num[Num.OWED_LAST]!, nextIndex - 1);
+    num[Num.OWED_FIRST] = -1;
+    num[Num.OWED_LAST] = -1;
+    const count = last - first + 1;
+    this.writer.appendText(
+      `{"index":${first},"emitted_at_ms":${Date.now()},"frame_depth":null,"type":"events_dropped","count":${count}}`,
+      last,
+      0,
+    );
+  }
+
+  private owe(first: number, last: number): void {
+    const num = this.ring.num;
+    if (num[Num.OWED_FIRST]! < 0) num[Num.OWED_FIRST] = first;
+    num[Num.OWED_LAST] = last;
+  }
+
+  private failed(err: WriteFault, lost: number, through = -1): void {
+    const num = this.ring.num;
+    const first = num[Num.LAST_INDEX]! + 1;
+    const last = Math.max(through, this.builder.lastIndex);
+    this.owe(first, last);
+    num[Num.LOST] = num[Num.LOST]! + lost;
+    this.writer.publish(last, 0);
+    this.retryDelay = this.retryDelay === 0 ? RETRY_FIRST_MS : Math.min(RETRY_MAX_MS, this.retryDelay * 2);
+    this.retryAt = Date.now() + this.retryDelay;
+    this.hooks.fault(err.cause, lost);
+  }
+}

@@ -1,0 +1,316 @@
+// Caller-side snapshot of an event into ring records (format.ts). This is the only work besides
+// stamping that handleEvent does on the caller's thread, so it is written for speed: no
+// allocation per value, short ASCII strings copied by a JS loop, longer ones by one native call,
+// keys interned to two-byte ids. Value semantics follow JSON.stringify exactly (toJSON, boxed
+// primitives, skipped undefined/functions/symbols), plus a documented substitute for each value
+// JSON.stringify cannot write (see README, "Values JSON cannot represent").
+
+import { alignRecord, Flag, Kind, RECORD_HEADER, Tag } from './format.js';
+import { KeyTable, MAX_INTERNED_KEY_LENGTH, MAX_KEYS } from './keys.js';
+import { fast, type FastBuffer } from './node-buffer.js';
+
+/** Thrown (as this exact object) when the target has no room; never escapes the sink. */
+export const NO_ROOM: { readonly noRoom: true } = Object.freeze({ noRoom: true });
+
+/** Below this length a JS loop copies ASCII faster than the native UTF-8 writer's call overhead
+ *  (measured in bench/encoding: the crossover on this machine was between 32 and 64 chars). */
+const SHORT_STRING = 48;
+/** Room every value may use without a check: tag + 8-byte number, with slack. */
+const VALUE_SLACK = 16;
+
+export const CIRCULAR = '[Circular]';
+export const MAX_DEPTH_MARK = '[MaxDepth]';
+
+/** Where the encoder writes: the ring's data region or a private scratch buffer. */
+export interface Target {
+  u8: Uint8Array;
+  dv: DataView;
+  buf: FastBuffer;
+}
+
+export class EventEncoder {
+  readonly keys: KeyTable;
+  private readonly ids = new Map<string, number>();
+  private u8!: Uint8Array;
+  private dv!: DataView;
+  private buf!: FastBuffer;
+  pos = 0;
+  private limit = 0;
+  private readonly stack: object[] = [];
+  private keysMark = 0;
+
+  constructor(readonly maxDepth: number, keys = new KeyTable()) {
+    this.keys = keys;
+    for (let i = 0; i < keys.size; i++) this.ids.set(keys.names[i]!, i);
+  }
+
+  /** Point the encoder at [start, limit) of a target before encoding one record. */
+  begin(t: Target, start: number, limit: number): void {
+    this.u8 = t.u8;
+    this.dv = t.dv;
+    this.buf = t.buf;
+    this.pos = start;
+    this.limit = limit;
+    this.stack.length = 0;
+    this.keysMark = this.keys.size;
+  }
+
+  /** Undo the key definitions of an attempt that will not be published. */
+  abandon(): void {
+    const names = this.keys.names;
+    for (let id = this.keysMark; id < names.length; id++) this.ids.delete(names[id]!);
+    this.keys.truncate(this.keysMark);
+  }
+
+  /** Forgets every interned key: later records define again what they use. */
+  resetKeys(): void {
+    this.ids.clear();
+    this.keys.truncate(0);
+  }
+
+  /** An EVENT record. `body` must already be a non-array object (the sink checks). */
+  event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
+    const start = this.header(Kind.EVENT, executionId === undefined ? 0 : Flag.EXECUTION_ID);
+    this.dv.setFloat64(this.pos, index, true);
+    this.dv.setFloat64(this.pos + 8, ts, true);
+    this.pos += 16;
+    this.frameDepth(frameDepth);
+    if (executionId !== undefined) this.string(executionId);
+    this.stack.push(body);
+    this.objectBody(body, 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
+    this.stack.pop();
+    this.finish(start);
+  }
+
+  /** A REJECTED record: the event could not be snapshotted; `reason` says why. */
+  rejected(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, reason: string): void {
+    const start = this.header(Kind.REJECTED, executionId === undefined ? 0 : Flag.EXECUTION_ID);
+    this.dv.setFloat64(this.pos, index, true);
+    this.dv.setFloat64(this.pos + 8, ts, true);
+    this.pos += 16;
+    this.frameDepth(frameDepth);
+    if (executionId !== undefined) this.string(executionId);
+    this.string(reason);
+    this.finish(start);
+  }
+
+  /** A DROPPED record standing for `count` events from `firstIndex` that never reached the ring. */
+  dropped(firstIndex: number, count: number, ts: number): void {
+    const start = this.header(Kind.DROPPED, 0);
+    this.room(24);
+    this.dv.setFloat64(this.pos, firstIndex, true);
+    this.dv.setFloat64(this.pos + 8, count, true);
+    this.dv.setFloat64(this.pos + 16, ts, true);
+    this.pos += 24;
+    this.finish(start);
+  }
+
+  private header(kind: number, flags: number): number {
+    const start = this.pos;
+    this.room(RECORD_HEADER + 16 + VALUE_SLACK);
+    this.u8[start + 4] = kind;
+    this.u8[start + 5] = flags;
+    this.pos = start + RECORD_HEADER;
+    return start;
+  }
+
+  private finish(start: number): void {
+    const len = alignRecord(this.pos - start);
+    if (start + len > this.limit) throw NO_ROOM;
+    this.dv.setUint32(start, len, true);
+    this.pos = start + len;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n > this.limit) throw NO_ROOM;
+  }
+
+  private frameDepth(v: unknown): void {
+    if (typeof v === 'number') this.number(v);
+    else this.u8[this.pos++] = Tag.NULL;
+  }
+
+  private number(v: number): void {
+    if ((v | 0) === v) {
+      this.u8[this.pos] = Tag.I32;
+      this.dv.setInt32(this.pos + 1, v, true);
+      this.pos += 5;
+    } else {
+      this.u8[this.pos] = Tag.F64;
+      this.dv.setFloat64(this.pos + 1, v, true);
+      this.pos += 9;
+    }
+  }
+
+  private string(s: string): void {
+    const n = s.length;
+    const start = this.pos;
+    if (n < SHORT_STRING) {
+      // Worst case is 3 bytes per UTF-16 unit; checked once so the loop needs no check.
+      if (start + 5 + n * 3 > this.limit) throw NO_ROOM;
+      const u8 = this.u8;
+      let p = start + 5;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) return this.longString(s, Tag.STR);
+        u8[p++] = c;
+      }
+      u8[start] = Tag.STR;
+      this.dv.setUint32(start + 1, n, true);
+      this.pos = p;
+      return;
+    }
+    this.longString(s, Tag.STR);
+  }
+
+  private longString(s: string, tag: number): void {
+    const start = this.pos;
+    const room = this.limit - start - 5;
+    if (s.length * 3 > room && Buffer.byteLength(s, 'utf8') > room) throw NO_ROOM;
+    const written = this.buf.utf8Write(s, start + 5, room);
+    // A string whose UTF-8 is longer than its UTF-16 length has non-ASCII text and may hold a lone
+    // surrogate, which UTF-8 cannot carry: JSON.stringify writes those as \udXXX escapes, so send
+    // its escaped text instead, to be written verbatim.
+    if (tag === Tag.STR && written !== s.length && !s.isWellFormed()) {
+      return this.longString(JSON.stringify(s), Tag.RAW);
+    }
+    this.u8[start] = tag;
+    this.dv.setUint32(start + 1, written, true);
+    this.pos = start + 5 + written;
+  }
+
+  private key(k: string): void {
+    this.room(VALUE_SLACK);
+    const id = this.ids.get(k);
+    if (id !== undefined) {
+      this.u8[this.pos] = Tag.KEY_ID;
+      this.dv.setUint16(this.pos + 1, id, true);
+      this.pos += 3;
+      return;
+    }
+    const newId = this.keys.size;
+    if (newId < MAX_KEYS && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
+      const start = this.pos;
+      if (start + 5 + k.length * 3 > this.limit) throw NO_ROOM;
+      const written = this.buf.utf8Write(k, start + 5);
+      this.u8[start] = Tag.KEY_DEF;
+      this.dv.setUint16(start + 1, newId, true);
+      this.dv.setUint16(start + 3, written, true);
+      this.pos = start + 5 + written;
+      this.ids.set(k, newId);
+      this.keys.define(newId, k);
+      return;
+    }
+    // Not interned: sent whole, as the quoted JSON key (which also carries lone surrogates).
+    this.longString(JSON.stringify(k), Tag.KEY_INLINE);
+  }
+
+  /** JSON.stringify's SerializeJSONProperty steps 2-4: toJSON, then unboxing. */
+  private resolve(v: unknown, key: string | number): unknown {
+    if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') v = toJSON.call(v, typeof key === 'number' ? String(key) : key);
+      if (typeof v === 'object' && v !== null) {
+        const proto: unknown = Object.getPrototypeOf(v);
+        if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+          if (v instanceof Number) return Number(v);
+          if (v instanceof String) return String(v);
+          if (v instanceof Boolean || v instanceof BigInt) return v.valueOf();
+        }
+      }
+    }
+    return v;
+  }
+
+  private value(v: unknown, depth: number): void {
+    this.room(VALUE_SLACK);
+    switch (typeof v) {
+      case 'string':
+        return this.string(v);
+      case 'number':
+        return this.number(v);
+      case 'boolean':
+        this.u8[this.pos++] = v ? Tag.TRUE : Tag.FALSE;
+        return;
+      case 'bigint':
+        // JSON.stringify throws on BigInt; ringlog writes its exact decimal digits as a string.
+        return this.string(v.toString());
+      case 'object':
+        if (v === null) {
+          this.u8[this.pos++] = Tag.NULL;
+          return;
+        }
+        return this.object(v, depth);
+      default:
+        // undefined, functions and symbols: only reach here inside arrays, where JSON writes null.
+        this.u8[this.pos++] = Tag.NULL;
+    }
+  }
+
+  private object(o: object, depth: number): void {
+    if (depth >= this.maxDepth) return this.string(MAX_DEPTH_MARK);
+    const stack = this.stack;
+    for (let i = 0; i < stack.length; i++) if (stack[i] === o) return this.string(CIRCULAR);
+    stack.push(o);
+    if (Array.isArray(o)) {
+      const n = o.length;
+      this.u8[this.pos] = Tag.ARR;
+      this.dv.setUint32(this.pos + 1, n, true);
+      this.pos += 5;
+      for (let i = 0; i < n; i++) this.value(this.resolve(o[i], i), depth + 1);
+    } else {
+      this.objectBody(o, depth);
+    }
+    stack.pop();
+  }
+
+  /** `envelope`: at the top level, the keys the line's envelope already has. */
+  private objectBody(o: object, depth: number, envelope?: readonly string[]): void {
+    this.u8[this.pos++] = Tag.OBJ;
+    const keys = Object.keys(o);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const v = this.resolve((o as Record<string, unknown>)[k], k);
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+      if (envelope !== undefined && envelope.includes(k)) this.longString(JSON.stringify(renamed(k, o)), Tag.KEY_INLINE);
+      else this.key(k);
+      this.value(v, depth + 1);
+    }
+    this.room(1);
+    this.u8[this.pos++] = Tag.END;
+  }
+}
+
+/** Keys the line's envelope writes itself; an event's own field by that name is renamed. */
+const ENVELOPE: readonly string[] = ['index', 'emitted_at_ms', 'frame_depth'];
+const ENVELOPE_WITH_EXECUTION: readonly string[] = [...ENVELOPE, 'execution_id'];
+
+/** `event_<key>`, prefixed again while the event has a field by that name too: nothing is lost
+ *  and no line ever holds a key twice. */
+function renamed(key: string, event: object): string {
+  let name = 'event_' + key;
+  while (Object.hasOwn(event, name)) name = 'event_' + name;
+  return name;
+}
+
+/** A growable private buffer for records that do not fit where the ring has room. */
+export class Scratch implements Target {
+  u8: Uint8Array;
+  dv: DataView;
+  buf: FastBuffer;
+  constructor(size: number) {
+    this.buf = fast(Buffer.allocUnsafe(size));
+    this.u8 = this.buf;
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+  get size(): number {
+    return this.buf.byteLength;
+  }
+  grow(min: number): void {
+    let size = this.buf.byteLength * 2;
+    while (size < min) size *= 2;
+    this.buf = fast(Buffer.allocUnsafe(size));
+    this.u8 = this.buf;
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+}

@@ -1,0 +1,117 @@
+// Option validation for JsonlEventSink.open(): every option is checked up front, and a bad one
+// fails with a TypeError (wrong type) or RangeError (right type, bad value) naming the option.
+
+import type { SinkError } from './errors.js';
+
+export type OverloadPolicy = 'buffer' | 'block' | 'drop';
+
+export interface JsonlEventSinkOptions {
+  /** Rotate before a line would make the running file larger than this (default 100 MiB). */
+  rotateBytes?: number;
+  /** 'truncate' (default) starts a fresh session at index 0; 'append' resumes an existing set. */
+  mode?: 'truncate' | 'append';
+  /** Size of the shared ring's data region, a power of two (default 4 MiB). */
+  ringBytes?: number;
+  /**
+   * What handleEvent does when the writer cannot keep up and the ring is full:
+   * 'buffer' (default) queues in a capped overflow, then blocks up to blockTimeoutMs, then drops;
+   * 'block' waits for ring space at once (up to blockTimeoutMs, then drops);
+   * 'drop' drops at once. Dropped events are counted and leave a marker line.
+   */
+  overload?: OverloadPolicy;
+  /** Cap of the 'buffer' policy's overflow queue, in bytes of encoded events (default 64 MiB). */
+  maxBufferBytes?: number;
+  /** Longest handleEvent may block under 'buffer' (when the cap is hit) or 'block' (default 5000). */
+  blockTimeoutMs?: number;
+  /** Nesting depth past which a value is written as "[MaxDepth]" (default 1000). */
+  maxDepth?: number;
+  /** Deadline of the automatic flush at process exit, in milliseconds (default 10000). */
+  exitTimeoutMs?: number;
+  /** Hears each asynchronous failure once (also delivered by the next flush()). */
+  onError?: (err: SinkError) => void;
+}
+
+export interface ResolvedOptions {
+  readonly rotateBytes: number;
+  readonly mode: 'truncate' | 'append';
+  readonly ringBytes: number;
+  readonly overload: OverloadPolicy;
+  readonly maxBufferBytes: number;
+  readonly blockTimeoutMs: number;
+  readonly maxDepth: number;
+  readonly exitTimeoutMs: number;
+  readonly onError: ((err: SinkError) => void) | undefined;
+}
+
+/** The reference's ROTATE_BYTES: 100 MiB. */
+export const ROTATE_BYTES = 100 * 1024 * 1024;
+/** 4 MiB holds ~3,000 events of the reference corpus: several milliseconds of a saturated writer,
+ *  which is what the ring must absorb while a write is in flight. */
+export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
+/** 64 KiB floor: below it most tool results would take the slower external-record path. */
+export const MIN_RING_BYTES = 64 * 1024;
+/** 1 GiB ceiling: free-running u32 positions need the ring to be under 2^31 bytes. */
+export const MAX_RING_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+/** Five seconds: long enough to ride out a slow disk, short enough to notice a dead one. */
+export const DEFAULT_BLOCK_TIMEOUT_MS = 5000;
+/** Deep enough for any real event, shallow enough to stay far from the JS stack limit. */
+export const DEFAULT_MAX_DEPTH = 1000;
+export const DEFAULT_EXIT_TIMEOUT_MS = 10_000;
+
+const KNOWN = new Set([
+  'rotateBytes', 'mode', 'ringBytes', 'overload', 'maxBufferBytes', 'blockTimeoutMs', 'maxDepth', 'exitTimeoutMs', 'onError',
+]);
+
+function integer(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw new TypeError(`ringlog: option "${name}" must be a number, got ${describe(v)}`);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`ringlog: option "${name}" must be an integer from ${min} to ${max}, got ${v}`);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  if (typeof v !== 'string') throw new TypeError(`ringlog: option "${name}" must be a string, got ${describe(v)}`);
+  if (!allowed.includes(v as T)) {
+    throw new RangeError(`ringlog: option "${name}" must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got '${v}'`);
+  }
+  return v as T;
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v;
+}
+
+export function resolveOptions(opts: unknown): ResolvedOptions {
+  if (opts === undefined) opts = {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new TypeError(`ringlog: options must be an object, got ${describe(opts)}`);
+  }
+  const o = opts as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw new TypeError(`ringlog: unknown option "${key}"`);
+  }
+  const ringBytes = o.ringBytes === undefined ? DEFAULT_RING_BYTES : integer('ringBytes', o.ringBytes, MIN_RING_BYTES, MAX_RING_BYTES);
+  if ((ringBytes & (ringBytes - 1)) !== 0) {
+    throw new RangeError(`ringlog: option "ringBytes" must be a power of two, got ${ringBytes}`);
+  }
+  if (o.onError !== undefined && typeof o.onError !== 'function') {
+    throw new TypeError(`ringlog: option "onError" must be a function, got ${describe(o.onError)}`);
+  }
+  return {
+    rotateBytes: o.rotateBytes === undefined ? ROTATE_BYTES : integer('rotateBytes', o.rotateBytes, 1, Number.MAX_SAFE_INTEGER),
+    mode: o.mode === undefined ? 'truncate' : oneOf('mode', o.mode, ['truncate', 'append'] as const),
+    ringBytes,
+    overload: o.overload === undefined ? 'buffer' : oneOf('overload', o.overload, ['buffer', 'block', 'drop'] as const),
+    maxBufferBytes:
+      o.maxBufferBytes === undefined ? DEFAULT_MAX_BUFFER_BYTES : integer('maxBufferBytes', o.maxBufferBytes, 0, Number.MAX_SAFE_INTEGER),
+    blockTimeoutMs:
+      o.blockTimeoutMs === undefined ? DEFAULT_BLOCK_TIMEOUT_MS : integer('blockTimeoutMs', o.blockTimeoutMs, 0, 2 ** 31 - 1),
+    maxDepth: o.maxDepth === undefined ? DEFAULT_MAX_DEPTH : integer('maxDepth', o.maxDepth, 1, 10_000),
+    exitTimeoutMs: o.exitTimeoutMs === undefined ? DEFAULT_EXIT_TIMEOUT_MS : integer('exitTimeoutMs', o.exitTimeoutMs, 0, 2 ** 31 - 1),
+    onError: o.onError as ((err: SinkError) => void) | undefined,
+  };
+}

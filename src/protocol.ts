@@ -1,0 +1,25 @@
+// Messages between the caller's thread and the writer worker. Types only: the ring carries the
+// events; these carry the rare things that do not fit in it.
+import type { FaultInfo } from './errors.js';
+
+/** workerData of the writer. */
+export interface WriterInit {
+  readonly sab: SharedArrayBuffer;
+  /** The caller's interned keys, by id: records still in the ring may use any of them. */
+  readonly keys: readonly string[];
+  readonly basePath: string;
+  readonly rotateBytes: number;
+}
+
+export type ToWriter =
+  /** The bytes of an EXTERNAL record (an event bigger than a quarter of the ring). */
+  | { readonly type: 'external'; readonly id: number; readonly sab: SharedArrayBuffer };
+
+export type FromWriter =
+  | { readonly type: 'ready' }
+  /** A persistent write fault; `lost` events will never reach the file. */
+  | { readonly type: 'fault'; readonly fault: FaultInfo; readonly lost: number }
+  /** A write succeeded again after faults. */
+  | { readonly type: 'recovered' }
+  /** An unexpected exception is about to end the writer (a bug or a corrupt ring). */
+  | { readonly type: 'fatal'; readonly message: string; readonly stack?: string };

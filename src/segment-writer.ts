@@ -1,0 +1,204 @@
+// Appends lines to the current segment and rotates. Used by whichever thread holds the ring's
+// LOCK (the writer worker, or the caller draining on exit), so all its state that must survive a
+// change of hands lives in the ring header, not in this object.
+
+import * as fs from 'node:fs';
+import { Ctl, Num, type RingViews } from './layout.js';
+import { OutBuffer } from './out-buffer.js';
+import { segmentPath } from './segments.js';
+import { sleepSync } from './wait.js';
+
+/** The writer's I/O boundary: real fs calls, replaceable in tests to inject faults that cannot be
+ *  produced for real (EIO, EBADF…). */
+export interface FileIo {
+  write(fd: number, buf: Uint8Array, off: number, len: number): number;
+  openForRotation(path: string): number;
+  close(fd: number): void;
+  fsync(fd: number): void;
+  truncate(fd: number, len: number): void;
+}
+
+export const realIo: FileIo = {
+  write: (fd, buf, off, len) => fs.writeSync(fd, buf, off, len),
+  openForRotation: (path) => fs.openSync(path, 'w'),
+  close: (fd) => fs.closeSync(fd),
+  fsync: (fd) => fs.fsyncSync(fd),
+  truncate: (fd, len) => fs.ftruncateSync(fd, len),
+};
+
+/** Errors worth retrying in place: the next attempt usually succeeds (a full pipe, a signal). */
+const TRANSIENT = new Set(['EAGAIN', 'EINTR', 'EBUSY']);
+/** 1+2+…+64 ms ≈ 127 ms of backoff before a transient error counts as persistent. */
+const TRANSIENT_RETRIES = 7;
+/** One write syscall per this many bytes: large enough to amortise the call, small enough that a
+ *  line is not held back long at high rates (256 KiB ≈ 200 events of the reference corpus). */
+const OUT_FLUSH = 256 * 1024;
+const NEWLINE = 0x0a;
+
+export class WriteFault extends Error {
+  constructor(override readonly cause: unknown) {
+    super(String((cause as Error)?.message ?? cause));
+  }
+}
+
+export class SegmentWriter {
+  /** Lines not yet written; the line builder appends to it directly. */
+  readonly out = new OutBuffer(2 * OUT_FLUSH);
+  /** What the bytes in `out` cover, published once they are in the file. */
+  private pendingLast = -1;
+  private pendingEvents = 0;
+  private pendingReadPos = -1;
+
+  constructor(
+    private readonly ring: RingViews,
+    private readonly basePath: string,
+    private readonly rotateBytes: number,
+    private readonly io: FileIo = realIo,
+  ) {}
+
+
+  /** Marks ring bytes up to `readPos` as consumed once the pending lines are written. */
+  advance(readPos: number): void {
+    this.pendingReadPos = readPos;
+  }
+
+  /** Adds a line given as text (markers). */
+  appendText(line: string, lastIndex: number, events: number): void {
+    const start = this.out.len;
+    this.out.utf8(line);
+    this.lineEnd(start, lastIndex, events);
+  }
+
+  /**
+   * Completes the line built into `out` from `start`: adds the newline, rotates first if the line
+   * would make the current segment cross rotateBytes, and writes out once enough is pending.
+   * `events` is 1 for an event line, 0 for a marker.
+   */
+  lineEnd(start: number, lastIndex: number, events: number): void {
+    const out = this.out;
+    out.ensure(1);
+    out.buf[out.len++] = NEWLINE;
+    const len = out.len - start;
+    const inFile = this.ring.num[Num.FILE_BYTES]! + start;
+    if (inFile > 0 && inFile + len > this.rotateBytes) {
+      // What came before this line closes the current segment; the line opens the next.
+      this.commit(start);
+      try {
+        this.rotate();
+      } catch (err) {
+        out.len = 0;
+        throw new WriteFault(err);
+      }
+    }
+    this.pendingLast = lastIndex;
+    this.pendingEvents += events;
+    if (out.len >= OUT_FLUSH) this.commit();
+  }
+
+  /**
+   * Writes the first `len` pending bytes (all by default) and publishes what they cover. On a
+   * persistent error, cuts the segment back to its last whole line and throws WriteFault; the
+   * pending lines are then discarded and the caller accounts for them.
+   */
+  commit(len = this.out.len): void {
+    const { ctl, num } = this.ring;
+    const out = this.out;
+    if (len > 0) {
+      const fd = Atomics.load(ctl, Ctl.FD);
+      try {
+        this.writeAll(fd, len);
+      } catch (err) {
+        this.cutBack(fd);
+        out.len = 0;
+        throw new WriteFault(err);
+      }
+      num[Num.FILE_BYTES] = num[Num.FILE_BYTES]! + len;
+      num[Num.BYTES_TOTAL] = num[Num.BYTES_TOTAL]! + len;
+      if (out.len > len) out.buf.copyWithin(0, len, out.len);
+      out.len -= len;
+    }
+    // Lines are added to the pending counters only after append() decided where they go, so
+    // these always describe exactly the bytes just written.
+    this.publish(this.pendingLast, this.pendingEvents);
+    this.pendingEvents = 0;
+  }
+
+  /** Forgets pending lines after a fault; returns how many events they held. */
+  discard(): number {
+    const lost = this.pendingEvents;
+    this.out.len = 0;
+    this.pendingEvents = 0;
+    return lost;
+  }
+
+  /** Publishes progress: the ring space and the index range are done with. */
+  publish(lastIndex: number, events: number): void {
+    const { ctl, num } = this.ring;
+    num[Num.LINES] = num[Num.LINES]! + events;
+    if (lastIndex > num[Num.LAST_INDEX]!) num[Num.LAST_INDEX] = lastIndex;
+    if (this.pendingReadPos >= 0) {
+      Atomics.store(ctl, Ctl.READ_POS, this.pendingReadPos | 0);
+      this.pendingReadPos = -1;
+    }
+    Atomics.store(ctl, Ctl.WRITTEN, (num[Num.LAST_INDEX]! + 1) | 0);
+    this.maybeFsync();
+    Atomics.notify(ctl, Ctl.READ_POS);
+    Atomics.notify(ctl, Ctl.WRITTEN);
+  }
+
+  private maybeFsync(): void {
+    const { ctl } = this.ring;
+    const want = Atomics.load(ctl, Ctl.FSYNC_REQUEST);
+    const done = Atomics.load(ctl, Ctl.FSYNC_DONE);
+    if (want === done) return;
+    const written = Atomics.load(ctl, Ctl.WRITTEN);
+    if (((written - want) | 0) < 0) return;
+    try {
+      this.io.fsync(Atomics.load(ctl, Ctl.FD));
+    } catch {
+      // fsync is unsupported on pipes and some file systems; the data is written all the same.
+    }
+    Atomics.store(ctl, Ctl.FSYNC_DONE, written);
+    Atomics.notify(ctl, Ctl.FSYNC_DONE);
+  }
+
+  private writeAll(fd: number, len: number): void {
+    let off = 0;
+    let attempt = 0;
+    while (off < len) {
+      try {
+        off += this.io.write(fd, this.out.buf, off, len - off);
+        attempt = 0;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (!TRANSIENT.has(code) || attempt >= TRANSIENT_RETRIES) throw err;
+        sleepSync(1 << attempt++);
+      }
+    }
+  }
+
+  /** After a failed write the segment may end mid-line: cut it back to what was committed. */
+  private cutBack(fd: number): void {
+    try {
+      this.io.truncate(fd, this.ring.num[Num.FILE_BYTES]!);
+    } catch {
+      // The next holder's tail scan repairs it (DIRTY stays set while the fault persists).
+    }
+  }
+
+  /** Closes the current segment and starts the next, empty one. */
+  private rotate(): void {
+    const { ctl, num } = this.ring;
+    const next = Atomics.load(ctl, Ctl.SEGMENT) + 1;
+    const fd = this.io.openForRotation(segmentPath(this.basePath, next));
+    const old = Atomics.load(ctl, Ctl.FD);
+    Atomics.store(ctl, Ctl.FD, fd);
+    Atomics.store(ctl, Ctl.SEGMENT, next);
+    num[Num.FILE_BYTES] = 0;
+    try {
+      this.io.close(old);
+    } catch {
+      // Closing a segment we are done with cannot lose data already written.
+    }
+  }
+}

@@ -1,0 +1,134 @@
+// The on-disk layout shared with the harn reference: `event_log.jsonl`, then
+// `event_log-000001.jsonl`, `event_log-000002.jsonl`, … in the same directory; and what can be
+// learned from the tail of a segment (the index to resume from, a torn last line to cut).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface SegmentName {
+  readonly dir: string;
+  readonly stem: string;
+  readonly ext: string;
+}
+
+/** Splits the base path as the reference does: stem and extension, `jsonl` when there is none. */
+export function segmentName(basePath: string): SegmentName {
+  const parsed = path.parse(basePath);
+  return { dir: parsed.dir || '.', stem: parsed.name, ext: parsed.ext ? parsed.ext.slice(1) : 'jsonl' };
+}
+
+/** Segment 0 is the base file itself; segment n is `<stem>-<n, 6 digits at least>.<ext>`. */
+export function segmentPath(basePath: string, n: number): string {
+  if (n === 0) return basePath;
+  const { dir, stem, ext } = segmentName(basePath);
+  return path.join(dir, `${stem}-${String(n).padStart(6, '0')}.${ext}`);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Numbered segments present on disk, ascending (the base file is not included). */
+export function listNumberedSegments(basePath: string): { n: number; path: string }[] {
+  const { dir, stem, ext } = segmentName(basePath);
+  const re = new RegExp(`^${escapeRegExp(stem)}-(\\d{6,})\\.${escapeRegExp(ext)}$`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: { n: number; path: string }[] = [];
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) out.push({ n: Number(m[1]), path: path.join(dir, name) });
+  }
+  return out.sort((a, b) => a.n - b.n);
+}
+
+export interface LastLine {
+  /** Last index the line covers (a drop marker covers `count` indexes from its own). */
+  readonly lastIndex: number;
+  readonly emittedAtMs: number;
+}
+
+/** Bytes read per step when scanning a file backwards for line breaks. */
+const TAIL_CHUNK = 64 * 1024;
+const NEWLINE = 0x0a;
+
+/** Offset just past the last newline before `end`, or 0 when there is none. */
+function lineStartBefore(fd: number, end: number): number {
+  const chunk = Buffer.allocUnsafe(TAIL_CHUNK);
+  let pos = end;
+  while (pos > 0) {
+    const from = Math.max(0, pos - TAIL_CHUNK);
+    const n = fs.readSync(fd, chunk, 0, pos - from, from);
+    const at = chunk.subarray(0, n).lastIndexOf(NEWLINE);
+    if (at >= 0) return from + at + 1;
+    pos = from;
+  }
+  return 0;
+}
+
+/** Parses a whole ringlog line for what resuming needs; throws when it is not one. */
+export function parseLastLine(text: string, where: string): LastLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${where}: last line is not JSON`);
+  }
+  const rec = value as { index?: unknown; emitted_at_ms?: unknown; type?: unknown; count?: unknown };
+  if (typeof rec !== 'object' || rec === null || !Number.isSafeInteger(rec.index) || (rec.index as number) < 0) {
+    throw new Error(`${where}: last line has no ringlog "index"`);
+  }
+  const index = rec.index as number;
+  const count = rec.type === 'events_dropped' && Number.isSafeInteger(rec.count) ? (rec.count as number) : 1;
+  return { lastIndex: index + count - 1, emittedAtMs: typeof rec.emitted_at_ms === 'number' ? rec.emitted_at_ms : 0 };
+}
+
+export interface TailScan {
+  /** The last whole line, or null when the file holds none. */
+  readonly last: LastLine | null;
+  /** File size after cutting a torn last line. */
+  readonly size: number;
+  /** Bytes of torn last line cut off (0 when the file ended with a newline). */
+  readonly cut: number;
+}
+
+/**
+ * Reads the end of an open segment: cuts a torn last line (bytes after the last newline, left by a
+ * crash mid-write) and parses the last whole line.
+ */
+export function scanTail(fd: number, where: string): TailScan {
+  const size = fs.fstatSync(fd).size;
+  if (size === 0) return { last: null, size: 0, cut: 0 };
+  const end = lineStartBefore(fd, size);
+  if (end < size) fs.ftruncateSync(fd, end);
+  if (end === 0) return { last: null, size: 0, cut: size };
+  const start = lineStartBefore(fd, end - 1);
+  const text = Buffer.allocUnsafe(end - 1 - start);
+  fs.readSync(fd, text, 0, text.length, start);
+  return { last: parseLastLine(text.toString('utf8'), where), size: end, cut: size - end };
+}
+
+/** The last whole line of the set, looking back from `segment` through earlier segments. */
+export function lastLineOfSet(basePath: string, segment: number): LastLine | null {
+  for (let n = segment; n >= 0; n--) {
+    const p = segmentPath(basePath, n);
+    let fd: number;
+    try {
+      fd = fs.openSync(p, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    try {
+      const { last } = scanTail(fd, p);
+      if (last) return last;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return null;
+}

@@ -1,0 +1,854 @@
+// JsonlEventSink, the caller's side. handleEvent stamps the index and time, snapshots the event
+// into the shared ring, and returns; the writer worker (workers/writer.ts) does the rest. When
+// the writer is absent (not started yet at exit, or dead) this side drains the ring itself with
+// the same consumer code, so exit never depends on the worker.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { RingConsumer, type ConsumerHooks } from './consumer.js';
+import { EventEncoder, NO_ROOM, Scratch } from './encoder.js';
+import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
+import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
+import { Kind, RECORD_HEADER } from './format.js';
+import { createRing, Ctl, LockOwner, Num, reached, u32diff, WorkerState, type RingViews } from './layout.js';
+import type { Source } from './line-builder.js';
+import { fast } from './node-buffer.js';
+import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
+import type { FromWriter, ToWriter, WriterInit } from './protocol.js';
+import { lastLineOfSet, listNumberedSegments, scanTail, segmentPath } from './segments.js';
+import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
+import { sleepSync, waitAsync, waitSync } from './wait.js';
+
+const WORKER_URL = new URL('../workers/writer.js', import.meta.url);
+
+/** An EXTERNAL placeholder: header + u32 id, aligned. */
+const EXTERNAL_RECORD = 16;
+/** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
+const EXTERNAL_FRACTION = 4;
+/** The first scratch buffer; it doubles as needed for big events. */
+const SCRATCH_INITIAL = 64 * 1024;
+/** While the overflow queue is non-empty, try to move it into the ring this often. */
+const PUMP_INTERVAL_MS = 1;
+/** Blocking waits re-check the writer's health at least this often. */
+const WAIT_SLICE_MS = 10;
+/** A writer that dies this many times in a row before writing anything is not restarted again. */
+const MAX_FAILED_STARTS = 3;
+
+interface Queued {
+  readonly bytes: Buffer;
+  /** Set for an EXTERNAL placeholder: the id of the record it stands for. */
+  readonly externalId?: number;
+}
+
+interface External {
+  readonly sab: SharedArrayBuffer;
+  readonly src: Source;
+  /** Ring position after its placeholder, once the placeholder is in the ring. */
+  endPos: number;
+}
+
+const enum State {
+  OPEN,
+  CLOSING,
+  CLOSED,
+}
+
+export class JsonlEventSink implements AgentEventSink, ExitFlushable {
+  /** The reference's rotation threshold: 100 MiB. */
+  static readonly ROTATE_BYTES = ROTATE_BYTES;
+
+  readonly basePath: string;
+  readonly #opts: ResolvedOptions;
+  readonly #ring: RingViews;
+  readonly #enc: EventEncoder;
+  readonly #scratch = new Scratch(SCRATCH_INITIAL);
+  /** Local copy of WRITE_POS (only this thread writes it). */
+  #w = 0;
+  /** Lower bound of free ring bytes; refreshed from READ_POS only when it looks too small. */
+  #free: number;
+  #next: number;
+  readonly #firstIndex: number;
+  #lastTs: number;
+  readonly #segmentAtOpen: number;
+  #state = State.OPEN;
+  #encoding = false;
+  /** handleEvent calls made from inside the encoding of another event (a getter, a toJSON). */
+  readonly #reentrant: { index: number; ts: number; event: AgentEvent; context: EventContext | undefined }[] = [];
+
+  readonly #queue: (Queued | undefined)[] = [];
+  #queueHead = 0;
+  #bufferedBytes = 0;
+  #bufferHighWater = 0;
+  #pumpTimer: NodeJS.Timeout | undefined;
+  readonly #externals = new Map<number, External>();
+  #nextExternalId = 1;
+
+  /** Overload drops not yet represented by a DROPPED record. */
+  #dropFirst = -1;
+  #dropCount = 0;
+  #dropTs = 0;
+  #policyDropped = 0;
+  #afterClose = 0;
+  #rejected = 0;
+  #ringHighWater = 0;
+
+  #worker: Worker | undefined;
+  #workerAlive = false;
+  #workerRefs = 0;
+  #workerRestarts = 0;
+  /** Writers in a row that died without moving READ_POS: a writer that cannot make progress. */
+  #failedStarts = 0;
+  #readPosAtStart = 0;
+  #ownConsumer: RingConsumer | undefined;
+
+  #firstFault: FaultInfo | undefined;
+  /** Set from a fault until a write succeeds again: onError hears each streak once. */
+  #faultStreak = false;
+  #faults = 0;
+  #faultMessages = 0;
+  #closePromise: Promise<void> | undefined;
+
+  private constructor(basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number) {
+    this.basePath = basePath;
+    this.#opts = opts;
+    this.#ring = createRing(opts.ringBytes);
+    this.#free = opts.ringBytes;
+    this.#enc = new EventEncoder(opts.maxDepth);
+    this.#next = next;
+    this.#firstIndex = next;
+    this.#lastTs = lastTs;
+    this.#segmentAtOpen = segment;
+    const { ctl, num } = this.#ring;
+    Atomics.store(ctl, Ctl.FD, fd);
+    Atomics.store(ctl, Ctl.SEGMENT, segment);
+    Atomics.store(ctl, Ctl.WRITTEN, next | 0);
+    Atomics.store(ctl, Ctl.FSYNC_REQUEST, next | 0);
+    Atomics.store(ctl, Ctl.FSYNC_DONE, next | 0);
+    num[Num.FILE_BYTES] = fileBytes;
+    num[Num.LAST_INDEX] = next - 1;
+    this.#startWorker();
+    trackForExit(this);
+  }
+
+  /**
+   * Opens a sink on `basePath` (parent directories are created). Throws synchronously: TypeError
+   * or RangeError for bad arguments, SinkError (code ERR_RINGLOG_OPEN) for an unusable path.
+   */
+  static open(basePath: string, options?: JsonlEventSinkOptions): JsonlEventSink {
+    if (typeof basePath !== 'string') throw new TypeError(`ringlog: basePath must be a string, got ${describe(basePath)}`);
+    if (basePath === '') throw new TypeError('ringlog: basePath must not be empty');
+    const opts = resolveOptions(options);
+    const abs = path.resolve(basePath);
+    const fail = (err: unknown, what: string): never => {
+      throw new SinkError(`ringlog: cannot open event log "${abs}": ${what}: ${(err as Error).message}`, {
+        sink: abs,
+        code: ErrorCode.OPEN,
+        cause: err,
+      });
+    };
+    try {
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+    } catch (err) {
+      fail(err, 'cannot create its directory');
+    }
+    if (opts.mode === 'truncate') {
+      let fd = -1;
+      try {
+        fd = fs.openSync(abs, 'w');
+      } catch (err) {
+        fail(err, 'cannot create the file');
+      }
+      // A fresh session: segments left by an earlier one would read as part of this one.
+      for (const seg of listNumberedSegments(abs)) fs.rmSync(seg.path, { force: true });
+      return new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0);
+    }
+    const numbered = listNumberedSegments(abs);
+    const segment = numbered.length > 0 ? numbered[numbered.length - 1]!.n : 0;
+    const current = segmentPath(abs, segment);
+    let fd = -1;
+    try {
+      fd = fs.openSync(current, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND);
+    } catch (err) {
+      fail(err, 'cannot open the file for appending');
+    }
+    try {
+      const tail = scanTail(fd, current);
+      const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
+      return new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0);
+    } catch (err) {
+      fs.closeSync(fd);
+      return fail(err, 'cannot resume the existing log');
+    }
+  }
+
+  /** The next index to be stamped: the number of events of this session so far. */
+  eventCount(): number {
+    return this.#next;
+  }
+
+  /** Stamps and snapshots `event`. Never throws, never waits on I/O (see the overload policy). */
+  handleEvent(event: AgentEvent, context?: EventContext): void {
+    const index = this.#next++;
+    let ts = Date.now();
+    if (ts < this.#lastTs) ts = this.#lastTs; // wall clock stepped back: keep the file non-decreasing
+    this.#lastTs = ts;
+    if (this.#state !== State.OPEN) {
+      this.#afterClose++;
+      return;
+    }
+    if (this.#encoding) {
+      // Re-entered from a getter or toJSON of the event being encoded: its index is taken now, and
+      // it is snapshotted right after the outer event, so the ring stays in index order.
+      this.#reentrant.push({ index, ts, event, context });
+      return;
+    }
+    this.#encoding = true;
+    try {
+      this.#accept(index, ts, event, context);
+      for (let i = 0; i < this.#reentrant.length; i++) {
+        const r = this.#reentrant[i]!;
+        this.#accept(r.index, r.ts, r.event, r.context);
+      }
+    } finally {
+      this.#reentrant.length = 0;
+      this.#encoding = false;
+    }
+  }
+
+  #accept(index: number, ts: number, event: AgentEvent, context: EventContext | undefined): void {
+    let frameDepth: unknown = null;
+    let executionId: string | undefined;
+    let body: object | undefined;
+    let reason: string | undefined;
+    try {
+      if (context !== undefined && context !== null) {
+        frameDepth = context.frameDepth;
+        if (typeof context.executionId === 'string') executionId = context.executionId;
+      }
+      const b = topLevelBody(event);
+      if (typeof b === 'string') reason = b;
+      else body = b;
+    } catch (err) {
+      reason = `${errorText(err)} (reading the event)`;
+    }
+    if (body !== undefined && this.#queueHead === this.#queue.length && this.#dropCount === 0) {
+      // Fast path: straight into the ring.
+      try {
+        if (this.#tryRing(index, ts, frameDepth, executionId, body)) return;
+      } catch (err) {
+        reason = `${errorText(err)} (encoding the event)`;
+        body = undefined;
+      }
+    }
+    if (body !== undefined) {
+      try {
+        this.#encodeScratch(index, ts, frameDepth, executionId, body, undefined);
+      } catch (err) {
+        reason = `${errorText(err)} (encoding the event)`;
+      }
+    }
+    if (reason !== undefined) {
+      this.#rejected++;
+      this.#encodeScratch(index, ts, frameDepth, executionId, undefined, reason);
+    }
+    this.#placeScratch(index, ts);
+  }
+
+  #tryRing(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean {
+    const ring = this.#ring;
+    const enc = this.#enc;
+    const off = this.#w & ring.mask;
+    const contiguous = ring.size - off;
+    if (this.#free < contiguous && this.#free < ring.size >>> 1) this.#refreshFree();
+    enc.begin(ring, off, off + Math.min(contiguous, this.#free));
+    try {
+      enc.event(index, ts, frameDepth, executionId, body);
+    } catch (err) {
+      enc.abandon();
+      if (err === NO_ROOM) return false;
+      throw err;
+    }
+    this.#publish(enc.pos - off);
+    return true;
+  }
+
+  /** Encodes into the scratch buffer, growing it until the record fits. */
+  #encodeScratch(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object | undefined, reason: string | undefined): void {
+    const enc = this.#enc;
+    for (;;) {
+      enc.begin(this.#scratch, 0, this.#scratch.size);
+      try {
+        if (body !== undefined) enc.event(index, ts, frameDepth, executionId, body);
+        else enc.rejected(index, ts, frameDepth, executionId, reason ?? 'unknown');
+        return;
+      } catch (err) {
+        enc.abandon();
+        if (err !== NO_ROOM) throw err;
+        this.#scratch.grow(this.#scratch.size * 2);
+      }
+    }
+  }
+
+  /**
+   * The record now in scratch goes into the ring, the overflow queue, or is dropped, by policy:
+   * 'drop' never waits; 'block' waits for ring space; 'buffer' queues up to maxBufferBytes, then
+   * waits. Waits end at blockTimeoutMs with a drop. A record over a quarter of the ring travels
+   * outside it (EXTERNAL) and is admitted whenever nothing else is buffered, so an event bigger
+   * than every limit still goes through whole.
+   */
+  #placeScratch(index: number, ts: number): void {
+    const len = this.#enc.pos;
+    const bytes = this.#scratch.buf.subarray(0, len);
+    const external = len > this.#ring.size / EXTERNAL_FRACTION;
+    const direct = (): boolean => !external && this.#queueEmpty() && this.#dropCount === 0 && this.#copyIntoRing(bytes);
+    this.#pump();
+    if (direct()) return;
+    const cost = external ? len + EXTERNAL_RECORD : len;
+    const { overload, maxBufferBytes, blockTimeoutMs } = this.#opts;
+    const admit = (): boolean => this.#bufferedBytes === 0 || this.#bufferedBytes + cost <= maxBufferBytes;
+    let ok: boolean;
+    if (overload === 'drop') {
+      ok = external && admit();
+    } else if (overload === 'block' && !external) {
+      if (this.#blockUntil(direct, blockTimeoutMs)) return;
+      ok = false;
+    } else {
+      ok = admit() || this.#blockUntil(admit, blockTimeoutMs);
+    }
+    if (!ok) {
+      this.#enc.abandon();
+      this.#drop(index, ts);
+      return;
+    }
+    this.#materializeDrops();
+    if (external) this.#enqueueExternal(bytes);
+    else this.#enqueue(Buffer.from(bytes));
+    this.#pump();
+  }
+
+  #drop(index: number, ts: number): void {
+    this.#policyDropped++;
+    if (this.#dropCount === 0) {
+      this.#dropFirst = index;
+      this.#dropTs = ts;
+    }
+    this.#dropCount++;
+    this.#schedulePump();
+  }
+
+  /** Pending drops become one DROPPED record, queued ahead of whatever comes next. */
+  #materializeDrops(): void {
+    if (this.#dropCount === 0) return;
+    const enc = this.#enc;
+    enc.begin(this.#scratch, 0, this.#scratch.size);
+    enc.dropped(this.#dropFirst, this.#dropCount, this.#dropTs);
+    this.#dropCount = 0;
+    this.#enqueue(Buffer.from(this.#scratch.buf.subarray(0, enc.pos)));
+  }
+
+  #enqueue(bytes: Buffer): void {
+    this.#queue.push({ bytes });
+    this.#account(bytes.length);
+  }
+
+  #enqueueExternal(record: Buffer): void {
+    const id = this.#nextExternalId++;
+    const sab = new SharedArrayBuffer(record.length);
+    const buf = fast(Buffer.from(sab));
+    record.copy(buf);
+    this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
+    this.#postExternal(id, sab);
+    const placeholder = Buffer.alloc(EXTERNAL_RECORD);
+    placeholder.writeUInt32LE(EXTERNAL_RECORD, 0);
+    placeholder[4] = Kind.EXTERNAL;
+    placeholder.writeUInt32LE(id, RECORD_HEADER);
+    this.#queue.push({ bytes: placeholder, externalId: id });
+    this.#account(record.length + EXTERNAL_RECORD);
+  }
+
+  #account(bytes: number): void {
+    this.#bufferedBytes += bytes;
+    if (this.#bufferedBytes > this.#bufferHighWater) this.#bufferHighWater = this.#bufferedBytes;
+  }
+
+  #queueEmpty(): boolean {
+    return this.#queueHead === this.#queue.length;
+  }
+
+  /** Moves queued records into the ring while they fit; keeps a timer going while any remain. */
+  #pump(): void {
+    this.#reclaimExternals();
+    while (this.#queueHead < this.#queue.length) {
+      const item = this.#queue[this.#queueHead]!;
+      if (!this.#copyIntoRing(item.bytes)) break;
+      this.#queue[this.#queueHead++] = undefined;
+      if (item.externalId !== undefined) this.#externals.get(item.externalId)!.endPos = this.#w;
+      else this.#bufferedBytes -= item.bytes.length;
+    }
+    if (this.#queueHead === this.#queue.length && this.#queueHead > 0) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    }
+    if (this.#queueEmpty() && this.#dropCount > 0) {
+      this.#materializeDrops();
+      this.#pump();
+      return;
+    }
+    if (!this.#queueEmpty()) this.#schedulePump();
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpTimer !== undefined || this.#state === State.CLOSED) return;
+    this.#pumpTimer = setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, PUMP_INTERVAL_MS);
+    // The exit flush writes whatever is still queued, so a pending pump must not hold the process.
+    this.#pumpTimer.unref();
+  }
+
+  #reclaimExternals(): void {
+    if (this.#externals.size === 0) return;
+    const readPos = Atomics.load(this.#ring.ctl, Ctl.READ_POS);
+    for (const [id, ext] of this.#externals) {
+      if (ext.endPos < 0 || !reached(readPos, ext.endPos)) break;
+      this.#externals.delete(id);
+      this.#bufferedBytes -= ext.src.buf.length + EXTERNAL_RECORD;
+    }
+  }
+
+  /** Copies a finished record into the ring (wrapping with a PAD if needed); false when no room. */
+  #copyIntoRing(bytes: Uint8Array): boolean {
+    const ring = this.#ring;
+    const len = bytes.length;
+    let off = this.#w & ring.mask;
+    let contiguous = ring.size - off;
+    if (this.#free < len + (contiguous < len ? contiguous : 0)) this.#refreshFree();
+    if (contiguous < len) {
+      if (this.#free < contiguous + len) return false;
+      ring.dv.setUint32(off, contiguous, true);
+      ring.u8[off + 4] = Kind.PAD;
+      this.#publish(contiguous);
+      off = 0;
+      contiguous = ring.size;
+    }
+    if (this.#free < len) return false;
+    ring.u8.set(bytes, off);
+    this.#publish(len);
+    return true;
+  }
+
+  #refreshFree(): void {
+    const { ctl, size } = this.#ring;
+    this.#free = size - u32diff(this.#w, Atomics.load(ctl, Ctl.READ_POS));
+  }
+
+  #publish(len: number): void {
+    const { ctl, size } = this.#ring;
+    this.#w = (this.#w + len) >>> 0;
+    this.#free -= len;
+    Atomics.store(ctl, Ctl.WRITE_POS, this.#w | 0);
+    const used = size - this.#free;
+    if (used > this.#ringHighWater) this.#ringHighWater = used;
+    const state = Atomics.load(ctl, Ctl.WORKER_STATE);
+    // A napping writer polls every millisecond; only a deep sleeper, or a napper facing a half-full
+    // ring, is worth the cost of a notify.
+    if (state === WorkerState.SLEEPING || (state === WorkerState.NAPPING && used > size >>> 1)) {
+      Atomics.notify(ctl, Ctl.WRITE_POS);
+    }
+  }
+
+  /** Blocks the caller (pumping the queue) until `cond` holds or `timeoutMs` passes. */
+  #blockUntil(cond: () => boolean, timeoutMs: number): boolean {
+    const deadline = Date.now() + timeoutMs;
+    const { ctl } = this.#ring;
+    for (;;) {
+      this.#pump();
+      if (cond()) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      Atomics.notify(ctl, Ctl.WRITE_POS);
+      waitSync(ctl, Ctl.READ_POS, Atomics.load(ctl, Ctl.READ_POS), Math.min(left, WAIT_SLICE_MS));
+    }
+  }
+
+  /** Moves every accepted event into the ring (blocking on ring space as long as it takes). */
+  async #settleQueue(): Promise<void> {
+    while (!this.#queueEmpty() || this.#dropCount > 0) {
+      this.#pump();
+      if (this.#queueEmpty() && this.#dropCount === 0) break;
+      if (!this.#workerAlive) {
+        this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+        break;
+      }
+      Atomics.notify(this.#ring.ctl, Ctl.WRITE_POS);
+      await new Promise((r) => setTimeout(r, PUMP_INTERVAL_MS));
+    }
+  }
+
+  /**
+   * Resolves once every event accepted before the call is in the file (fsynced too with
+   * `{ fsync: true }`). Rejects with a SinkError once any event has been lost: the error carries
+   * the first cause and the total count, and every later flush reports it again.
+   */
+  async flush(options?: { fsync?: boolean }): Promise<void> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`ringlog: flush options must be an object, got ${describe(options)}`);
+    }
+    const fsync = options?.fsync ?? false;
+    if (typeof fsync !== 'boolean') throw new TypeError(`ringlog: flush option "fsync" must be a boolean, got ${describe(fsync)}`);
+    const target = this.#next | 0;
+    this.#holdProcess(1);
+    try {
+      await this.#settleQueue();
+      const { ctl } = this.#ring;
+      if (fsync) Atomics.store(ctl, Ctl.FSYNC_REQUEST, target);
+      const slot = fsync ? Ctl.FSYNC_DONE : Ctl.WRITTEN;
+      Atomics.notify(ctl, Ctl.WRITE_POS);
+      for (;;) {
+        const cur = Atomics.load(ctl, slot);
+        if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
+        if (!this.#workerAlive) {
+          this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+          if (fsync) this.#fsyncHere(target);
+          continue;
+        }
+        await waitAsync(ctl, slot, cur, WAIT_SLICE_MS);
+      }
+      await this.#awaitFaultMessages();
+      this.#reclaimExternals();
+    } finally {
+      this.#holdProcess(-1);
+    }
+    this.#throwIfLost();
+  }
+
+  /**
+   * Blocks until every accepted event is in the file, writing on this thread: for exit paths and
+   * other places that cannot await. Throws a SinkError (ERR_RINGLOG_TIMEOUT) if the writer holds
+   * the file longer than `timeoutMs` (default: the exitTimeoutMs option).
+   */
+  flushSync(options?: { timeoutMs?: number }): void {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`ringlog: flushSync options must be an object, got ${describe(options)}`);
+    }
+    const timeoutMs = options?.timeoutMs ?? this.#opts.exitTimeoutMs;
+    if (typeof timeoutMs !== 'number') throw new TypeError(`ringlog: flushSync option "timeoutMs" must be a number, got ${describe(timeoutMs)}`);
+    if (!(timeoutMs >= 0)) throw new RangeError(`ringlog: flushSync option "timeoutMs" must be >= 0, got ${timeoutMs}`);
+    if (this.#encoding) throw new Error('ringlog: flushSync() cannot be called while an event is being encoded (from its getter or toJSON)');
+    if (this.#state === State.CLOSED) return;
+    this.#drainHere(Date.now() + timeoutMs, false);
+    this.#throwIfLost();
+  }
+
+  /** Flushes, stops the writer and closes the file. Later handleEvent calls are counted as dropped. */
+  close(): Promise<void> {
+    this.#closePromise ??= this.#close();
+    return this.#closePromise;
+  }
+
+  async #close(): Promise<void> {
+    let failure: unknown;
+    try {
+      await this.flush();
+    } catch (err) {
+      failure = err;
+    }
+    this.#state = State.CLOSING;
+    const { ctl } = this.#ring;
+    Atomics.store(ctl, Ctl.STOP, 1);
+    Atomics.notify(ctl, Ctl.WRITE_POS);
+    const worker = this.#worker;
+    if (worker && this.#workerAlive) {
+      await new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.ref();
+      });
+    }
+    // Anything the writer could not take (it died on the way out) is written here.
+    if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) > 0) {
+      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+    }
+    this.#state = State.CLOSED;
+    untrackForExit(this);
+    if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
+    try {
+      fs.closeSync(Atomics.load(ctl, Ctl.FD));
+    } catch (err) {
+      failure ??= err;
+    }
+    if (failure !== undefined) throw failure;
+    this.#throwIfLost();
+  }
+
+  /** Called by the process 'exit' listener: write everything still pending, on this thread. */
+  exitFlush(): void {
+    if (this.#state === State.CLOSED) return;
+    this.#state = State.CLOSED;
+    this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+  }
+
+  stats(): SinkStats {
+    const { ctl, num, size } = this.#ring;
+    const accepted = this.#next - this.#firstIndex;
+    const written = num[Num.LINES]!;
+    const dropped = this.#lostTotal();
+    return {
+      accepted,
+      written,
+      dropped,
+      rejected: this.#rejected,
+      pending: Math.max(0, accepted - written - dropped),
+      bytes: num[Num.BYTES_TOTAL]!,
+      segment: Atomics.load(ctl, Ctl.SEGMENT),
+      rotations: Atomics.load(ctl, Ctl.SEGMENT) - this.#segmentAtOpen,
+      ringBytes: size,
+      ringHighWater: this.#ringHighWater,
+      bufferedBytes: this.#bufferedBytes,
+      bufferHighWater: this.#bufferHighWater,
+      workerRestarts: this.#workerRestarts,
+      faults: this.#faults,
+    };
+  }
+
+
+  #lostTotal(): number {
+    return this.#policyDropped + this.#afterClose + this.#ring.num[Num.LOST]!;
+  }
+
+  #throwIfLost(): void {
+    const lost = this.#lostTotal();
+    if (lost === 0) return;
+    const cause = this.#firstFault;
+    const why = cause
+      ? `write failed (${cause.code}: ${cause.message})`
+      : this.#afterClose > 0 && this.#policyDropped === 0
+        ? 'events were logged after close()'
+        : `the writer could not keep up (overload policy '${this.#opts.overload}')`;
+    throw new SinkError(`ringlog: ${lost} event(s) lost in "${this.basePath}": ${why}`, {
+      sink: this.basePath,
+      code: cause ? ErrorCode.WRITE : ErrorCode.DROPPED,
+      droppedEvents: lost,
+      cause,
+    });
+  }
+
+  /** Fault details travel by message; wait (briefly) until every counted fault has arrived. */
+  async #awaitFaultMessages(): Promise<void> {
+    const { ctl } = this.#ring;
+    const deadline = Date.now() + 1000;
+    while (this.#faultMessages < Atomics.load(ctl, Ctl.ERRORS) && Date.now() < deadline && this.#workerAlive) {
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  #holdProcess(delta: number): void {
+    this.#workerRefs += delta;
+    // A pending flush keeps the process alive (the worker handle is what the loop waits on).
+    if (this.#workerRefs === 1 && delta > 0) this.#worker?.ref();
+    if (this.#workerRefs === 0) this.#worker?.unref();
+  }
+
+  /** Takes the ring's lock on this thread and writes everything pending, ring then queue. */
+  #drainHere(deadline: number, final: boolean): void {
+    const { ctl } = this.#ring;
+    for (;;) {
+      const prev = Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.FREE, LockOwner.CALLER);
+      if (prev === LockOwner.FREE || prev === LockOwner.CALLER) break;
+      if (!this.#workerAlive) {
+        // Its holder is gone: the lock is ours, and DIRTY (still set) makes us repair the tail.
+        Atomics.store(ctl, Ctl.LOCK, LockOwner.CALLER);
+        break;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new SinkError(`ringlog: flushSync timed out: the writer held "${this.basePath}" past the deadline`, {
+          sink: this.basePath,
+          code: ErrorCode.TIMEOUT,
+          droppedEvents: this.#lostTotal(),
+        });
+      }
+      waitSync(ctl, Ctl.LOCK, LockOwner.WORKER, Math.min(left, WAIT_SLICE_MS));
+    }
+    try {
+      const consumer = this.#consumer();
+      if (Atomics.load(ctl, Ctl.DIRTY) === 1) consumer.recover();
+      Atomics.store(ctl, Ctl.DIRTY, 1);
+      while (consumer.drain() === 'waiting-external') sleepSync(1); // cannot happen: externals are local
+      for (let i = this.#queueHead; i < this.#queue.length; i++) {
+        const item = this.#queue[i]!;
+        if (item.externalId !== undefined) consumer.direct(this.#externals.get(item.externalId)!.src, 0);
+        else consumer.direct(bufferSource(item.bytes), 0);
+      }
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+      if (this.#dropCount > 0) {
+        this.#enc.begin(this.#scratch, 0, this.#scratch.size);
+        this.#enc.dropped(this.#dropFirst, this.#dropCount, this.#dropTs);
+        this.#dropCount = 0;
+        consumer.direct(bufferSource(this.#scratch.buf), 0);
+      }
+      consumer.commit();
+      this.#externals.clear();
+      this.#bufferedBytes = 0;
+      // Records this thread consumed may have defined keys the writer never saw: start the key
+      // table afresh so every later record defines what it uses.
+      this.#enc.resetKeys();
+      Atomics.store(ctl, Ctl.DIRTY, 0);
+    } finally {
+      if (!final) {
+        Atomics.store(ctl, Ctl.LOCK, LockOwner.FREE);
+        Atomics.notify(ctl, Ctl.LOCK);
+      }
+    }
+  }
+
+  #fsyncHere(target: number): void {
+    const { ctl } = this.#ring;
+    try {
+      fs.fsyncSync(Atomics.load(ctl, Ctl.FD));
+    } catch {
+      // Not every file supports fsync; the data is written.
+    }
+    Atomics.store(ctl, Ctl.FSYNC_DONE, target);
+  }
+
+  #consumer(): RingConsumer {
+    if (this.#ownConsumer) return this.#ownConsumer;
+    const hooks: ConsumerHooks = {
+      external: (id) => this.#externals.get(id)?.src,
+      externalDone: () => {},
+      fault: (err, lost) => this.#onFault(faultInfo(err), lost, false),
+      recovered: () => {
+        this.#faultStreak = false;
+      },
+    };
+    this.#ownConsumer = new RingConsumer(this.#ring, this.#enc.keys, this.basePath, this.#opts.rotateBytes, hooks);
+    return this.#ownConsumer;
+  }
+
+  #onFault(fault: FaultInfo, lost: number, fromWorker: boolean): void {
+    if (fromWorker) this.#faultMessages++;
+    this.#faults++;
+    this.#firstFault ??= fault;
+    if (this.#faultStreak) return;
+    this.#faultStreak = true;
+    const err = new SinkError(`ringlog: write to "${this.basePath}" failed (${fault.code}: ${fault.message}); ${lost} event(s) lost`, {
+      sink: this.basePath,
+      code: ErrorCode.WRITE,
+      droppedEvents: this.#lostTotal(),
+      cause: fault,
+    });
+    this.#opts.onError?.(err);
+  }
+
+  #startWorker(): void {
+    const init: WriterInit = {
+      sab: this.#ring.sab,
+      keys: this.#enc.keys.names.slice(),
+      basePath: this.basePath,
+      rotateBytes: this.#opts.rotateBytes,
+    };
+    // trackUnmanagedFds off: segment fds opened by a writer must outlive it (a crashed writer's
+    // successor, or the exit drain, keeps writing to them).
+    this.#readPosAtStart = Atomics.load(this.#ring.ctl, Ctl.READ_POS);
+    const worker = new Worker(WORKER_URL, { workerData: init, trackUnmanagedFds: false });
+    this.#worker = worker;
+    this.#workerAlive = true;
+    for (const [id, ext] of this.#externals) this.#postExternalTo(worker, id, ext.sab);
+    worker.on('message', (msg: FromWriter) => this.#onMessage(msg));
+    worker.on('error', () => {
+      // Reported through 'exit'; the listener keeps an error event from becoming uncaught.
+    });
+    worker.once('exit', () => this.#onWorkerExit(worker));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    if (this.#workerRefs === 0) worker.unref();
+  }
+
+  #onMessage(msg: FromWriter): void {
+    switch (msg.type) {
+      case 'ready':
+        return;
+      case 'fault':
+        this.#onFault(msg.fault, msg.lost, true);
+        return;
+      case 'recovered':
+        this.#faultStreak = false;
+        return;
+      case 'fatal':
+        this.#opts.onError?.(
+          new SinkError(`ringlog: the writer thread of "${this.basePath}" failed: ${msg.message}`, {
+            sink: this.basePath,
+            code: ErrorCode.WORKER,
+            droppedEvents: this.#lostTotal(),
+          }),
+        );
+        return;
+    }
+  }
+
+  #onWorkerExit(worker: Worker): void {
+    if (this.#worker !== worker) return;
+    this.#workerAlive = false;
+    const { ctl } = this.#ring;
+    Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
+    if (Atomics.load(ctl, Ctl.STOP) === 1 || this.#state !== State.OPEN) return;
+    // The writer died: free its lock (DIRTY stays set, so the next holder repairs the file tail)
+    // and start another that resumes from the last record known written.
+    Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.WORKER, LockOwner.FREE);
+    const progressed = Atomics.load(ctl, Ctl.READ_POS) !== this.#readPosAtStart;
+    this.#failedStarts = progressed ? 0 : this.#failedStarts + 1;
+    if (this.#failedStarts >= MAX_FAILED_STARTS) {
+      this.#opts.onError?.(
+        new SinkError(`ringlog: the writer thread of "${this.basePath}" keeps dying without progress; writing falls back to flush() and exit`, {
+          sink: this.basePath,
+          code: ErrorCode.WORKER,
+          droppedEvents: this.#lostTotal(),
+        }),
+      );
+      return;
+    }
+    this.#workerRestarts++;
+    this.#startWorker();
+  }
+
+  #postExternal(id: number, sab: SharedArrayBuffer): void {
+    if (this.#worker && this.#workerAlive) this.#postExternalTo(this.#worker, id, sab);
+  }
+
+  #postExternalTo(worker: Worker, id: number, sab: SharedArrayBuffer): void {
+    const msg: ToWriter = { type: 'external', id, sab };
+    worker.postMessage(msg);
+  }
+
+  /** For tests of crash recovery: the writer thread, to terminate from outside. */
+  get writerThread(): Worker | undefined {
+    return this.#worker;
+  }
+}
+
+/** What gets spread into the line: the event's own enumerable properties, or its toJSON() result.
+ *  Returns a string (the rejection reason) when the event is not an object. */
+function topLevelBody(event: unknown): object | string {
+  if (typeof event !== 'object' || event === null) return `event is not an object (got ${describe(event)})`;
+  let body: unknown = event;
+  const toJSON = (event as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') body = toJSON.call(event, '');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return `event is not an object (got ${describe(body)}${body === event ? '' : ' from toJSON'})`;
+  }
+  return body;
+}
+
+function errorText(err: unknown): string {
+  const e = err as Error;
+  const text = typeof e?.message === 'string' ? `${e.name ?? 'Error'}: ${e.message}` : String(err);
+  // A reason is for a person reading the file, not a dump: keep lines small.
+  return text.length > 200 ? text.slice(0, 200) + '…' : text;
+}
+
+function bufferSource(b: Buffer): Source {
+  const buf = fast(b);
+  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
+}

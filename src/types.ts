@@ -1,0 +1,45 @@
+// The names users type: the sink interface of the harn runtime, in TypeScript.
+
+/** An agent event: any object; by convention it has a string `type`. */
+export type AgentEvent = { readonly type?: string } & Record<string, unknown>;
+
+export interface EventContext {
+  /** Call-stack depth at emission; written as `frame_depth` (null when absent). */
+  readonly frameDepth?: number;
+  /** Written as `execution_id` right after `frame_depth` when given. */
+  readonly executionId?: string;
+}
+
+export interface AgentEventSink {
+  handleEvent(event: AgentEvent, context?: EventContext): void;
+  flush(): Promise<void>;
+}
+
+export interface SinkStats {
+  /** handleEvent calls accepted since open (indexes handed out). */
+  readonly accepted: number;
+  /** Indexes whose line is in the file (events, and rejection markers). */
+  readonly written: number;
+  /** Events that never reached the file: overload drops, write faults, calls after close. */
+  readonly dropped: number;
+  /** Events written as an `event_rejected` marker because they could not be snapshotted. */
+  readonly rejected: number;
+  /** Accepted, not yet written or dropped. */
+  readonly pending: number;
+  /** Bytes written to the files since open. */
+  readonly bytes: number;
+  /** Current segment number (0 = the base file). */
+  readonly segment: number;
+  /** Rotations since open. */
+  readonly rotations: number;
+  readonly ringBytes: number;
+  /** Most ring bytes ever in use at once. */
+  readonly ringHighWater: number;
+  /** Bytes waiting in the overflow queue (and big events held outside the ring). */
+  readonly bufferedBytes: number;
+  readonly bufferHighWater: number;
+  /** Writer threads started after the first one died. */
+  readonly workerRestarts: number;
+  /** Persistent write faults reported. */
+  readonly faults: number;
+}

@@ -1,0 +1,121 @@
+// The writer worker: consumes the ring, writes lines, rotates. It holds the ring's LOCK only while
+// it drains a batch, so the caller's thread can take over at exit or in flushSync() between
+// batches, and it sleeps when there is nothing to do.
+
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { RingConsumer, type ConsumerHooks } from '../src/consumer.js';
+import { faultInfo } from '../src/errors.js';
+import { KeyTable } from '../src/keys.js';
+import { Ctl, LockOwner, ringViews, WorkerState } from '../src/layout.js';
+import type { Source } from '../src/line-builder.js';
+import type { FromWriter, ToWriter, WriterInit } from '../src/protocol.js';
+import { fast } from '../src/node-buffer.js';
+import { faultyIo, readInjection } from '../src/inject.js';
+import { realIo } from '../src/segment-writer.js';
+import { waitAsync } from '../src/wait.js';
+
+/** While events keep coming, poll every millisecond: a line is readable within about 1 ms and the
+ *  caller never pays for a notify. */
+const NAP_MS = 1;
+/** After 50 empty polls (~50 ms idle) sleep until notified, so an idle process costs no CPU. */
+const NAPS_BEFORE_SLEEP = 50;
+
+const port = parentPort!;
+const init = workerData as WriterInit;
+const ring = ringViews(init.sab);
+const { ctl } = ring;
+const externals = new Map<number, Source>();
+
+function post(msg: FromWriter): void {
+  port.postMessage(msg);
+}
+
+const hooks: ConsumerHooks = {
+  external: (id) => externals.get(id),
+  externalDone: (id) => externals.delete(id),
+  fault: (err, lost) => {
+    // Counted in shared memory first, so a flush() can tell a fault message is still on its way.
+    Atomics.add(ctl, Ctl.ERRORS, 1);
+    post({ type: 'fault', fault: faultInfo(err), lost });
+  },
+  recovered: () => post({ type: 'recovered' }),
+};
+
+port.on('message', (msg: ToWriter) => {
+  if (msg.type === 'external') {
+    const buf = fast(Buffer.from(msg.sab));
+    externals.set(msg.id, { u8: buf, dv: new DataView(msg.sab), buf });
+  }
+});
+
+const injection = readInjection();
+const io = injection ? faultyIo(realIo, injection) : realIo;
+let batches = 0;
+const consumer = new RingConsumer(ring, new KeyTable(init.keys), init.basePath, init.rotateBytes, hooks, io);
+
+function tryLock(): boolean {
+  return Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.FREE, LockOwner.WORKER) === LockOwner.FREE;
+}
+
+function unlock(): void {
+  Atomics.store(ctl, Ctl.LOCK, LockOwner.FREE);
+  Atomics.notify(ctl, Ctl.LOCK);
+}
+
+/** Drains one batch under the lock; false when the caller holds the lock. */
+function batch(): boolean | 'waiting-external' {
+  if (!tryLock()) return false;
+  try {
+    // DIRTY still set means the previous holder died mid-batch: repair the file tail first.
+    if (Atomics.load(ctl, Ctl.DIRTY) === 1) consumer.recover();
+    Atomics.store(ctl, Ctl.DIRTY, 1);
+    if (injection?.crashAfterBatches !== undefined && ++batches > injection.crashAfterBatches) {
+      throw new Error('injected writer crash');
+    }
+    const result = consumer.drain();
+    Atomics.store(ctl, Ctl.DIRTY, 0);
+    return result === 'waiting-external' ? 'waiting-external' : true;
+  } finally {
+    unlock();
+  }
+}
+
+async function run(): Promise<void> {
+  Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
+  post({ type: 'ready' });
+  let naps = 0;
+  for (;;) {
+    const w = Atomics.load(ctl, Ctl.WRITE_POS);
+    const stopping = Atomics.load(ctl, Ctl.STOP) === 1;
+    if (consumer.backlog() > 0) {
+      const done = batch();
+      naps = 0;
+      // Yield after every batch so messages (external records) get in; a lost lock race or a
+      // missing external record also waits a moment.
+      if (done === true) await yieldToLoop();
+      else await waitAsync(ctl, Ctl.LOCK, Atomics.load(ctl, Ctl.LOCK), NAP_MS);
+      continue;
+    }
+    if (stopping) break;
+    if (naps < NAPS_BEFORE_SLEEP) {
+      Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.NAPPING);
+      naps++;
+      await waitAsync(ctl, Ctl.WRITE_POS, w, NAP_MS);
+    } else {
+      Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING);
+      // The caller notifies WRITE_POS when it publishes into a sleeping writer, and close() does.
+      await waitAsync(ctl, Ctl.WRITE_POS, w, Infinity);
+    }
+    Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
+  }
+  Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
+  port.close();
+}
+
+run().catch((err: unknown) => {
+  const e = err as Error;
+  post({ type: 'fatal', message: String(e?.message ?? err), ...(e?.stack ? { stack: e.stack } : {}) });
+  Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
+  throw err;
+});
