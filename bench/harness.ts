@@ -35,8 +35,8 @@ export const PACED_EVENTS_PER_SEC = 20_000;
 export const PACED_BURST = 100;
 // Follows from the two above: 100 events every 5 ms is 20,000 events/s.
 export const PACED_PERIOD_MS = (1000 * PACED_BURST) / PACED_EVENTS_PER_SEC;
-// The brief's resolution: a stall between bursts shorter than a millisecond is not a stall an
-// agent loop would notice, and a finer timer would itself load the loop being measured.
+// The finest monitorEventLoopDelay accepts: it samples with a libuv timer, and those tick in whole
+// milliseconds. A coarser one would blur a stall between two 5 ms bursts into the bursts.
 export const LOOP_DELAY_RESOLUTION_MS = 1;
 
 export interface Session {

@@ -6,7 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -123,7 +123,9 @@ const fmt = {
 
 function cell(s: Spread | null | undefined, f: (x: number) => string): string {
   if (!s) return '—';
-  return s.min === s.max ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+  const [med, lo, hi] = [f(s.median), f(s.min), f(s.max)];
+  // A range that rounds to one value says nothing the median does not.
+  return lo === hi ? med : `${med} (${lo}–${hi})`;
 }
 
 function renderResults(reports: Map<ContenderName, ContenderReport>, runs: number): string {
@@ -161,14 +163,17 @@ function renderResults(reports: Map<ContenderName, ContenderReport>, runs: numbe
   return markdownTable(header, rows, [false, ...header.slice(1).map(() => true)]);
 }
 
-/** What each column means, printed under the table so a pasted README table explains itself. */
-function legend(opts: Options): string {
+/** How a child runs, printed above the table so a pasted README table explains itself. */
+function method(opts: Options): string {
   const paced = `${(PACED_EVENTS_PER_SEC * opts.pacedSeconds).toLocaleString('en-US')} events logged at ${PACED_EVENTS_PER_SEC.toLocaleString('en-US')}/s for ${opts.pacedSeconds} s, in bursts of ${PACED_BURST} every ${PACED_PERIOD_MS} ms`;
+  return `Each contender runs in its own process, first a paced phase (${paced}), then, once the logger has written all of it, a saturated phase (${opts.events.toLocaleString('en-US')} events in a tight loop), on the same logger instance.`;
+}
+
+/** What each column means, printed under the table. */
+function legend(): string {
   return [
-    `Each contender runs in its own process, first a paced phase (${paced}), then, once the logger has written all of it, a saturated phase (${opts.events.toLocaleString('en-US')} events in a tight loop), on the same logger instance.`,
-    '',
-    `- **caller ns/event**: paced phase; each burst's time ÷ ${PACED_BURST}, median over bursts. The CPU the caller's thread spends per call while the logger keeps up.`,
-    '- **caller p99 ns/event**: the 99th percentile of the same per-burst samples.',
+    `- **caller ns/event**: paced phase; each burst's time ÷ ${PACED_BURST}, median over bursts. The time the caller's thread spends per call while the logger keeps up.`,
+    "- **caller p99 ns/event**: the 99th percentile of the same per-burst samples. Every burst counts, so a fresh process's first ones (code not yet optimised) are in it.",
     "- **loop delay p99 / max ms**: paced phase, `monitorEventLoopDelay({ resolution: 1 })`. It records timer intervals, so even an idle loop reads about 1 ms, and the bursts' own time is included; a logger that stalls the loop between calls shows up here.",
     '- **saturated ns/event**: saturated phase, loop time ÷ events, back-pressure included: a logger with bounded memory runs at its writer\'s pace here, one that buffers without bound does not (see peak RSS).',
     '- **e2e s, events/s, MB/s, MB written**: saturated phase only, from its first call until every line is in the file and the logger has shut down.',
@@ -275,7 +280,10 @@ async function main(): Promise<void> {
   let anyFailure = false;
 
   for (const corpus of opts.corpora) {
+    // Other work on the machine skews every figure; the load averages put a number on it.
+    const loadAvgBefore = loadavg();
     const reports = await benchCorpus(corpus, opts, contenders);
+    const loadAvgAfter = loadavg();
     const ratios = computeRatios(reports);
     const table = renderResults(reports, opts.runs);
     const ratioTable = renderRatios(ratios);
@@ -292,7 +300,7 @@ async function main(): Promise<void> {
       '```',
     ].join('\n');
     // One block, ready to paste into a README as it stands.
-    const markdown = [title, legend(opts), table, ratioTable, notes].join('\n\n');
+    const markdown = [title, method(opts), table, legend(), ratioTable, notes].join('\n\n');
     process.stdout.write(`\n${markdown}\n\n`);
 
     await mkdir(RESULTS_DIR, { recursive: true });
@@ -307,6 +315,8 @@ async function main(): Promise<void> {
       events: opts.events,
       runs: opts.runs,
       paced,
+      loadAvgBefore,
+      loadAvgAfter,
       skipped: ringlogReady ? [] : ['ringlog'],
       contenders: Object.fromEntries(reports),
       ratios,

@@ -34,6 +34,10 @@ export class RingConsumer {
   private skipThrough = -1;
   private retryDelay = 0;
   private retryAt = 0;
+  /** End offset, in the writer's pending bytes, of a lost-range marker not yet written; -1: none. */
+  private markerEnd = -1;
+  /** A write succeeded since the last fault. */
+  private wroteSinceFault = false;
 
   constructor(
     private readonly ring: RingViews,
@@ -44,14 +48,16 @@ export class RingConsumer {
     io?: FileIo,
   ) {
     this.builder = new LineBuilder(keys);
-    this.writer = new SegmentWriter(ring, basePath, rotateBytes, io);
+    this.writer = new SegmentWriter(ring, basePath, rotateBytes, io, (len) => this.written(len));
   }
 
   /**
    * Consumes every record published so far. Returns 'waiting-external' when it stopped at an
    * EXTERNAL record whose bytes have not arrived (the worker yields to its message queue then).
    */
-  drain(): DrainResult {
+  drain(final = false): DrainResult {
+    // A last drain (close, flushSync, exit) tries the disk once more whatever the backoff says.
+    if (final) this.retryAt = 0;
     const { ctl, dv, u8, mask } = this.ring;
     let r = Atomics.load(ctl, Ctl.READ_POS) >>> 0;
     const w = Atomics.load(ctl, Ctl.WRITE_POS) >>> 0;
@@ -64,6 +70,7 @@ export class RingConsumer {
         const src = this.hooks.external(id);
         if (src === undefined) {
           this.commit();
+          this.endOfDrain();
           return 'waiting-external';
         }
         this.record(src, 0);
@@ -74,8 +81,22 @@ export class RingConsumer {
       r = (r + len) >>> 0;
       this.writer.advance(r);
     }
+    if (final) this.settleDebt();
     this.commit();
+    this.endOfDrain();
     return 'idle';
+  }
+
+  /** Writes the marker of a lost range that no later record has carried into the file yet. */
+  private settleDebt(): void {
+    const num = this.ring.num;
+    if (num[Num.OWED_FIRST]! < 0) return;
+    try {
+      this.payDebt(num[Num.OWED_LAST]! + 1);
+    } catch (err) {
+      if (!(err instanceof WriteFault)) throw err;
+      this.failed(err, this.writer.discard());
+    }
   }
 
   /** Writes one record that is not in the ring (the caller's overflow queue at exit). */
@@ -110,6 +131,11 @@ export class RingConsumer {
     Atomics.store(ctl, Ctl.WRITTEN, (lastIndex + 1) | 0);
   }
 
+  /** Serves a flush({ fsync: true }) whose events were all written before it asked. */
+  serveFsync(): void {
+    this.writer.maybeFsync();
+  }
+
   /** Bytes published but not yet consumed. */
   backlog(): number {
     const { ctl } = this.ring;
@@ -130,7 +156,11 @@ export class RingConsumer {
       const start = out.len;
       this.builder.build(src, off, out);
       out.len = start;
-      if (last <= this.skipThrough) return;
+      if (last <= this.skipThrough) {
+        // Written by a holder that died before publishing it: count it now.
+        num[Num.LINES] = num[Num.LINES]! + events;
+        return;
+      }
       // Still backing off after a fault: this one is lost too, and owed a marker.
       this.owe(first, last);
       num[Num.LOST] = num[Num.LOST]! + events;
@@ -138,7 +168,7 @@ export class RingConsumer {
       return;
     }
     try {
-      if (num[Num.OWED_FIRST]! >= 0) this.payDebt(first);
+      if (num[Num.OWED_FIRST]! >= 0 && this.markerEnd < 0) this.payDebt(first);
       const start = out.len;
       try {
         this.builder.build(src, off, out);
@@ -150,27 +180,49 @@ export class RingConsumer {
     } catch (err) {
       if (!(err instanceof WriteFault)) throw err;
       this.failed(err, this.writer.discard() + events, last);
-      return;
-    }
-    if (this.retryDelay > 0) {
-      this.retryDelay = 0;
-      this.hooks.recovered();
     }
   }
 
-  /** The marker line for a lost range, written where those events would have been. */
+  /**
+   * The marker line for a lost range, written where those events would have been. The range stays
+   * owed until the marker's bytes are in the file, so a failed write extends it instead of
+   * forgetting it.
+   */
   private payDebt(nextIndex: number): void {
+    if (this.markerEnd >= 0) return;
     const num = this.ring.num;
     const first = num[Num.OWED_FIRST]!;
     const last = Math.max(num[Num.OWED_LAST]!, nextIndex - 1);
-    num[Num.OWED_FIRST] = -1;
-    num[Num.OWED_LAST] = -1;
     const count = last - first + 1;
     this.writer.appendText(
       `{"index":${first},"emitted_at_ms":${Date.now()},"frame_depth":null,"type":"events_dropped","count":${count}}`,
       last,
       0,
     );
+    this.markerEnd = this.writer.out.len;
+  }
+
+  /** After a successful write of `len` bytes from the front of the pending ones. */
+  private written(len: number): void {
+    if (this.markerEnd >= 0) {
+      if (len >= this.markerEnd) {
+        const num = this.ring.num;
+        num[Num.OWED_FIRST] = -1;
+        num[Num.OWED_LAST] = -1;
+        this.markerEnd = -1;
+      } else {
+        this.markerEnd -= len;
+      }
+    }
+    this.wroteSinceFault = true;
+  }
+
+  /** A fault streak ends with a drain that wrote and did not fail (a write that succeeds just
+   *  before a rotation that fails again is not a recovery). */
+  private endOfDrain(): void {
+    if (this.retryDelay === 0 || !this.wroteSinceFault) return;
+    this.retryDelay = 0;
+    this.hooks.recovered();
   }
 
   private owe(first: number, last: number): void {
@@ -180,14 +232,17 @@ export class RingConsumer {
   }
 
   private failed(err: WriteFault, lost: number, through = -1): void {
+    this.markerEnd = -1;
+    this.wroteSinceFault = false;
     const num = this.ring.num;
     const first = num[Num.LAST_INDEX]! + 1;
     const last = Math.max(through, this.builder.lastIndex);
     this.owe(first, last);
     num[Num.LOST] = num[Num.LOST]! + lost;
+    // Reported before publishing: a flush() woken by the publish must find the fault counted.
+    this.hooks.fault(err.cause, lost);
     this.writer.publish(last, 0);
     this.retryDelay = this.retryDelay === 0 ? RETRY_FIRST_MS : Math.min(RETRY_MAX_MS, this.retryDelay * 2);
     this.retryAt = Date.now() + this.retryDelay;
-    this.hooks.fault(err.cause, lost);
   }
 }

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { Ctl, Num, type RingViews } from './layout.js';
 import { OutBuffer } from './out-buffer.js';
-import { segmentPath } from './segments.js';
+import { FRESH_SEGMENT, segmentPath } from './segments.js';
 import { sleepSync } from './wait.js';
 
 /** The writer's I/O boundary: real fs calls, replaceable in tests to inject faults that cannot be
@@ -20,7 +20,7 @@ export interface FileIo {
 
 export const realIo: FileIo = {
   write: (fd, buf, off, len) => fs.writeSync(fd, buf, off, len),
-  openForRotation: (path) => fs.openSync(path, 'w'),
+  openForRotation: (path) => fs.openSync(path, FRESH_SEGMENT),
   close: (fd) => fs.closeSync(fd),
   fsync: (fd) => fs.fsyncSync(fd),
   truncate: (fd, len) => fs.ftruncateSync(fd, len),
@@ -54,6 +54,8 @@ export class SegmentWriter {
     private readonly basePath: string,
     private readonly rotateBytes: number,
     private readonly io: FileIo = realIo,
+    /** Called after every successful write of the first `len` pending bytes. */
+    private readonly onWritten: (len: number) => void = () => {},
   ) {}
 
 
@@ -114,6 +116,7 @@ export class SegmentWriter {
       }
       num[Num.FILE_BYTES] = num[Num.FILE_BYTES]! + len;
       num[Num.BYTES_TOTAL] = num[Num.BYTES_TOTAL]! + len;
+      this.onWritten(len);
       if (out.len > len) out.buf.copyWithin(0, len, out.len);
       out.len -= len;
     }
@@ -146,7 +149,8 @@ export class SegmentWriter {
     Atomics.notify(ctl, Ctl.WRITTEN);
   }
 
-  private maybeFsync(): void {
+  /** fsyncs the current segment if a flush({ fsync: true }) asked and its events are written. */
+  maybeFsync(): void {
     const { ctl } = this.ring;
     const want = Atomics.load(ctl, Ctl.FSYNC_REQUEST);
     const done = Atomics.load(ctl, Ctl.FSYNC_DONE);

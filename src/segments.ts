@@ -5,6 +5,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/**
+ * Flags of every segment fd. O_APPEND: after a torn tail is cut (ftruncate), the next write lands
+ * at the new end, never past it; O_RDWR: the tail scan of crash recovery reads through the same fd.
+ */
+const { O_RDWR, O_CREAT, O_APPEND, O_TRUNC } = fs.constants;
+export const FRESH_SEGMENT = O_RDWR | O_CREAT | O_APPEND | O_TRUNC;
+export const RESUMED_SEGMENT = O_RDWR | O_CREAT | O_APPEND;
+
 export interface SegmentName {
   readonly dir: string;
   readonly stem: string;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
-import { EventEncoder, NO_ROOM, Scratch } from './encoder.js';
+import { droppedRecord, EventEncoder, NO_ROOM, Scratch } from './encoder.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { Kind, RECORD_HEADER } from './format.js';
@@ -16,7 +16,7 @@ import type { Source } from './line-builder.js';
 import { fast } from './node-buffer.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import type { FromWriter, ToWriter, WriterInit } from './protocol.js';
-import { lastLineOfSet, listNumberedSegments, scanTail, segmentPath } from './segments.js';
+import { FRESH_SEGMENT, lastLineOfSet, listNumberedSegments, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
 import { sleepSync, waitAsync, waitSync } from './wait.js';
 
@@ -32,6 +32,8 @@ const SCRATCH_INITIAL = 64 * 1024;
 const PUMP_INTERVAL_MS = 1;
 /** Blocking waits re-check the writer's health at least this often. */
 const WAIT_SLICE_MS = 10;
+/** Period of the keep-alive timer of a pending flush: it never needs to fire, only to exist. */
+const KEEP_ALIVE_MS = 60_000;
 /** A writer that dies this many times in a row before writing anything is not restarted again. */
 const MAX_FAILED_STARTS = 3;
 
@@ -95,7 +97,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   #worker: Worker | undefined;
   #workerAlive = false;
-  #workerRefs = 0;
+  /** Flushes in progress, and the timer that keeps the loop alive meanwhile. */
+  #flushesPending = 0;
+  #keepAlive: NodeJS.Timeout | undefined;
   #workerRestarts = 0;
   /** Writers in a row that died without moving READ_POS: a writer that cannot make progress. */
   #failedStarts = 0;
@@ -155,7 +159,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (opts.mode === 'truncate') {
       let fd = -1;
       try {
-        fd = fs.openSync(abs, 'w');
+        fd = fs.openSync(abs, FRESH_SEGMENT);
       } catch (err) {
         fail(err, 'cannot create the file');
       }
@@ -168,7 +172,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const current = segmentPath(abs, segment);
     let fd = -1;
     try {
-      fd = fs.openSync(current, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND);
+      fd = fs.openSync(current, RESUMED_SEGMENT);
     } catch (err) {
       fail(err, 'cannot open the file for appending');
     }
@@ -189,14 +193,15 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   /** Stamps and snapshots `event`. Never throws, never waits on I/O (see the overload policy). */
   handleEvent(event: AgentEvent, context?: EventContext): void {
+    if (this.#state !== State.OPEN) {
+      // Nowhere to write it: counted as dropped, and no index is spent on it.
+      this.#afterClose++;
+      return;
+    }
     const index = this.#next++;
     let ts = Date.now();
     if (ts < this.#lastTs) ts = this.#lastTs; // wall clock stepped back: keep the file non-decreasing
     this.#lastTs = ts;
-    if (this.#state !== State.OPEN) {
-      this.#afterClose++;
-      return;
-    }
     if (this.#encoding) {
       // Re-entered from a getter or toJSON of the event being encoded: its index is taken now, and
       // it is snapshotted right after the outer event, so the ring stays in index order.
@@ -211,7 +216,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#accept(r.index, r.ts, r.event, r.context);
       }
     } finally {
-      this.#reentrant.length = 0;
+      // Setting an array's length is a runtime call: only pay it when there was something.
+      if (this.#reentrant.length > 0) this.#reentrant.length = 0;
       this.#encoding = false;
     }
   }
@@ -340,11 +346,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Pending drops become one DROPPED record, queued ahead of whatever comes next. */
   #materializeDrops(): void {
     if (this.#dropCount === 0) return;
-    const enc = this.#enc;
-    enc.begin(this.#scratch, 0, this.#scratch.size);
-    enc.dropped(this.#dropFirst, this.#dropCount, this.#dropTs);
+    const record = droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs);
     this.#dropCount = 0;
-    this.#enqueue(Buffer.from(this.#scratch.buf.subarray(0, enc.pos)));
+    this.#enqueue(record);
   }
 
   #enqueue(bytes: Buffer): void {
@@ -496,8 +500,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new TypeError(`ringlog: flush options must be an object, got ${describe(options)}`);
     }
-    const fsync = options?.fsync ?? false;
+    const fsync = options?.fsync === undefined ? false : options.fsync;
     if (typeof fsync !== 'boolean') throw new TypeError(`ringlog: flush option "fsync" must be a boolean, got ${describe(fsync)}`);
+    if (this.#state === State.CLOSED) return this.#throwIfLost();
     const target = this.#next | 0;
     this.#holdProcess(1);
     try {
@@ -510,9 +515,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         const cur = Atomics.load(ctl, slot);
         if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
         if (!this.#workerAlive) {
+          // No writer: this thread writes everything accepted, so the barrier holds after it.
           this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
           if (fsync) this.#fsyncHere(target);
-          continue;
+          break;
         }
         await waitAsync(ctl, slot, cur, WAIT_SLICE_MS);
       }
@@ -533,11 +539,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new TypeError(`ringlog: flushSync options must be an object, got ${describe(options)}`);
     }
-    const timeoutMs = options?.timeoutMs ?? this.#opts.exitTimeoutMs;
+    const timeoutMs = options?.timeoutMs === undefined ? this.#opts.exitTimeoutMs : options.timeoutMs;
     if (typeof timeoutMs !== 'number') throw new TypeError(`ringlog: flushSync option "timeoutMs" must be a number, got ${describe(timeoutMs)}`);
     if (!(timeoutMs >= 0)) throw new RangeError(`ringlog: flushSync option "timeoutMs" must be >= 0, got ${timeoutMs}`);
     if (this.#encoding) throw new Error('ringlog: flushSync() cannot be called while an event is being encoded (from its getter or toJSON)');
-    if (this.#state === State.CLOSED) return;
+    if (this.#state === State.CLOSED) return this.#throwIfLost();
     this.#drainHere(Date.now() + timeoutMs, false);
     this.#throwIfLost();
   }
@@ -591,7 +597,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   stats(): SinkStats {
     const { ctl, num, size } = this.#ring;
-    const accepted = this.#next - this.#firstIndex;
+    // Calls after close() are counted in both accepted and dropped, so the sum always holds.
+    const accepted = this.#next - this.#firstIndex + this.#afterClose;
     const written = num[Num.LINES]!;
     const dropped = this.#lostTotal();
     return {
@@ -643,11 +650,14 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
   }
 
+  /** A pending flush keeps the process alive: the Atomics waits it uses do not hold the loop. */
   #holdProcess(delta: number): void {
-    this.#workerRefs += delta;
-    // A pending flush keeps the process alive (the worker handle is what the loop waits on).
-    if (this.#workerRefs === 1 && delta > 0) this.#worker?.ref();
-    if (this.#workerRefs === 0) this.#worker?.unref();
+    this.#flushesPending += delta;
+    if (this.#flushesPending === 1 && delta > 0) this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
+    if (this.#flushesPending === 0 && this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
   }
 
   /** Takes the ring's lock on this thread and writes everything pending, ring then queue. */
@@ -675,7 +685,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const consumer = this.#consumer();
       if (Atomics.load(ctl, Ctl.DIRTY) === 1) consumer.recover();
       Atomics.store(ctl, Ctl.DIRTY, 1);
-      while (consumer.drain() === 'waiting-external') sleepSync(1); // cannot happen: externals are local
+      while (consumer.drain(true) === 'waiting-external') sleepSync(1); // cannot happen: externals are local
       for (let i = this.#queueHead; i < this.#queue.length; i++) {
         const item = this.#queue[i]!;
         if (item.externalId !== undefined) consumer.direct(this.#externals.get(item.externalId)!.src, 0);
@@ -684,10 +694,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#queue.length = 0;
       this.#queueHead = 0;
       if (this.#dropCount > 0) {
-        this.#enc.begin(this.#scratch, 0, this.#scratch.size);
-        this.#enc.dropped(this.#dropFirst, this.#dropCount, this.#dropTs);
+        consumer.direct(bufferSource(droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs)), 0);
         this.#dropCount = 0;
-        consumer.direct(bufferSource(this.#scratch.buf), 0);
       }
       consumer.commit();
       this.#externals.clear();
@@ -763,7 +771,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     });
     worker.once('exit', () => this.#onWorkerExit(worker));
     // After the listeners: adding a 'message' listener refs the worker's port again.
-    if (this.#workerRefs === 0) worker.unref();
+    worker.unref();
   }
 
   #onMessage(msg: FromWriter): void {

@@ -16,7 +16,7 @@ export interface AgentEventSink {
 }
 
 export interface SinkStats {
-  /** handleEvent calls accepted since open (indexes handed out). */
+  /** handleEvent calls since open: indexes handed out, plus calls after close() (all dropped). */
   readonly accepted: number;
   /** Indexes whose line is in the file (events, and rejection markers). */
   readonly written: number;

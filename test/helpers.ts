@@ -200,3 +200,238 @@ export async function runChild(scriptSource: string, args: readonly string[] = [
     removeDir(dir);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the overload, fault, crash, process-death and hostile-value tests.
+
+export interface SpawnOptions extends ChildOptions {
+  /** Extra environment variables for the child (merged over process.env). */
+  env?: Record<string, string>;
+  /** Called with each chunk of the child's stdout as it arrives. */
+  onStdout?: (chunk: string) => void;
+}
+
+export interface SpawnedChild {
+  readonly child: ReturnType<typeof spawn>;
+  readonly result: Promise<ChildResult>;
+}
+
+/**
+ * Like runChild, but hands back the running child (to kill it at a moment of the test's choosing)
+ * and takes environment variables (e.g. RINGLOG_TEST_INJECT, inherited by the writer thread).
+ */
+export function spawnScript(scriptSource: string, args: readonly string[] = [], opts: SpawnOptions = {}): SpawnedChild {
+  const dir = tempDir('child');
+  fs.chmodSync(dir, 0o755);
+  const file = path.join(dir, 'child.mjs');
+  const source = scriptSource.replaceAll('%RINGLOG%', RINGLOG_URL.href).replaceAll('%CORPUS%', CORPUS_URL.href);
+  fs.writeFileSync(file, source, { mode: 0o644 });
+  const child = spawn(process.execPath, [file, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(opts.env ?? {}) },
+    ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+    cwd: opts.cwd ?? dir,
+  });
+  const result = new Promise<ChildResult>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      opts.onStdout?.(d);
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      removeDir(dir);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      removeDir(dir);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+  return { child, result };
+}
+
+/** runChild with extra environment variables. */
+export function runChildWithEnv(scriptSource: string, args: readonly string[], opts: SpawnOptions): Promise<ChildResult> {
+  return spawnScript(scriptSource, args, opts).result;
+}
+
+/** The last line of a child's stdout, parsed as JSON (children report results that way). */
+export function lastJson<T>(r: ChildResult): T {
+  const lines = r.stdout.trim().split('\n');
+  const last = lines[lines.length - 1];
+  if (!last) throw new Error(`child printed nothing (code ${r.code}, signal ${r.signal}); stderr:\n${r.stderr}`);
+  try {
+    return JSON.parse(last) as T;
+  } catch {
+    throw new Error(`child's last stdout line is not JSON: ${last.slice(0, 500)}\nstderr:\n${r.stderr}`);
+  }
+}
+
+/** Creates a named pipe (mkfifo(1)). */
+export async function makeFifo(fifoPath: string): Promise<void> {
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const p = spawn('mkfifo', ['-m', '0666', fifoPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+  if (r.code !== 0) throw new Error(`mkfifo ${fifoPath} failed: ${r.stderr}`);
+}
+
+const FIFO_READER = `
+import * as fs from 'node:fs';
+const [fifo, out, chunk, sleepMs, fastFlag, gateFile] = process.argv.slice(2);
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const sleep = (ms) => Atomics.wait(nap, 0, 0, ms);
+const fd = fs.openSync(fifo, 'r');            // blocks until the writer opens its end
+const ofd = fs.openSync(out, 'w');
+const buf = Buffer.allocUnsafe(Number(chunk));
+if (gateFile) while (!fs.existsSync(gateFile)) sleep(5);
+let total = 0;
+let fast = false;
+for (;;) {
+  const n = fs.readSync(fd, buf, 0, buf.length, null);
+  if (n === 0) break;                          // every writer closed its end
+  fs.writeSync(ofd, buf, 0, n);
+  total += n;
+  if (!fast) {
+    fast = fastFlag !== '-' && fs.existsSync(fastFlag);
+    if (!fast) sleep(Number(sleepMs));
+  }
+}
+fs.closeSync(ofd);
+console.log(JSON.stringify({ total }));
+`;
+
+export interface FifoReaderOptions {
+  /** Bytes per read (default 64 KiB). */
+  chunkBytes?: number;
+  /** Sleep after each read while slow (default 20 ms). */
+  sleepMs?: number;
+  /** Once this file exists the reader stops sleeping and drains at full speed. */
+  fastFlag?: string;
+  /** The reader opens the pipe but reads nothing until this file exists. */
+  gateFile?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Starts a separate node process that opens `fifo` for reading and copies what arrives to `outFile`,
+ * slowly (chunkBytes, then sleepMs) until `fastFlag` exists. Resolves when the writer side closes.
+ * Start it before anything opens the pipe for writing (that open blocks until a reader is there).
+ */
+export function startFifoReader(fifo: string, outFile: string, opts: FifoReaderOptions = {}): Promise<ChildResult> {
+  return runChild(
+    FIFO_READER,
+    [fifo, outFile, String(opts.chunkBytes ?? 64 * 1024), String(opts.sleepMs ?? 20), opts.fastFlag ?? '-', opts.gateFile ?? ''],
+    { timeoutMs: opts.timeoutMs ?? 90_000 },
+  );
+}
+
+/** Parsed lines of raw JSONL text; `torn` is an unterminated last line, if any. */
+export function splitLines(text: string): { raw: string[]; torn: string | undefined } {
+  if (text.length === 0) return { raw: [], torn: undefined };
+  const parts = text.split('\n');
+  const tail = parts.pop()!;
+  return { raw: parts, torn: tail.length > 0 ? tail : undefined };
+}
+
+export interface TolerantSet {
+  /** Existing files of the set, base first, numbered ones in order. */
+  readonly files: { name: string; path: string; n: number; bytes: number }[];
+  /** Whole lines, in order. */
+  readonly raw: string[];
+  /** Parsed whole lines (a line that is not JSON throws). */
+  readonly lines: Line[];
+  /** An unterminated last line of the last file, if any. */
+  readonly torn: string | undefined;
+  /** Descriptions of torn lines anywhere but at the very end of the set. */
+  readonly problems: string[];
+}
+
+/** Reads a rotated set like readLines, but tolerates (and reports) a torn last line. */
+export function readLinesTolerant(dir: string, base = BASE_NAME): TolerantSet {
+  const { stem, ext } = splitBase(base);
+  const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^${escape(stem)}-(\\d{6,})\\.${escape(ext)}$`);
+  const found: { name: string; n: number }[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    if (name === base) found.push({ name, n: 0 });
+    else {
+      const m = re.exec(name);
+      if (m) found.push({ name, n: Number(m[1]) });
+    }
+  }
+  found.sort((a, b) => a.n - b.n);
+  const files: TolerantSet['files'] = [];
+  const raw: string[] = [];
+  const lines: Line[] = [];
+  const problems: string[] = [];
+  let torn: string | undefined;
+  for (const { name, n } of found) {
+    const p = path.join(dir, name);
+    const text = fs.readFileSync(p, 'utf8');
+    files.push({ name, path: p, n, bytes: Buffer.byteLength(text, 'utf8') });
+    if (torn !== undefined) problems.push(`a torn line is followed by more data (in ${name})`);
+    const split = splitLines(text);
+    for (const r of split.raw) {
+      raw.push(r);
+      lines.push(JSON.parse(r) as Line);
+    }
+    torn = split.torn;
+  }
+  return { files, raw, lines, torn, problems };
+}
+
+export interface Coverage {
+  /** One past the last index covered. */
+  readonly next: number;
+  /** Event (and event_rejected) lines. */
+  readonly events: number;
+  /** events_dropped marker lines. */
+  readonly markers: number;
+  /** Indexes covered by markers (sum of their counts). */
+  readonly markedDropped: number;
+  /** Where the lines fail to cover 0.. exactly once, in order (empty when they do). */
+  readonly problems: string[];
+}
+
+/**
+ * Checks that the lines cover indexes from `first` exactly once and in order, an `events_dropped`
+ * marker counting for `count` indexes.
+ */
+export function coverage(lines: readonly Line[], first = 0): Coverage {
+  let expected = first;
+  let events = 0;
+  let markers = 0;
+  let markedDropped = 0;
+  const problems: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.index !== expected && problems.length < 10) {
+      problems.push(`line ${i}: index ${l.index}, expected ${expected} (${l.index > expected ? 'gap' : 'duplicate or out of order'})`);
+    }
+    if (l.type === 'events_dropped') {
+      const count = l.count as number;
+      if (!(Number.isInteger(count) && count > 0) && problems.length < 10) problems.push(`line ${i}: bad count ${String(count)}`);
+      markers++;
+      markedDropped += count;
+      expected = l.index + count;
+    } else {
+      events++;
+      expected = l.index + 1;
+    }
+  }
+  return { next: expected, events, markers, markedDropped, problems };
+}

@@ -212,8 +212,10 @@ describe('line format', () => {
     const { raw, lines } = readLines(dir);
     const keys = [...raw[0]!.matchAll(/"([^"\\]*)":/g)].map((m) => m[1]);
     expect(new Set(keys).size).toBe(keys.length);
-    // Both of the event's values are still in the parsed line.
+    // Both of the event's values are still in the parsed line: the renamed key is prefixed again
+    // while the event already has a field by that name.
     expect(Object.values(lines[0]!)).toEqual(expect.arrayContaining([1, 2]));
+    expect(raw[0]).toBe(`{"index":0,"emitted_at_ms":${lines[0]!.emitted_at_ms},"frame_depth":null,"type":"dup","event_index":1,"event_event_index":2}`);
   });
 
   it('writes the envelope first even when the event has integer-like top-level keys', async () => {

@@ -64,7 +64,7 @@ function unlock(): void {
 }
 
 /** Drains one batch under the lock; false when the caller holds the lock. */
-function batch(): boolean | 'waiting-external' {
+function batch(final: boolean): boolean | 'waiting-external' {
   if (!tryLock()) return false;
   try {
     // DIRTY still set means the previous holder died mid-batch: repair the file tail first.
@@ -73,7 +73,7 @@ function batch(): boolean | 'waiting-external' {
     if (injection?.crashAfterBatches !== undefined && ++batches > injection.crashAfterBatches) {
       throw new Error('injected writer crash');
     }
-    const result = consumer.drain();
+    const result = consumer.drain(final);
     Atomics.store(ctl, Ctl.DIRTY, 0);
     return result === 'waiting-external' ? 'waiting-external' : true;
   } finally {
@@ -85,11 +85,13 @@ async function run(): Promise<void> {
   Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
   post({ type: 'ready' });
   let naps = 0;
+  let finalDone = false;
   for (;;) {
     const w = Atomics.load(ctl, Ctl.WRITE_POS);
     const stopping = Atomics.load(ctl, Ctl.STOP) === 1;
-    if (consumer.backlog() > 0) {
-      const done = batch();
+    if (consumer.backlog() > 0 || (stopping && !finalDone)) {
+      const done = batch(stopping);
+      if (stopping && done === true) finalDone = true;
       naps = 0;
       // Yield after every batch so messages (external records) get in; a lost lock race or a
       // missing external record also waits a moment.
@@ -98,6 +100,13 @@ async function run(): Promise<void> {
       continue;
     }
     if (stopping) break;
+    if (Atomics.load(ctl, Ctl.FSYNC_REQUEST) !== Atomics.load(ctl, Ctl.FSYNC_DONE) && tryLock()) {
+      try {
+        consumer.serveFsync();
+      } finally {
+        unlock();
+      }
+    }
     if (naps < NAPS_BEFORE_SLEEP) {
       Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.NAPPING);
       naps++;

@@ -26,9 +26,9 @@ await runContender({
       // worker answers. The destination is sonic-boom 4.2.1 with minLength 0, whose flush calls
       // back at once even while a write(2) is still in flight, so the callback alone does not mean
       // every line is in the file. The pause covers that last write: one burst is ~130 KB, which
-      // pino writes in ~1.4 ms at its slowest measured rate (94 MB/s), and 200 ms is the brief's
-      // fallback wait, two orders of magnitude more. The harness counts the lines afterwards, so a
-      // pause that proved too short would fail the run rather than skew it.
+      // pino writes in ~1.6 ms at its slowest measured rate (81 MB/s, bench/results), and 200 ms
+      // is the brief's fallback wait, two orders of magnitude more. The harness counts the lines
+      // afterwards, so a pause that proved too short would fail the run rather than skew it.
       async drain() {
         await new Promise<void>((resolve, reject) => logger.flush((err) => (err ? reject(err) : resolve())));
         await setTimeout(DRAIN_SETTLE_MS);

@@ -1,0 +1,443 @@
+// Contract 7 and README "Guarantees" (a write fault): real write faults — /dev/full, a full
+// tmpfs, a read-only directory met at rotation — and the injected ones that cannot be produced on
+// demand (RINGLOG_TEST_INJECT, read by the writer thread). In every case handleEvent never throws,
+// the events that could not be written are counted, flush() rejects with a SinkError, onError hears
+// the streak once, and once writing works again an `events_dropped` marker stands where they were.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { JsonlEventSink, SinkError } from '../dist/src/index.js';
+import { BASE_NAME, coverage, lastJson, readLines, runChild, runChildWithEnv, tempDirs, type Line } from './helpers.js';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+function causeCode(err: unknown): unknown {
+  return ((err as { cause?: { code?: unknown } }).cause ?? {}).code;
+}
+
+/** Whole-set checks after a fault: every index once, in order; markers account for every loss. */
+function checkMarkedLoss(lines: readonly Line[], stats: { accepted: number; written: number; dropped: number; pending: number }): void {
+  const cov = coverage(lines);
+  expect(cov.problems, 'every index exactly once, in order (a drop marker covers `count`)').toEqual([]);
+  expect(cov.next).toBe(stats.accepted);
+  expect(stats.pending).toBe(0);
+  expect(stats.written + stats.dropped).toBe(stats.accepted);
+  expect(cov.events).toBe(stats.written);
+  expect(cov.markedDropped, 'the markers account for every lost event').toBe(stats.dropped);
+  expect(stats.dropped).toBeGreaterThan(0);
+  expect(cov.markers).toBeGreaterThan(0);
+}
+
+describe('/dev/full: every write fails with ENOSPC', () => {
+  it('counts every event dropped, rejects flush with ERR_RINGLOG_WRITE, calls onError once for the streak', async () => {
+    const heard: SinkError[] = [];
+    const sink = JsonlEventSink.open('/dev/full', { onError: (e) => heard.push(e) });
+    let thrown = 0;
+    let n = 0;
+    // Spread over ~1.5 s so the writer retries several times (100 ms, then doubling backoff).
+    for (let round = 0; round < 15; round++) {
+      for (let k = 0; k < 40; k++) {
+        try {
+          sink.handleEvent({ type: 'full', n: n++, text: 'no space left for this one' });
+        } catch {
+          thrown++;
+        }
+      }
+      await sleep(100);
+    }
+    expect(thrown).toBe(0);
+    const err = await rejection(sink.flush());
+    expect(err).toBeInstanceOf(SinkError);
+    const e = err as SinkError;
+    expect(e.code).toBe('ERR_RINGLOG_WRITE');
+    expect(e.droppedEvents).toBe(n);
+    expect(causeCode(e)).toBe('ENOSPC');
+    expect(e.sink).toBe('/dev/full');
+
+    const s = sink.stats();
+    expect(s).toMatchObject({ accepted: n, written: 0, dropped: n, pending: 0, bytes: 0 });
+    // The writer did retry (so "once for the streak" means something) ...
+    expect(s.faults).toBeGreaterThanOrEqual(2);
+    // ... and onError heard the streak once, as a SinkError.
+    expect.soft(heard.length, `onError calls for one unbroken fault streak (${s.faults} faults)`).toBe(1);
+    expect([heard[0]!.name, heard[0]!.code, causeCode(heard[0])]).toEqual(['SinkError', 'ERR_RINGLOG_WRITE', 'ENOSPC']);
+
+    // Loss is never silent: every later barrier reports it again, close() too.
+    const again = await rejection(sink.flush());
+    expect(again).toBeInstanceOf(SinkError);
+    expect((again as SinkError).droppedEvents).toBe(n);
+    const closed = await rejection(sink.close());
+    expect(closed).toBeInstanceOf(SinkError);
+    expect((closed as SinkError).droppedEvents).toBe(sink.stats().dropped);
+    expect(sink.stats().dropped).toBe(n);
+  });
+});
+
+// --- A full disk that is freed again -----------------------------------------------------------
+
+/** ~5 KiB per line: larger than the room a partly used 4 KiB page can leave, so a full tmpfs
+ *  refuses every batch (a smaller line could still fit at the end of the file's last page). */
+const BIG = 'b'.repeat(5000);
+
+function tryMount(dir: string): string | undefined {
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.error) return r.error.message;
+  if (r.status !== 0) return `mount exited ${r.status}: ${r.stderr.trim()}`;
+  return undefined;
+}
+
+function unmount(dir: string): void {
+  const r = spawnSync('umount', [dir], { encoding: 'utf8' });
+  if (r.status !== 0) spawnSync('umount', ['-l', dir], { encoding: 'utf8' });
+}
+
+/** Fills the file system holding `file` until ENOSPC. */
+function fill(file: string): number {
+  const fd = fs.openSync(file, 'w');
+  let total = 0;
+  try {
+    for (const size of [64 * 1024, 4096, 512, 1]) {
+      const chunk = Buffer.alloc(size, 0x66);
+      for (;;) {
+        try {
+          total += fs.writeSync(fd, chunk);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+          throw err;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return total;
+}
+
+/** The same scenario as the tmpfs test, with the disk-full fault injected (when mount is refused). */
+const INJECTED_DISK_FULL = `
+import { JsonlEventSink, SinkError } from '%RINGLOG%';
+const [base] = process.argv.slice(2);
+const heard = [];
+const sink = JsonlEventSink.open(base, { onError: (e) => heard.push({ code: e.code, cause: e.cause?.code }) });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+const log = () => sink.handleEvent({ type: 'disk', n: n++ });
+for (let i = 0; i < 20; i++) log();
+await sink.flush();
+let firstErr = null;
+const t0 = Date.now();
+let faultsSeen = 0;
+let resumedAt = -1;
+while (Date.now() - t0 < 15000) {
+  log();
+  await sleep(20);
+  const s = sink.stats();
+  if (s.faults > faultsSeen) { faultsSeen = s.faults; resumedAt = -1; }
+  else if (s.faults > 0 && resumedAt < 0) resumedAt = s.written;
+  if (s.faults > 0 && resumedAt >= 0 && s.written > resumedAt) break;
+}
+try { await sink.flush(); } catch (e) { firstErr = { isSinkError: e instanceof SinkError, code: e.code, cause: e.cause?.code, dropped: e.droppedEvents }; }
+let closeErr = null;
+try { await sink.close(); } catch (e) { closeErr = { isSinkError: e instanceof SinkError, code: e.code, cause: e.cause?.code, dropped: e.droppedEvents }; }
+console.log(JSON.stringify({ firstErr, closeErr, heard, stats: sink.stats() }));
+`;
+
+describe('disk full', () => {
+  it('on a 256 KiB tmpfs: drops are counted, logging resumes by itself once space is freed, a marker stands where events were lost', async () => {
+    const mnt = dirs.make('tmpfs');
+    const reason = tryMount(mnt);
+    if (reason !== undefined) {
+      console.warn(`faults.test: cannot mount a tmpfs (${reason}); testing disk-full through RINGLOG_TEST_INJECT instead`);
+      const r = await runChildWithEnv(INJECTED_DISK_FULL, [path.join(mnt, BASE_NAME)], {
+        env: { RINGLOG_TEST_INJECT: JSON.stringify({ code: 'ENOSPC', afterWrites: 1, times: 4 }) },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const out = lastJson<{ firstErr: { isSinkError: boolean; code: string; cause: string; dropped: number }; heard: unknown[]; stats: { accepted: number; written: number; dropped: number; pending: number; faults: number } }>(r);
+      expect(out.firstErr).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC', dropped: out.stats.dropped });
+      expect(out.heard).toEqual([{ code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC' }]);
+      checkMarkedLoss(readLines(mnt).lines, out.stats);
+      return;
+    }
+    let opened: JsonlEventSink | undefined;
+    try {
+      const base = path.join(mnt, BASE_NAME);
+      const filler = path.join(mnt, 'filler');
+      const heard: SinkError[] = [];
+      const sink = JsonlEventSink.open(base, { onError: (e) => heard.push(e) });
+      opened = sink;
+      let n = 0;
+      let thrown = 0;
+      const log = (phase: string): void => {
+        try {
+          sink.handleEvent({ type: 'disk', phase, n: n++, big: BIG });
+        } catch {
+          thrown++;
+        }
+      };
+
+      // A: room to spare.
+      for (let i = 0; i < 10; i++) log('A');
+      await sink.flush();
+      expect(sink.stats().dropped).toBe(0);
+
+      // B: the disk is full.
+      expect(fill(filler)).toBeGreaterThan(0);
+      const firstB = n;
+      for (let i = 0; i < 20; i++) log('B');
+      const full = await rejection(sink.flush());
+      expect(full).toBeInstanceOf(SinkError);
+      expect((full as SinkError).code).toBe('ERR_RINGLOG_WRITE');
+      expect(causeCode(full)).toBe('ENOSPC');
+      expect((full as SinkError).droppedEvents).toBe(sink.stats().dropped);
+      expect(sink.stats().dropped).toBeGreaterThan(0);
+      // Still full for a while: the writer keeps probing (backing off), nothing is written.
+      for (let i = 0; i < 8; i++) {
+        log('B');
+        await sleep(60);
+      }
+      const stillFull = await rejection(sink.flush());
+      expect(stillFull).toBeInstanceOf(SinkError);
+      expect.soft(heard.length, 'onError calls for one fault streak').toBe(1);
+
+      // C: space freed. No flush: the writer must find out by itself that writing works again.
+      fs.rmSync(filler);
+      const writtenAtFree = sink.stats().written;
+      const firstC = n;
+      let resumed = false;
+      for (let i = 0; i < 600 && !resumed; i++) {
+        log('C');
+        await sleep(25);
+        resumed = sink.stats().written > writtenAtFree;
+      }
+      expect(resumed, 'logging resumed without a flush once space was freed').toBe(true);
+      for (let i = 0; i < 10; i++) log('C');
+      const after = await rejection(sink.close());
+      // Loss is never silent: the close still reports what was lost earlier.
+      expect(after).toBeInstanceOf(SinkError);
+      const s = sink.stats();
+      expect((after as SinkError).droppedEvents).toBe(s.dropped);
+      expect(thrown).toBe(0);
+      expect.soft(heard.length, 'onError calls for one fault streak').toBe(1);
+      expect([heard[0]!.code, causeCode(heard[0])]).toEqual(['ERR_RINGLOG_WRITE', 'ENOSPC']);
+
+      const { lines } = readLines(mnt);
+      checkMarkedLoss(lines, s);
+      // Phase A is whole; the losses lie after it; the tail of phase C made it.
+      expect(lines.slice(0, 10).map((l) => [l.index, l.phase])).toEqual(Array.from({ length: 10 }, (_, i) => [i, 'A']));
+      const markers = lines.filter((l) => l.type === 'events_dropped');
+      for (const m of markers) expect(m.index).toBeGreaterThanOrEqual(firstB);
+      expect(lines[lines.length - 1]).toMatchObject({ index: n - 1, phase: 'C' });
+      expect(lines.filter((l) => l.phase === 'C' && l.index >= firstC).length).toBeGreaterThan(10);
+      // Every event line is whole and exact.
+      for (const l of lines) {
+        if (l.type === 'disk') expect(l).toEqual({ index: l.index, emitted_at_ms: l.emitted_at_ms, frame_depth: null, type: 'disk', phase: l.phase, n: l.index, big: BIG });
+      }
+    } finally {
+      // The file must be closed before the file system can be unmounted.
+      await opened?.close().catch(() => undefined);
+      unmount(mnt);
+    }
+  });
+});
+
+// --- A read-only directory met at rotation -----------------------------------------------------
+
+const READ_ONLY_ROTATION = `
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { JsonlEventSink, SinkError } from '%RINGLOG%';
+const [base] = process.argv.slice(2);
+const dir = path.dirname(base);
+const heard = [];
+const info = (e) => e == null ? null : { isSinkError: e instanceof SinkError, code: e.code, cause: e.cause?.code, dropped: e.droppedEvents };
+const sink = JsonlEventSink.open(base, { rotateBytes: 4096, onError: (e) => heard.push(info(e)) });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pad = 'r'.repeat(240);
+let n = 0;
+let thrown = 0;
+const log = (phase) => { try { sink.handleEvent({ type: 'ro', phase, n: n++, pad }); } catch { thrown++; } };
+for (let i = 0; i < 40; i++) log('A');
+let errA = null;
+try { await sink.flush(); } catch (e) { errA = info(e); }
+const segmentsA = sink.stats().segment;
+fs.chmodSync(dir, 0o555);                       // no new segment can be created now
+for (let i = 0; i < 60; i++) log('B');
+let errB = null;
+try { await sink.flush(); } catch (e) { errB = info(e); }
+for (let i = 0; i < 5; i++) { log('B'); await sleep(50); }
+fs.chmodSync(dir, 0o755);
+const writtenAtFix = sink.stats().written;
+let resumed = false;
+for (let i = 0; i < 600 && !resumed; i++) { log('C'); await sleep(25); resumed = sink.stats().written > writtenAtFix; }
+for (let i = 0; i < 30; i++) log('C');
+let closeErr = null;
+try { await sink.close(); } catch (e) { closeErr = info(e); }
+console.log(JSON.stringify({ uid: process.getuid(), errA, segmentsA, errB, resumed, closeErr, heard, thrown, stats: sink.stats() }));
+`;
+
+describe('read-only directory', () => {
+  it('a segment that cannot be created at rotation: events lost, counted and marked; rotation resumes once the directory is writable', async () => {
+    const root = dirs.make('readonly');
+    fs.chmodSync(root, 0o755);
+    const dir = path.join(root, 'logs');
+    fs.mkdirSync(dir);
+    fs.chownSync(dir, 65534, 65534);
+    // As root, permissions would not stop anything: run as nobody.
+    const r = await runChild(READ_ONLY_ROTATION, [path.join(dir, BASE_NAME)], { uid: 65534, gid: 65534 });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = lastJson<{
+      uid: number;
+      errA: unknown;
+      segmentsA: number;
+      errB: { isSinkError: boolean; code: string; cause: string; dropped: number } | null;
+      resumed: boolean;
+      closeErr: { isSinkError: boolean; code: string; cause: string; dropped: number } | null;
+      heard: unknown[];
+      thrown: number;
+      stats: { accepted: number; written: number; dropped: number; pending: number; segment: number };
+    }>(r);
+    expect(out.uid).toBe(65534);
+    expect(out.errA).toBeNull();
+    expect(out.segmentsA).toBeGreaterThanOrEqual(2);
+    expect(out.thrown).toBe(0);
+    expect(out.errB).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: 'EACCES' });
+    expect(out.errB!.dropped).toBeGreaterThan(0);
+    expect(out.resumed, 'writing resumed by itself once the directory was writable').toBe(true);
+    expect(out.closeErr).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', dropped: out.stats.dropped });
+    expect.soft(out.heard, 'onError hears the streak once').toEqual([{ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: 'EACCES', dropped: expect.any(Number) }]);
+    expect(out.stats.segment).toBeGreaterThan(out.segmentsA);
+
+    const set = readLines(dir);
+    checkMarkedLoss(set.lines, out.stats);
+    // Rotation kept its promises around the fault: consecutive names, no file over the limit.
+    expect(set.files.map((f) => f.n)).toEqual(set.files.map((_, i) => i));
+    for (const f of set.files) expect(f.bytes).toBeLessThanOrEqual(4096);
+    expect(set.lines[set.lines.length - 1]).toMatchObject({ index: out.stats.accepted - 1, phase: 'C' });
+  });
+});
+
+// --- Injected faults ---------------------------------------------------------------------------
+
+interface InjectReport {
+  flushErrors: { isSinkError: boolean; code: string; cause: string; dropped: number }[];
+  finalFlush: { isSinkError: boolean; code: string; cause: string; dropped: number } | null;
+  closeErr: { isSinkError: boolean; code: string; cause: string; dropped: number } | null;
+  heard: { code: string; cause: string }[];
+  thrown: number;
+  stats: { accepted: number; written: number; dropped: number; pending: number; faults: number };
+}
+
+/**
+ * Logs in rounds of 20 events, each followed by a flush (so each round is a write of its own),
+ * until `rounds` rounds are done and, when faults happened, until writing has worked again.
+ */
+const INJECTED = `
+import { JsonlEventSink, SinkError } from '%RINGLOG%';
+const [base, roundsArg] = process.argv.slice(2);
+const info = (e) => ({ isSinkError: e instanceof SinkError, code: e.code, cause: e.cause?.code, dropped: e.droppedEvents });
+const heard = [];
+const sink = JsonlEventSink.open(base, { onError: (e) => heard.push({ code: e.code, cause: e.cause?.code }) });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+let thrown = 0;
+const flushErrors = [];
+const round = async () => {
+  for (let k = 0; k < 20; k++) {
+    try { sink.handleEvent({ type: 'inj', n: n++, text: 'event ' + n }); } catch { thrown++; }
+  }
+  try { await sink.flush(); } catch (e) { flushErrors.push(info(e)); }
+};
+for (let i = 0; i < Number(roundsArg); i++) await round();
+// After a fault, go on until a round is written again (the writer retries after 100 ms, 200 ms, ...).
+const t0 = Date.now();
+while (sink.stats().faults > 0 && Date.now() - t0 < 15000) {
+  const before = sink.stats();
+  await sleep(50);
+  await round();
+  const after = sink.stats();
+  if (after.faults === before.faults && after.written >= before.written + 20) break;
+}
+let finalFlush = null;
+try { await sink.flush(); } catch (e) { finalFlush = info(e); }
+let closeErr = null;
+try { await sink.close(); } catch (e) { closeErr = info(e); }
+console.log(JSON.stringify({ flushErrors, finalFlush, closeErr, heard, thrown, stats: sink.stats() }));
+`;
+
+async function injected(label: string, injection: Record<string, unknown>, rounds = 8): Promise<{ report: InjectReport; lines: Line[]; raw: string[] }> {
+  const dir = dirs.make(label);
+  const r = await runChildWithEnv(INJECTED, [path.join(dir, BASE_NAME), String(rounds)], {
+    env: { RINGLOG_TEST_INJECT: JSON.stringify(injection) },
+  });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const report = lastJson<InjectReport>(r);
+  expect(report.thrown).toBe(0);
+  const { lines, raw } = readLines(dir);
+  return { report, lines, raw };
+}
+
+describe('injected write faults (RINGLOG_TEST_INJECT)', () => {
+  it.each(['EAGAIN', 'EINTR', 'EBUSY'])('transient %s a few times: retried in place, nothing lost, nothing reported', async (code) => {
+    const { report, lines, raw } = await injected(`transient-${code}`, { code, afterWrites: 2, times: 3 });
+    const s = report.stats;
+    expect(report.flushErrors).toEqual([]);
+    expect(report.finalFlush).toBeNull();
+    expect(report.closeErr).toBeNull();
+    expect(report.heard).toEqual([]);
+    expect(s).toMatchObject({ accepted: 160, written: 160, dropped: 0, pending: 0, faults: 0 });
+    expect(lines.map((l) => l.index)).toEqual(Array.from({ length: 160 }, (_, i) => i));
+    raw.forEach((line, i) => {
+      expect(line).toBe(JSON.stringify({ index: i, emitted_at_ms: lines[i]!.emitted_at_ms, frame_depth: null, type: 'inj', n: i, text: `event ${i + 1}` }));
+    });
+  });
+
+  it('a transient error that does not clear within the bounded retries becomes a fault: counted and marked', async () => {
+    const { report, lines } = await injected('transient-exhausted', { code: 'EAGAIN', afterWrites: 2, times: 16 });
+    const s = report.stats;
+    expect(s.faults).toBeGreaterThan(0);
+    expect(report.flushErrors.length).toBeGreaterThan(0);
+    expect(report.flushErrors[0]).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: 'EAGAIN' });
+    expect(report.closeErr).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', dropped: s.dropped });
+    checkMarkedLoss(lines, s);
+  });
+
+  it.each(['EIO', 'EBADF', 'EPIPE'])('persistent %s (3 failed writes): events lost, counted, marked; onError once; writing resumes', async (code) => {
+    const { report, lines, raw } = await injected(`persistent-${code}`, { code, afterWrites: 2, times: 3 });
+    const s = report.stats;
+    expect(s.faults).toBe(3);
+    expect(report.flushErrors.length).toBeGreaterThan(0);
+    for (const e of report.flushErrors) expect(e).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: code });
+    expect(report.finalFlush).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: code, dropped: s.dropped });
+    expect(report.closeErr).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: code, dropped: s.dropped });
+    expect.soft(report.heard.length, 'onError calls for one fault streak').toBe(1);
+    expect(report.heard[0]).toEqual({ code: 'ERR_RINGLOG_WRITE', cause: code });
+    checkMarkedLoss(lines, s);
+    // The first two rounds were written before the fault; the last round after it.
+    expect(lines.slice(0, 40).map((l) => l.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(lines.slice(-20).map((l) => l.type)).toEqual(Array(20).fill('inj'));
+    // Event lines are exact; the marker lines have exactly the documented shape.
+    lines.forEach((l, i) => {
+      const want =
+        l.type === 'events_dropped'
+          ? JSON.stringify({ index: l.index, emitted_at_ms: l.emitted_at_ms, frame_depth: null, type: 'events_dropped', count: l.count })
+          : JSON.stringify({ index: l.index, emitted_at_ms: l.emitted_at_ms, frame_depth: null, type: 'inj', n: l.index, text: `event ${l.index + 1}` });
+      expect(raw[i]).toBe(want);
+    });
+  });
+});
