@@ -73,12 +73,7 @@ export class EventEncoder {
 
   /** An EVENT record. `body` must already be a non-array object (the sink checks). */
   event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
-    const start = this.header(Kind.EVENT, executionId === undefined ? 0 : Flag.EXECUTION_ID);
-    this.dv.setFloat64(this.pos, index, true);
-    this.dv.setFloat64(this.pos + 8, ts, true);
-    this.pos += 16;
-    this.frameDepth(frameDepth);
-    if (executionId !== undefined) this.string(executionId);
+    const start = this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
     this.stack.push(body);
     this.objectBody(body, 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
     this.stack.pop();
@@ -87,14 +82,20 @@ export class EventEncoder {
 
   /** A REJECTED record: the event could not be snapshotted; `reason` says why. */
   rejected(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, reason: string): void {
-    const start = this.header(Kind.REJECTED, executionId === undefined ? 0 : Flag.EXECUTION_ID);
+    const start = this.envelope(Kind.REJECTED, index, ts, frameDepth, executionId);
+    this.string(reason);
+    this.finish(start);
+  }
+
+  /** Header and envelope fields shared by EVENT and REJECTED; returns the record's start. */
+  private envelope(kind: number, index: number, ts: number, frameDepth: unknown, executionId: string | undefined): number {
+    const start = this.header(kind, executionId === undefined ? 0 : Flag.EXECUTION_ID);
     this.dv.setFloat64(this.pos, index, true);
     this.dv.setFloat64(this.pos + 8, ts, true);
     this.pos += 16;
     this.frameDepth(frameDepth);
     if (executionId !== undefined) this.string(executionId);
-    this.string(reason);
-    this.finish(start);
+    return start;
   }
 
   private header(kind: number, flags: number): number {

@@ -11,7 +11,7 @@
 import { Flag, Kind, Tag } from './format.js';
 import type { KeyTable } from './keys.js';
 import type { FastBuffer } from './node-buffer.js';
-import { OutBuffer, SHORT_COPY } from './out-buffer.js';
+import type { OutBuffer } from './out-buffer.js';
 
 export interface Source {
   readonly u8: Uint8Array;
@@ -199,17 +199,8 @@ export class LineBuilder {
         o[out.len++] = HEX.charCodeAt(b & 15);
       }
     }
-    if (end > run) {
-      if (end - run < SHORT_COPY) {
-        const o = out.buf;
-        let q = out.len;
-        for (let i = run; i < end; i++) o[q++] = src[i]!;
-        out.len = q;
-      } else {
-        srcBuf.copy(out.buf, out.len, run, end);
-        out.len += end - run;
-      }
-    }
+    if (end > run) out.bytes(srcBuf, run, end);
+    out.ensure(1);
     out.buf[out.len++] = QUOTE;
   }
 }

@@ -453,6 +453,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#w = (this.#w + len) >>> 0;
     this.#free -= len;
     Atomics.store(ctl, Ctl.WRITE_POS, this.#w | 0);
+    // #free only shrinks between refreshes; refresh once it says the ring is half full, so the
+    // high-water mark and the notify decision below see the writer's real progress.
+    if (this.#free < size >>> 1) this.#refreshFree();
     const used = size - this.#free;
     if (used > this.#ringHighWater) this.#ringHighWater = used;
     const state = Atomics.load(ctl, Ctl.WORKER_STATE);

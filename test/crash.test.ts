@@ -39,7 +39,22 @@ function expectedRaw(index: number, ts: number): string {
 function checkWholeStream(dir: string, n: number, rotateBytes?: number): void {
   const { raw, lines, files } = readLines(dir);
   const cov = coverage(lines);
-  expect(cov.problems).toEqual([]);
+  if (cov.problems.length > 0) {
+    // Say where: which segment, and what its neighbours hold.
+    let at = 0;
+    const where = files.map((f) => {
+      const from = at;
+      at += f.raw.length;
+      const first = f.raw.length > 0 ? lines[from]!.index : '-';
+      const last = f.raw.length > 0 ? lines[at - 1]!.index : '-';
+      return `${f.name}: ${f.raw.length} lines, ${f.bytes} bytes, indexes ${first}..${last}`;
+    });
+    const m = /^line (\d+)/.exec(cov.problems[0]!);
+    const line = m ? Number(m[1]) : 0;
+    let seen = 0;
+    const k = files.findIndex((f) => (seen += f.raw.length) > line);
+    expect.fail(`${cov.problems.join('; ')}\nsegments around it:\n${where.slice(Math.max(0, k - 2), k + 3).join('\n')}`);
+  }
   expect(cov.markers, 'nothing was dropped').toBe(0);
   expect(cov.next).toBe(n);
   expect(lines.length).toBe(n);
@@ -63,21 +78,21 @@ async function waitFor(cond: () => boolean, what: string, limitMs = 20_000): Pro
 }
 
 describe('writer thread terminated from outside', () => {
-  it('30 terminations at random moments of a rotating stream: every index once, in order; 30 restarts', async () => {
+  it('60 terminations at random moments of a rotating stream: every index once, in order; 60 restarts', async () => {
     const seed = Number(process.env.RINGLOG_TEST_SEED ?? Date.now() % 1_000_000);
     const rand = prng(seed);
     const dir = dirs.make('terminate');
-    const rotateBytes = 16 * 1024;
+    const rotateBytes = 2048;
     const sink = JsonlEventSink.open(path.join(dir, BASE_NAME), { rotateBytes });
     let n = 0;
     const log = (count: number): void => {
       for (let i = 0; i < count; i++) sink.handleEvent(crashEvent(n++));
     };
-    const TERMINATIONS = 30;
+    const TERMINATIONS = 60;
     try {
       for (let t = 0; t < TERMINATIONS; t++) {
         // A burst (many lines, several rotations) for the writer to be in the middle of.
-        log(200 + Math.floor(rand() * 1500));
+        log(100 + Math.floor(rand() * 700));
         const moment = rand();
         if (moment < 0.25) {
           // at once: probably before the writer noticed the burst, or at its very start

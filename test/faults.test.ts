@@ -26,7 +26,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 function causeCode(err: unknown): unknown {
-  return ((err as { cause?: { code?: unknown } }).cause ?? {}).code;
+  return (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
 }
 
 /** Whole-set checks after a fault: every index once, in order; markers account for every loss. */
@@ -43,7 +43,11 @@ function checkMarkedLoss(lines: readonly Line[], stats: { accepted: number; writ
 }
 
 describe('/dev/full: every write fails with ENOSPC', () => {
-  it('counts every event dropped, rejects flush with ERR_RINGLOG_WRITE, calls onError once for the streak', async () => {
+  it('counts every event dropped, rejects flush with ERR_RINGLOG_WRITE, calls onError once for the streak', async (ctx) => {
+    if (!fs.existsSync('/dev/full')) {
+      console.warn('faults.test: this system has no /dev/full; the disk-full and injected tests cover write faults');
+      ctx.skip('no /dev/full on this system');
+    }
     const heard: SinkError[] = [];
     const sink = JsonlEventSink.open('/dev/full', { onError: (e) => heard.push(e) });
     let thrown = 0;
@@ -74,7 +78,7 @@ describe('/dev/full: every write fails with ENOSPC', () => {
     expect(s.faults).toBeGreaterThanOrEqual(2);
     // ... and onError heard the streak once, as a SinkError.
     expect.soft(heard.length, `onError calls for one unbroken fault streak (${s.faults} faults)`).toBe(1);
-    expect([heard[0]!.name, heard[0]!.code, causeCode(heard[0])]).toEqual(['SinkError', 'ERR_RINGLOG_WRITE', 'ENOSPC']);
+    expect([heard[0]?.name, heard[0]?.code, causeCode(heard[0])]).toEqual(['SinkError', 'ERR_RINGLOG_WRITE', 'ENOSPC']);
 
     // Loss is never silent: every later barrier reports it again, close() too.
     const again = await rejection(sink.flush());
@@ -139,16 +143,17 @@ const log = () => sink.handleEvent({ type: 'disk', n: n++ });
 for (let i = 0; i < 20; i++) log();
 await sink.flush();
 let firstErr = null;
+// The disk is "full" for the next 4 writes: log one event every 20 ms until all 4 failed and an
+// event was written after the last of them (the writer retries by itself, backing off).
 const t0 = Date.now();
 let faultsSeen = 0;
-let resumedAt = -1;
+let writtenAtLastFault = 0;
 while (Date.now() - t0 < 15000) {
   log();
   await sleep(20);
   const s = sink.stats();
-  if (s.faults > faultsSeen) { faultsSeen = s.faults; resumedAt = -1; }
-  else if (s.faults > 0 && resumedAt < 0) resumedAt = s.written;
-  if (s.faults > 0 && resumedAt >= 0 && s.written > resumedAt) break;
+  if (s.faults !== faultsSeen) { faultsSeen = s.faults; writtenAtLastFault = s.written; continue; }
+  if (s.faults >= 4 && s.written > writtenAtLastFault) break;
 }
 try { await sink.flush(); } catch (e) { firstErr = { isSinkError: e instanceof SinkError, code: e.code, cause: e.cause?.code, dropped: e.droppedEvents }; }
 let closeErr = null;
@@ -159,17 +164,28 @@ console.log(JSON.stringify({ firstErr, closeErr, heard, stats: sink.stats() }));
 describe('disk full', () => {
   it('on a 256 KiB tmpfs: drops are counted, logging resumes by itself once space is freed, a marker stands where events were lost', async () => {
     const mnt = dirs.make('tmpfs');
-    const reason = tryMount(mnt);
+    // RINGLOG_TEST_NO_TMPFS=1 exercises the fallback on a machine where mount works.
+    const reason = process.env.RINGLOG_TEST_NO_TMPFS ? 'RINGLOG_TEST_NO_TMPFS is set' : tryMount(mnt);
     if (reason !== undefined) {
       console.warn(`faults.test: cannot mount a tmpfs (${reason}); testing disk-full through RINGLOG_TEST_INJECT instead`);
       const r = await runChildWithEnv(INJECTED_DISK_FULL, [path.join(mnt, BASE_NAME)], {
         env: { RINGLOG_TEST_INJECT: JSON.stringify({ code: 'ENOSPC', afterWrites: 1, times: 4 }) },
       });
-      expect(r.code, r.stderr).toBe(0);
-      const out = lastJson<{ firstErr: { isSinkError: boolean; code: string; cause: string; dropped: number }; heard: unknown[]; stats: { accepted: number; written: number; dropped: number; pending: number; faults: number } }>(r);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const out = lastJson<{
+        firstErr: { isSinkError: boolean; code: string; cause: string; dropped: number };
+        closeErr: { isSinkError: boolean; code: string; cause: string; dropped: number };
+        heard: unknown[];
+        stats: { accepted: number; written: number; dropped: number; pending: number; faults: number };
+      }>(r);
+      expect(out.stats.faults).toBe(4);
       expect(out.firstErr).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC', dropped: out.stats.dropped });
-      expect(out.heard).toEqual([{ code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC' }]);
-      checkMarkedLoss(readLines(mnt).lines, out.stats);
+      expect(out.closeErr).toMatchObject({ isSinkError: true, code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC', dropped: out.stats.dropped });
+      expect.soft(out.heard, 'onError hears the streak once').toEqual([{ code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC' }]);
+      const { lines } = readLines(mnt);
+      checkMarkedLoss(lines, out.stats);
+      expect(lines[lines.length - 1]!.type, 'writing resumed: the last event made it').toBe('disk');
       return;
     }
     let opened: JsonlEventSink | undefined;
@@ -232,7 +248,7 @@ describe('disk full', () => {
       expect((after as SinkError).droppedEvents).toBe(s.dropped);
       expect(thrown).toBe(0);
       expect.soft(heard.length, 'onError calls for one fault streak').toBe(1);
-      expect([heard[0]!.code, causeCode(heard[0])]).toEqual(['ERR_RINGLOG_WRITE', 'ENOSPC']);
+      expect([heard[0]?.code, causeCode(heard[0])]).toEqual(['ERR_RINGLOG_WRITE', 'ENOSPC']);
 
       const { lines } = readLines(mnt);
       checkMarkedLoss(lines, s);
@@ -295,9 +311,11 @@ describe('read-only directory', () => {
     fs.chmodSync(root, 0o755);
     const dir = path.join(root, 'logs');
     fs.mkdirSync(dir);
-    fs.chownSync(dir, 65534, 65534);
-    // As root, permissions would not stop anything: run as nobody.
-    const r = await runChild(READ_ONLY_ROTATION, [path.join(dir, BASE_NAME)], { uid: 65534, gid: 65534 });
+    // Root ignores permissions: as root, run the child as nobody; otherwise as ourselves.
+    const asRoot = process.getuid?.() === 0;
+    const user = asRoot ? { uid: 65534, gid: 65534 } : {};
+    if (asRoot) fs.chownSync(dir, 65534, 65534);
+    const r = await runChild(READ_ONLY_ROTATION, [path.join(dir, BASE_NAME)], user);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = lastJson<{
@@ -311,7 +329,7 @@ describe('read-only directory', () => {
       thrown: number;
       stats: { accepted: number; written: number; dropped: number; pending: number; segment: number };
     }>(r);
-    expect(out.uid).toBe(65534);
+    expect(out.uid).not.toBe(0);
     expect(out.errA).toBeNull();
     expect(out.segmentsA).toBeGreaterThanOrEqual(2);
     expect(out.thrown).toBe(0);

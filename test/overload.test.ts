@@ -182,6 +182,11 @@ function checkAccounting(run: Run, ringBytes: number, queueCap: number): void {
   // Memory: the ring plus the capped queue, over what the process used before logging.
   const peak = Math.max(report.peakRss, report.maxRss);
   const bound = report.baselineRss + ringBytes + queueCap + RSS_SLACK;
+  const mib = (b: number): string => (b / MiB).toFixed(1);
+  console.log(
+    `overload: accepted ${s.accepted} (${mib(s.accepted * PAYLOAD_BYTES)} MiB offered), written ${s.written}, dropped ${s.dropped}; ` +
+      `peak RSS +${mib(peak - report.baselineRss)} MiB over baseline (bound +${mib(bound - report.baselineRss)} MiB), queue high water ${mib(s.bufferHighWater)} MiB`,
+  );
   expect(peak, `peak RSS ${(peak / MiB).toFixed(1)} MiB, bound ${(bound / MiB).toFixed(1)} MiB`).toBeLessThanOrEqual(bound);
   expect(s.ringHighWater).toBeLessThanOrEqual(ringBytes);
   // The queue never holds more than its cap (plus, at most, the small record of a drop marker).
