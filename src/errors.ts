@@ -10,8 +10,6 @@ export const ErrorCode = {
   DROPPED: 'ERR_RINGLOG_DROPPED',
   /** A blocking barrier ran out of time. */
   TIMEOUT: 'ERR_RINGLOG_TIMEOUT',
-  /** The sink was used after close(). */
-  CLOSED: 'ERR_RINGLOG_CLOSED',
   /** The writer thread could not be started or kept running. */
   WORKER: 'ERR_RINGLOG_WORKER',
 } as const;

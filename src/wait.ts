@@ -18,8 +18,3 @@ export function waitAsync(ctl: Int32Array, slot: number, expected: number, ms: n
   const r = Atomics.waitAsync(ctl, slot, expected, ms);
   return r.async ? r.value : Promise.resolve(r.value);
 }
-
-/** Wakes every thread waiting on `ctl[slot]`. */
-export function wake(ctl: Int32Array, slot: number): void {
-  Atomics.notify(ctl, slot);
-}
