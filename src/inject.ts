@@ -13,6 +13,9 @@ export interface Injection {
   readonly times?: number;
   /** Throw from the writer's loop after this many batches (a crash inside the thread). */
   readonly crashAfterBatches?: number;
+  /** Allocate without bound after this many batches: a real out-of-memory death of the thread
+   *  (quick with the writerResourceLimits option). */
+  readonly oomAfterBatches?: number;
 }
 
 export function readInjection(): Injection | undefined {

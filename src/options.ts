@@ -29,6 +29,15 @@ export interface JsonlEventSinkOptions {
   exitTimeoutMs?: number;
   /** Hears each asynchronous failure once (also delivered by the next flush()). */
   onError?: (err: SinkError) => void;
+  /** Heap and stack limits of the writer thread (worker_threads resourceLimits); a writer that
+   *  exceeds them dies and is replaced like any other dead writer. */
+  writerResourceLimits?: WriterResourceLimits;
+}
+
+export interface WriterResourceLimits {
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  stackSizeMb?: number;
 }
 
 export interface ResolvedOptions {
@@ -41,6 +50,7 @@ export interface ResolvedOptions {
   readonly maxDepth: number;
   readonly exitTimeoutMs: number;
   readonly onError: ((err: SinkError) => void) | undefined;
+  readonly writerResourceLimits: WriterResourceLimits | undefined;
 }
 
 /** The reference's ROTATE_BYTES: 100 MiB. */
@@ -61,7 +71,23 @@ export const DEFAULT_EXIT_TIMEOUT_MS = 10_000;
 
 const KNOWN = new Set([
   'rotateBytes', 'mode', 'ringBytes', 'overload', 'maxBufferBytes', 'blockTimeoutMs', 'maxDepth', 'exitTimeoutMs', 'onError',
+  'writerResourceLimits',
 ]);
+const LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'];
+
+function resourceLimits(v: unknown): WriterResourceLimits {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new TypeError(`ringlog: option "writerResourceLimits" must be an object, got ${describe(v)}`);
+  }
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(v)) {
+    if (!LIMITS.includes(k)) throw new TypeError(`ringlog: unknown option "writerResourceLimits.${k}"`);
+    if (typeof n !== 'number') throw new TypeError(`ringlog: option "writerResourceLimits.${k}" must be a number, got ${describe(n)}`);
+    if (!(n > 0) || !Number.isFinite(n)) throw new RangeError(`ringlog: option "writerResourceLimits.${k}" must be a positive number, got ${n}`);
+    out[k] = n;
+  }
+  return out;
+}
 
 function integer(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number') throw new TypeError(`ringlog: option "${name}" must be a number, got ${describe(v)}`);
@@ -113,5 +139,6 @@ export function resolveOptions(opts: unknown): ResolvedOptions {
     maxDepth: o.maxDepth === undefined ? DEFAULT_MAX_DEPTH : integer('maxDepth', o.maxDepth, 1, 10_000),
     exitTimeoutMs: o.exitTimeoutMs === undefined ? DEFAULT_EXIT_TIMEOUT_MS : integer('exitTimeoutMs', o.exitTimeoutMs, 0, 2 ** 31 - 1),
     onError: o.onError as ((err: SinkError) => void) | undefined,
+    writerResourceLimits: o.writerResourceLimits === undefined ? undefined : resourceLimits(o.writerResourceLimits),
   };
 }

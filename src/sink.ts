@@ -764,7 +764,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     // trackUnmanagedFds off: segment fds opened by a writer must outlive it (a crashed writer's
     // successor, or the exit drain, keeps writing to them).
     this.#readPosAtStart = Atomics.load(this.#ring.ctl, Ctl.READ_POS);
-    const worker = new Worker(WORKER_URL, { workerData: init, trackUnmanagedFds: false });
+    const limits = this.#opts.writerResourceLimits;
+    const worker = new Worker(WORKER_URL, { workerData: init, trackUnmanagedFds: false, ...(limits ? { resourceLimits: limits } : {}) });
     this.#worker = worker;
     this.#workerAlive = true;
     for (const [id, ext] of this.#externals) this.#postExternalTo(worker, id, ext.sab);

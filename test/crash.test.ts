@@ -6,6 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
+import { rng } from '../dist/bench/corpus.js';
 import { JsonlEventSink } from '../dist/src/index.js';
 import { BASE_NAME, coverage, lastJson, readLines, runChildWithEnv, tempDirs } from './helpers.js';
 
@@ -14,17 +15,8 @@ afterEach(() => dirs.cleanup());
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Deterministic PRNG (mulberry32), so a failing run can be replayed from its printed seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The corpus's seeded PRNG, so a failing run can be replayed from its printed seed. */
+const prng = rng;
 
 /** The event logged as number n: its text length varies so lines (and rotations) vary. */
 function crashEvent(n: number): { type: string; n: number; text: string } {
@@ -149,9 +141,10 @@ interface CrashReport {
  */
 const CRASHING = `
 import { JsonlEventSink } from '%RINGLOG%';
-const [base, roundsArg, tailArg] = process.argv.slice(2);
+const [base, roundsArg, tailArg, heapMbArg] = process.argv.slice(2);
 const heard = [];
-const sink = JsonlEventSink.open(base, { rotateBytes: 64 * 1024, onError: (e) => heard.push({ code: e.code, message: e.message }) });
+const limits = heapMbArg ? { writerResourceLimits: { maxOldGenerationSizeMb: Number(heapMbArg) } } : {};
+const sink = JsonlEventSink.open(base, { rotateBytes: 64 * 1024, onError: (e) => heard.push({ code: e.code, message: e.message }), ...limits });
 const event = (n) => ({ type: 'crash', n, text: ('event ' + n + ' ').padEnd(20 + ((n * 7919) % 300), 'abcdefghij') });
 let n = 0;
 let flushErr = null;
@@ -182,6 +175,21 @@ describe('writer thread throwing inside (RINGLOG_TEST_INJECT crashAfterBatches)'
     expect(out.statsAfterFlush.workerRestarts).toBeGreaterThan(0);
     expect(out.statsAfterFlush).toMatchObject({ accepted: out.total - 300, written: out.total - 300, dropped: 0, pending: 0 });
     expect(out.heard.every((h) => h.code === 'ERR_RINGLOG_WORKER')).toBe(true);
+    checkWholeStream(dir, out.total, 64 * 1024);
+  });
+
+  it('a writer that runs out of memory (a real ERR_WORKER_OUT_OF_MEMORY under writerResourceLimits) is replaced; nothing lost or duplicated', async () => {
+    const dir = dirs.make('oom');
+    // A 24 MB heap: the injected allocation loop reaches it in milliseconds, and V8 ends the thread.
+    const r = await runChildWithEnv(CRASHING, [path.join(dir, BASE_NAME), '20', '300', '24'], {
+      env: { RINGLOG_TEST_INJECT: JSON.stringify({ oomAfterBatches: 2 }) },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = lastJson<CrashReport>(r);
+    expect(out.flushErr).toBeNull();
+    expect(out.statsAfterFlush.workerRestarts).toBeGreaterThan(0);
+    expect(out.statsAfterFlush).toMatchObject({ accepted: out.total - 300, written: out.total - 300, dropped: 0, pending: 0 });
     checkWholeStream(dir, out.total, 64 * 1024);
   });
 

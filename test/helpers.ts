@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** The compiled library, located from this file (test/ → ../dist/src/index.js), never hard-coded. */
 export const RINGLOG_URL = new URL('../dist/src/index.js', import.meta.url);
@@ -163,42 +164,48 @@ export interface ChildOptions {
  * In the source, `%RINGLOG%` is replaced by the file URL of dist/src/index.js and `%CORPUS%` by
  * that of dist/bench/corpus.js. `args` arrive as process.argv.slice(2).
  */
-export async function runChild(scriptSource: string, args: readonly string[] = [], opts: ChildOptions = {}): Promise<ChildResult> {
+export function runChild(scriptSource: string, args: readonly string[] = [], opts: ChildOptions = {}): Promise<ChildResult> {
+  return spawnScript(scriptSource, args, opts).result;
+}
+
+let publicDist: string | undefined;
+
+/**
+ * A copy of dist/ that any user can read: a child running as another uid cannot read the checkout
+ * itself when it lives under a private directory (mktemp -d makes 0700 ones). Made once per
+ * test process.
+ */
+function worldReadableDist(): string {
+  if (publicDist !== undefined) return publicDist;
+  const root = tempDir('dist');
+  const dist = new URL('../dist/', import.meta.url);
+  for (const sub of ['src', 'workers', 'bench']) {
+    fs.cpSync(new URL(sub, dist), path.join(root, sub), { recursive: true });
+  }
+  // The copies must still resolve as ES modules.
+  fs.writeFileSync(path.join(root, 'package.json'), '{"type":"module"}');
+  const open = (p: string): void => {
+    const st = fs.statSync(p);
+    fs.chmodSync(p, st.isDirectory() ? 0o755 : 0o644);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) open(path.join(p, e));
+  };
+  open(root);
+  publicDist = root;
+  process.once('exit', () => removeDir(root));
+  return root;
+}
+
+/** The script file for a child, with %RINGLOG% and %CORPUS% resolved for that child's uid. */
+function writeScript(scriptSource: string, opts: ChildOptions): { dir: string; file: string } {
   const dir = tempDir('child');
   // Readable by an unprivileged child (mkdtemp makes 0700 dirs).
   fs.chmodSync(dir, 0o755);
+  const dist = opts.uid === undefined ? undefined : worldReadableDist();
+  const ringlog = dist ? pathToFileURL(path.join(dist, 'src', 'index.js')).href : RINGLOG_URL.href;
+  const corpus = dist ? pathToFileURL(path.join(dist, 'bench', 'corpus.js')).href : CORPUS_URL.href;
   const file = path.join(dir, 'child.mjs');
-  const source = scriptSource.replaceAll('%RINGLOG%', RINGLOG_URL.href).replaceAll('%CORPUS%', CORPUS_URL.href);
-  fs.writeFileSync(file, source, { mode: 0o644 });
-  try {
-    return await new Promise<ChildResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [file, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
-        ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
-        cwd: opts.cwd ?? dir,
-      });
-      let stdout = '';
-      let stderr = '';
-      let timedOut = false;
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs ?? 60_000);
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr, timedOut });
-      });
-    });
-  } finally {
-    removeDir(dir);
-  }
+  fs.writeFileSync(file, scriptSource.replaceAll('%RINGLOG%', ringlog).replaceAll('%CORPUS%', corpus), { mode: 0o644 });
+  return { dir, file };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,11 +228,7 @@ export interface SpawnedChild {
  * and takes environment variables (e.g. RINGLOG_TEST_INJECT, inherited by the writer thread).
  */
 export function spawnScript(scriptSource: string, args: readonly string[] = [], opts: SpawnOptions = {}): SpawnedChild {
-  const dir = tempDir('child');
-  fs.chmodSync(dir, 0o755);
-  const file = path.join(dir, 'child.mjs');
-  const source = scriptSource.replaceAll('%RINGLOG%', RINGLOG_URL.href).replaceAll('%CORPUS%', CORPUS_URL.href);
-  fs.writeFileSync(file, source, { mode: 0o644 });
+  const { dir, file } = writeScript(scriptSource, opts);
   const child = spawn(process.execPath, [file, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...(opts.env ?? {}) },

@@ -63,6 +63,12 @@ function unlock(): void {
   Atomics.notify(ctl, Ctl.LOCK);
 }
 
+/** Fault injection: fills the heap until V8 ends this thread (ERR_WORKER_OUT_OF_MEMORY). */
+function exhaustHeap(): never {
+  const hog: number[][] = [];
+  for (;;) hog.push(new Array<number>(1 << 16).fill(hog.length));
+}
+
 /** Drains one batch under the lock; false when the caller holds the lock. */
 function batch(final: boolean): boolean | 'waiting-external' {
   if (!tryLock()) return false;
@@ -70,9 +76,11 @@ function batch(final: boolean): boolean | 'waiting-external' {
     // DIRTY still set means the previous holder died mid-batch: repair the file tail first.
     if (Atomics.load(ctl, Ctl.DIRTY) === 1) consumer.recover();
     Atomics.store(ctl, Ctl.DIRTY, 1);
-    if (injection?.crashAfterBatches !== undefined && ++batches > injection.crashAfterBatches) {
+    batches++;
+    if (injection?.crashAfterBatches !== undefined && batches > injection.crashAfterBatches) {
       throw new Error('injected writer crash');
     }
+    if (injection?.oomAfterBatches !== undefined && batches > injection.oomAfterBatches) exhaustHeap();
     const result = consumer.drain(final);
     Atomics.store(ctl, Ctl.DIRTY, 0);
     return result === 'waiting-external' ? 'waiting-external' : true;
