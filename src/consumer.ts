@@ -2,6 +2,7 @@
 // writer worker in normal operation, the caller's thread on exit and in flushSync(). Everything it
 // must hand over between the two lives in the ring header.
 
+import * as fs from 'node:fs';
 import { Kind } from './format.js';
 import type { KeyTable } from './keys.js';
 import { Ctl, Num, u32diff, type RingViews } from './layout.js';
@@ -120,7 +121,16 @@ export class RingConsumer {
    */
   recover(): void {
     const { ctl, num } = this.ring;
-    const segment = Atomics.load(ctl, Ctl.SEGMENT);
+    if (Atomics.load(ctl, Ctl.PUBLISHING) === 1) {
+      // The previous holder died inside publish(): undo its counters unless it got as far as
+      // storing READ_POS (then everything else was stored before it).
+      if (Atomics.load(ctl, Ctl.READ_POS) !== Atomics.load(ctl, Ctl.PUB_TARGET)) {
+        num[Num.LINES] = num[Num.PREV_LINES]!;
+        num[Num.LAST_INDEX] = num[Num.PREV_LAST_INDEX]!;
+      }
+      Atomics.store(ctl, Ctl.PUBLISHING, 0);
+    }
+    const segment = this.currentSegment();
     const where = segmentPath(this.basePath, segment);
     const tail = scanTail(Atomics.load(ctl, Ctl.FD), where);
     const last = tail.last ?? (segment > 0 ? lastLineOfSet(this.basePath, segment - 1) : null);
@@ -134,6 +144,36 @@ export class RingConsumer {
   /** Serves a flush({ fsync: true }) whose events were all written before it asked. */
   serveFsync(): void {
     this.writer.maybeFsync();
+  }
+
+  /**
+   * The segment the shared fd really belongs to. A holder killed in the middle of a rotation may
+   * have stored the next segment's number but not its fd yet: then the fd is still the previous
+   * segment's, and writing on under the new number would let the next rotation truncate a file
+   * that holds lines.
+   */
+  private currentSegment(): number {
+    const { ctl } = this.ring;
+    const segment = Atomics.load(ctl, Ctl.SEGMENT);
+    if (segment === 0) return 0;
+    const fdStat = fs.fstatSync(Atomics.load(ctl, Ctl.FD));
+    let named: fs.Stats | undefined;
+    try {
+      named = fs.statSync(segmentPath(this.basePath, segment));
+    } catch {
+      named = undefined;
+    }
+    if (named && named.ino === fdStat.ino && named.dev === fdStat.dev) return segment;
+    try {
+      const previous = fs.statSync(segmentPath(this.basePath, segment - 1));
+      if (previous.ino === fdStat.ino && previous.dev === fdStat.dev) {
+        Atomics.store(ctl, Ctl.SEGMENT, segment - 1);
+        return segment - 1;
+      }
+    } catch {
+      // Neither name is the fd's file (renamed or removed under us): keep what the header says.
+    }
+    return segment;
   }
 
   /** Bytes published but not yet consumed. */

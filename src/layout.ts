@@ -30,6 +30,11 @@ export const Ctl = {
   STOP: 10,
   /** Count of write errors reported, so the caller can tell a new one arrived without a message. */
   ERRORS: 11,
+  /** 1 while a holder publishes progress (several fields): a successor that finds it set knows
+   *  which of them the dead holder got to (see SegmentWriter.publish). */
+  PUBLISHING: 12,
+  /** The READ_POS that publish was about to store. */
+  PUB_TARGET: 13,
 } as const;
 export const CTL_SLOTS = 16;
 
@@ -49,11 +54,15 @@ export const Num = {
   OWED_FIRST: 5,
   /** Last index of that range. */
   OWED_LAST: 6,
+  /** LINES and LAST_INDEX as they were before the publish in progress. */
+  PREV_LINES: 7,
+  PREV_LAST_INDEX: 8,
 } as const;
-export const NUM_SLOTS = 8;
+export const NUM_SLOTS = 10;
 
 export const CTL_BYTES = CTL_SLOTS * 4;
 export const NUM_OFFSET = CTL_BYTES; // 64: already 8-byte aligned for the Float64Array view
+// DATA_OFFSET = 64 + 80 = 144, a multiple of 8 as records need.
 export const DATA_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;

@@ -81,9 +81,10 @@ function resourceLimits(v: unknown): WriterResourceLimits {
   }
   const out: Record<string, number> = {};
   for (const [k, n] of Object.entries(v)) {
-    if (!LIMITS.includes(k)) throw new TypeError(`ringlog: unknown option "writerResourceLimits.${k}"`);
-    if (typeof n !== 'number') throw new TypeError(`ringlog: option "writerResourceLimits.${k}" must be a number, got ${describe(n)}`);
-    if (!(n > 0) || !Number.isFinite(n)) throw new RangeError(`ringlog: option "writerResourceLimits.${k}" must be a positive number, got ${n}`);
+    const field = `ringlog: option "writerResourceLimits": field "${k}"`;
+    if (!LIMITS.includes(k)) throw new TypeError(`${field} is unknown (known: ${LIMITS.join(', ')})`);
+    if (typeof n !== 'number') throw new TypeError(`${field} must be a number, got ${describe(n)}`);
+    if (!(n > 0) || !Number.isFinite(n)) throw new RangeError(`${field} must be a positive number, got ${n}`);
     out[k] = n;
   }
   return out;

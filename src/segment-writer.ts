@@ -137,12 +137,20 @@ export class SegmentWriter {
   /** Publishes progress: the ring space and the index range are done with. */
   publish(lastIndex: number, events: number): void {
     const { ctl, num } = this.ring;
+    // Several fields change together; a holder killed among them must leave its successor able to
+    // tell which did. The old counters and the READ_POS about to be stored are saved first: if
+    // READ_POS still differs from the target, the successor restores the counters and re-reads
+    // (and recounts) the records; if it equals it, all of this publish happened.
+    const target = this.pendingReadPos >= 0 ? this.pendingReadPos | 0 : Atomics.load(ctl, Ctl.READ_POS);
+    num[Num.PREV_LINES] = num[Num.LINES]!;
+    num[Num.PREV_LAST_INDEX] = num[Num.LAST_INDEX]!;
+    Atomics.store(ctl, Ctl.PUB_TARGET, target);
+    Atomics.store(ctl, Ctl.PUBLISHING, 1);
     num[Num.LINES] = num[Num.LINES]! + events;
     if (lastIndex > num[Num.LAST_INDEX]!) num[Num.LAST_INDEX] = lastIndex;
-    if (this.pendingReadPos >= 0) {
-      Atomics.store(ctl, Ctl.READ_POS, this.pendingReadPos | 0);
-      this.pendingReadPos = -1;
-    }
+    Atomics.store(ctl, Ctl.READ_POS, target);
+    this.pendingReadPos = -1;
+    Atomics.store(ctl, Ctl.PUBLISHING, 0);
     Atomics.store(ctl, Ctl.WRITTEN, (num[Num.LAST_INDEX]! + 1) | 0);
     this.maybeFsync();
     Atomics.notify(ctl, Ctl.READ_POS);
@@ -190,15 +198,20 @@ export class SegmentWriter {
     }
   }
 
-  /** Closes the current segment and starts the next, empty one. */
+  /**
+   * Closes the current segment and starts the next, empty one. SEGMENT is stored before FD: a
+   * holder killed between the two leaves the next segment's number with the previous segment's fd,
+   * which recovery detects by the fd's identity (SegmentWriter never truncates a file it did not
+   * just create).
+   */
   private rotate(): void {
     const { ctl, num } = this.ring;
     const next = Atomics.load(ctl, Ctl.SEGMENT) + 1;
     const fd = this.io.openForRotation(segmentPath(this.basePath, next));
     const old = Atomics.load(ctl, Ctl.FD);
-    Atomics.store(ctl, Ctl.FD, fd);
-    Atomics.store(ctl, Ctl.SEGMENT, next);
     num[Num.FILE_BYTES] = 0;
+    Atomics.store(ctl, Ctl.SEGMENT, next);
+    Atomics.store(ctl, Ctl.FD, fd);
     try {
       this.io.close(old);
     } catch {

@@ -175,6 +175,10 @@ describe('open() argument validation', () => {
     ['exitTimeoutMs', 0.5, RangeError, /integer/],
     ['onError', 'log', TypeError, /must be a function, got string/],
     ['onError', {}, TypeError, /must be a function, got object/],
+    ['writerResourceLimits', 64, TypeError, /must be an object, got number/],
+    ['writerResourceLimits', { maxOldGenerationSizeMb: '64' }, TypeError, /field "maxOldGenerationSizeMb" must be a number, got string/],
+    ['writerResourceLimits', { maxOldGenerationSizeMb: 0 }, RangeError, /field "maxOldGenerationSizeMb" must be a positive number, got 0/],
+    ['writerResourceLimits', { heapMb: 64 }, TypeError, /field "heapMb" is unknown/],
   ];
 
   it.each(cases)('option %s = %o throws %o naming the option', (name, value, cls, says) => {
