@@ -669,7 +669,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     for (;;) {
       const prev = Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.FREE, LockOwner.CALLER);
       if (prev === LockOwner.FREE || prev === LockOwner.CALLER) break;
-      if (!this.#workerAlive) {
+      if (!this.#workerAlive || Atomics.load(ctl, Ctl.WORKER_STATE) === WorkerState.EXITED) {
         // Its holder is gone: the lock is ours, and DIRTY (still set) makes us repair the tail.
         Atomics.store(ctl, Ctl.LOCK, LockOwner.CALLER);
         break;

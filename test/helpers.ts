@@ -83,11 +83,8 @@ export function segmentName(n: number, base = BASE_NAME): string {
   return `${stem}-${String(n).padStart(6, '0')}.${ext}`;
 }
 
-/**
- * Reads a rotated set in order: the base file, then `<stem>-000001.<ext>`, `-000002`, … (sorted
- * numerically). Throws if a non-empty file does not end with a newline (a torn last line).
- */
-export function readLines(dir: string, base = BASE_NAME): LogSet {
+/** The files of a rotated set, in order: the base file (n 0), then `<stem>-000001.<ext>`, … */
+export function segmentFiles(dir: string, base = BASE_NAME): { name: string; n: number }[] {
   const { stem, ext } = splitBase(base);
   const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const re = new RegExp(`^${escape(stem)}-(\\d{6,})\\.${escape(ext)}$`);
@@ -100,6 +97,15 @@ export function readLines(dir: string, base = BASE_NAME): LogSet {
     }
   }
   found.sort((a, b) => a.n - b.n);
+  return found;
+}
+
+/**
+ * Reads a rotated set in order: the base file, then `<stem>-000001.<ext>`, `-000002`, … (sorted
+ * numerically). Throws if a non-empty file does not end with a newline (a torn last line).
+ */
+export function readLines(dir: string, base = BASE_NAME): LogSet {
+  const found = segmentFiles(dir, base);
   const files: SegmentFile[] = [];
   const raw: string[] = [];
   const lines: Line[] = [];
@@ -365,18 +371,7 @@ export interface TolerantSet {
 
 /** Reads a rotated set like readLines, but tolerates (and reports) a torn last line. */
 export function readLinesTolerant(dir: string, base = BASE_NAME): TolerantSet {
-  const { stem, ext } = splitBase(base);
-  const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^${escape(stem)}-(\\d{6,})\\.${escape(ext)}$`);
-  const found: { name: string; n: number }[] = [];
-  for (const name of fs.readdirSync(dir)) {
-    if (name === base) found.push({ name, n: 0 });
-    else {
-      const m = re.exec(name);
-      if (m) found.push({ name, n: Number(m[1]) });
-    }
-  }
-  found.sort((a, b) => a.n - b.n);
+  const found = segmentFiles(dir, base);
   const files: TolerantSet['files'] = [];
   const raw: string[] = [];
   const lines: Line[] = [];
