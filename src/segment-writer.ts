@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { Ctl, Num, type RingViews } from './layout.js';
 import { OutBuffer } from './out-buffer.js';
-import { FRESH_SEGMENT, segmentPath } from './segments.js';
+import { FRESH_SEGMENT, RESUMED_SEGMENT, segmentPath } from './segments.js';
 import { sleepSync } from './wait.js';
 
 /** The writer's I/O boundary: real fs calls, replaceable in tests to inject faults that cannot be
@@ -13,6 +13,10 @@ import { sleepSync } from './wait.js';
 export interface FileIo {
   write(fd: number, buf: Uint8Array, off: number, len: number): number;
   openForRotation(path: string): number;
+  /** Opens an existing or new segment for appending (recreating one removed under the sink). */
+  openForAppend(path: string): number;
+  /** Names the file still has (0 once it was removed under the sink). */
+  linkCount(fd: number): number;
   close(fd: number): void;
   fsync(fd: number): void;
   truncate(fd: number, len: number): void;
@@ -21,6 +25,8 @@ export interface FileIo {
 export const realIo: FileIo = {
   write: (fd, buf, off, len) => fs.writeSync(fd, buf, off, len),
   openForRotation: (path) => fs.openSync(path, FRESH_SEGMENT),
+  openForAppend: (path) => fs.openSync(path, RESUMED_SEGMENT),
+  linkCount: (fd) => fs.fstatSync(fd).nlink,
   close: (fd) => fs.closeSync(fd),
   fsync: (fd) => fs.fsyncSync(fd),
   truncate: (fd, len) => fs.ftruncateSync(fd, len),
@@ -109,8 +115,11 @@ export class SegmentWriter {
       const fd = Atomics.load(ctl, Ctl.FD);
       try {
         this.writeAll(fd, len);
+        // Someone removed the file under the sink: writes to it succeed but reach no name. Write
+        // the batch again into a file recreated at the same path, and go on there.
+        if (this.io.linkCount(fd) === 0) this.writeAll(this.recreate(fd), len);
       } catch (err) {
-        this.cutBack(fd);
+        this.cutBack(Atomics.load(ctl, Ctl.FD));
         out.len = 0;
         throw new WriteFault(err);
       }
@@ -187,6 +196,20 @@ export class SegmentWriter {
         sleepSync(1 << attempt++);
       }
     }
+  }
+
+  /** Opens the current segment's path afresh (its file was removed) and makes it the shared fd. */
+  private recreate(old: number): number {
+    const { ctl, num } = this.ring;
+    const fd = this.io.openForAppend(segmentPath(this.basePath, Atomics.load(ctl, Ctl.SEGMENT)));
+    num[Num.FILE_BYTES] = 0;
+    Atomics.store(ctl, Ctl.FD, fd);
+    try {
+      this.io.close(old);
+    } catch {
+      // The old fd points at a file with no name: nothing to keep.
+    }
+    return fd;
   }
 
   /** After a failed write the segment may end mid-line: cut it back to what was committed. */

@@ -459,3 +459,25 @@ describe('injected write faults (RINGLOG_TEST_INJECT)', () => {
     });
   });
 });
+
+describe('the current file removed under the sink', () => {
+  it('is noticed at the next write and recreated at the same path; the batch in flight is written there, nothing is lost', async () => {
+    const dir = dirs.make('unlinked');
+    const base = path.join(dir, BASE_NAME);
+    const heard: unknown[] = [];
+    const sink = JsonlEventSink.open(base, { onError: (e) => heard.push(e) });
+    for (let i = 0; i < 100; i++) sink.handleEvent({ type: 'before', i });
+    await sink.flush();
+    fs.unlinkSync(base);
+    for (let i = 0; i < 100; i++) sink.handleEvent({ type: 'after', i });
+    await sink.flush();
+    for (let i = 0; i < 50; i++) sink.handleEvent({ type: 'later', i });
+    await sink.close();
+    // The removed file took its 100 lines with it (the remover's doing); everything after is here.
+    const { lines } = readLines(dir);
+    expect(lines.map((l) => l.index)).toEqual(Array.from({ length: 150 }, (_, k) => 100 + k));
+    expect(lines.map((l) => l.type)).toEqual([...Array(100).fill('after'), ...Array(50).fill('later')]);
+    expect(sink.stats()).toMatchObject({ accepted: 250, written: 250, dropped: 0, faults: 0 });
+    expect(heard).toEqual([]);
+  });
+});
