@@ -317,6 +317,18 @@ export function droppedRecord(firstIndex: number, count: number, ts: number): Bu
   return b;
 }
 
+/** Size of an EXTERNAL placeholder: header + u32 id, aligned. */
+export const EXTERNAL_RECORD = RECORD_HEADER + 8;
+
+/** The ring's placeholder for a record that travels in its own SharedArrayBuffer, by id. */
+export function externalRecord(id: number): Buffer {
+  const b = Buffer.alloc(EXTERNAL_RECORD);
+  b.writeUInt32LE(EXTERNAL_RECORD, 0);
+  b[4] = Kind.EXTERNAL;
+  b.writeUInt32LE(id, RECORD_HEADER);
+  return b;
+}
+
 /** A growable private buffer for records that do not fit where the ring has room. */
 export class Scratch implements Target {
   u8: Uint8Array;

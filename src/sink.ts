@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
-import { droppedRecord, EventEncoder, NO_ROOM, Scratch } from './encoder.js';
+import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, NO_ROOM, Scratch } from './encoder.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
-import { Kind, RECORD_HEADER } from './format.js';
+import { Kind } from './format.js';
 import { createRing, Ctl, LockOwner, Num, reached, u32diff, WorkerState, type RingViews } from './layout.js';
 import type { Source } from './line-builder.js';
 import { fast } from './node-buffer.js';
@@ -22,8 +22,6 @@ import { sleepSync, waitAsync, waitSync } from './wait.js';
 
 const WORKER_URL = new URL('../workers/writer.js', import.meta.url);
 
-/** An EXTERNAL placeholder: header + u32 id, aligned. */
-const EXTERNAL_RECORD = 16;
 /** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
 const EXTERNAL_FRACTION = 4;
 /** The first scratch buffer; it doubles as needed for big events. */
@@ -363,11 +361,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     record.copy(buf);
     this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
     this.#postExternal(id, sab);
-    const placeholder = Buffer.alloc(EXTERNAL_RECORD);
-    placeholder.writeUInt32LE(EXTERNAL_RECORD, 0);
-    placeholder[4] = Kind.EXTERNAL;
-    placeholder.writeUInt32LE(id, RECORD_HEADER);
-    this.#queue.push({ bytes: placeholder, externalId: id });
+    this.#queue.push({ bytes: externalRecord(id), externalId: id });
     this.#account(record.length + EXTERNAL_RECORD);
   }
 

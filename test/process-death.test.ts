@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { JsonlEventSink, SinkError } from '../dist/src/index.js';
+import { JsonlEventSink } from '../dist/src/index.js';
 import {
   BASE_NAME,
   coverage,
