@@ -1,32 +1,10 @@
 // ringlog with default options: stamp and copy on the caller, write from its worker thread.
 
-import { join } from 'node:path';
-import { JsonlEventSink } from '../../src/index.js';
 import { runContender } from '../harness.js';
+import { ringlogSession } from '../ringlog-session.js';
 
 await runContender({
   name: 'ringlog',
   writesFiles: true,
-  async open(dir) {
-    const sink = JsonlEventSink.open(join(dir, 'events.jsonl'));
-    return {
-      log(event) {
-        sink.handleEvent(event);
-      },
-      // Resolves once the writer has written every event handed over so far; the sink stays open.
-      drain: () => sink.flush(),
-      // flush() alone would already put every line in the file; close() is included because the
-      // pino contender's end also includes shutting its worker down.
-      async finish() {
-        await sink.flush();
-        await sink.close();
-        // A drop leaves a marker line in the file, so the line count alone could come out right
-        // by accident; a benchmark that lost events must not report a throughput.
-        const { dropped } = sink.stats();
-        if (dropped !== 0) throw new Error(`ringlog dropped ${dropped} events`);
-      },
-      // Kept in the results: 'dropped' and 'ringHighWater' explain a failed line count or a slow run.
-      detail: () => ({ ...sink.stats() }),
-    };
-  },
+  open: async (dir) => ringlogSession(dir, false),
 });
