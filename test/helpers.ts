@@ -183,7 +183,8 @@ let publicDist: string | undefined;
  */
 function worldReadableDist(): string {
   if (publicDist !== undefined) return publicDist;
-  const root = tempDir('dist');
+  removeOrphanedDists();
+  const root = tempDir(`dist-${process.pid}`);
   const dist = new URL('../dist/', import.meta.url);
   for (const sub of ['src', 'workers', 'bench']) {
     fs.cpSync(new URL(sub, dist), path.join(root, sub), { recursive: true });
@@ -199,6 +200,22 @@ function worldReadableDist(): string {
   publicDist = root;
   process.once('exit', () => removeDir(root));
   return root;
+}
+
+/**
+ * Removes the dist copies of test processes that are gone: vitest ends its workers without an
+ * 'exit' event, so a copy's own cleanup does not always run.
+ */
+function removeOrphanedDists(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const m = /^ringlog-test-dist-(\d+)-/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') removeDir(path.join(os.tmpdir(), name));
+    }
+  }
 }
 
 /** The script file for a child, with %RINGLOG% and %CORPUS% resolved for that child's uid. */
