@@ -39,6 +39,8 @@ export class RingConsumer {
   private markerEnd = -1;
   /** A write succeeded since the last fault. */
   private wroteSinceFault = false;
+  /** Last index covered by the last record handed to the writer (what a failed commit loses). */
+  private lastBuilt = -1;
 
   constructor(
     private readonly ring: RingViews,
@@ -190,6 +192,7 @@ export class RingConsumer {
     const events = kind === Kind.DROPPED ? 0 : 1;
     const num = this.ring.num;
     const out = this.writer.out;
+    this.lastBuilt = last;
     const backingOff = this.retryDelay > 0 && Date.now() < this.retryAt;
     if (last <= this.skipThrough || backingOff) {
       // Not written, but built all the same: its key definitions are needed by later records.
@@ -276,7 +279,7 @@ export class RingConsumer {
     this.wroteSinceFault = false;
     const num = this.ring.num;
     const first = num[Num.LAST_INDEX]! + 1;
-    const last = Math.max(through, this.builder.lastIndex);
+    const last = Math.max(through, this.lastBuilt);
     this.owe(first, last);
     num[Num.LOST] = num[Num.LOST]! + lost;
     // Reported before publishing: a flush() woken by the publish must find the fault counted.

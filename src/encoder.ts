@@ -75,7 +75,7 @@ export class EventEncoder {
   event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
     const start = this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
     this.stack.push(body);
-    this.objectBody(body, 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
+    this.objectBody(body, Object.getPrototypeOf(body), 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
     this.stack.pop();
     this.finish(start);
   }
@@ -198,19 +198,12 @@ export class EventEncoder {
     this.longString(JSON.stringify(k), Tag.KEY_INLINE);
   }
 
-  /** JSON.stringify's SerializeJSONProperty steps 2-4: toJSON, then unboxing. */
+  /** JSON.stringify's SerializeJSONProperty step 2: toJSON. Unboxing (step 4) is in object(),
+   *  which reads the prototype once for it and for the walk. */
   private resolve(v: unknown, key: string | number): unknown {
     if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
       const toJSON = (v as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') v = toJSON.call(v, typeof key === 'number' ? String(key) : key);
-      if (typeof v === 'object' && v !== null) {
-        const proto: unknown = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
-          if (v instanceof Number) return Number(v);
-          if (v instanceof String) return String(v);
-          if (v instanceof Boolean || v instanceof BigInt) return v.valueOf();
-        }
-      }
     }
     return v;
   }
@@ -241,6 +234,13 @@ export class EventEncoder {
   }
 
   private object(o: object, depth: number): void {
+    const proto: unknown = Object.getPrototypeOf(o);
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+      // Boxed primitives are written as their primitive, as JSON.stringify does.
+      if (o instanceof Number) return this.number(Number(o));
+      if (o instanceof String) return this.string(String(o));
+      if (o instanceof Boolean || o instanceof BigInt) return this.value(o.valueOf(), depth);
+    }
     if (depth >= this.maxDepth) return this.string(MAX_DEPTH_MARK);
     const stack = this.stack;
     for (let i = 0; i < stack.length; i++) if (stack[i] === o) return this.string(CIRCULAR);
@@ -252,15 +252,14 @@ export class EventEncoder {
       this.pos += 5;
       for (let i = 0; i < n; i++) this.value(this.resolve(o[i], i), depth + 1);
     } else {
-      this.objectBody(o, depth);
+      this.objectBody(o, proto, depth);
     }
     stack.pop();
   }
 
   /** `envelope`: at the top level, the keys the line's envelope already has. */
-  private objectBody(o: object, depth: number, envelope?: readonly string[]): void {
+  private objectBody(o: object, proto: unknown, depth: number, envelope?: readonly string[]): void {
     this.u8[this.pos++] = Tag.OBJ;
-    const proto: unknown = Object.getPrototypeOf(o);
     if ((proto === Object.prototype || proto === null) && !this.protoEnumerable) {
       // for-in walks V8's enum cache without allocating (bench: ~20 ns vs ~60 ns per event for
       // Object.keys); on a plain object it yields exactly Object.keys' own enumerable keys.

@@ -28,9 +28,6 @@ const HEX = '0123456789abcdef';
 const SHORT_ESCAPE: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
 
 export class LineBuilder {
-  /** Index range the last built record covers (a DROPPED record covers many). */
-  firstIndex = -1;
-  lastIndex = -1;
   private src!: Source;
   private out!: OutBuffer;
   private pos = 0;
@@ -49,15 +46,12 @@ export class LineBuilder {
       const first = dv.getFloat64(this.pos, true);
       const count = dv.getFloat64(this.pos + 8, true);
       const ts = dv.getFloat64(this.pos + 16, true);
-      this.firstIndex = first;
-      this.lastIndex = first + count - 1;
       out.ascii(`{"index":${first},"emitted_at_ms":${ts},"frame_depth":null,"type":"events_dropped","count":${count}}`);
       return;
     }
     const index = dv.getFloat64(this.pos, true);
     const ts = dv.getFloat64(this.pos + 8, true);
     this.pos += 16;
-    this.firstIndex = this.lastIndex = index;
     out.ascii(`{"index":${index},"emitted_at_ms":${ts},"frame_depth":`);
     this.value();
     const hasExecution = (flags & Flag.EXECUTION_ID) !== 0;
