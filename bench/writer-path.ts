@@ -1,11 +1,14 @@
 // Which path should the writer worker use to put JSON lines into the log file: sonic-boom, or our
-// own batch writer (utf8Write into one reusable Buffer, one fs.writeSync per batch)?
+// own batch writer (utf8Write into one reusable Buffer, one fs.writeSync per batch)? (--suite file,
+// the default.) And what does redaction cost the writer: the line builder turning ring records into
+// lines, then the same batch write, with redaction off, the default policy, and the default policy
+// plus three extra patterns? (--suite redaction.)
 //
 // Every contender runs in its own child process so that one contender's heap, JIT state and
 // garbage cannot tax the next. Runs are interleaved (and the order rotated) so that slow drift
 // of the machine (page-cache writeback, thermal, neighbours) spreads over all contenders alike.
 //
-//   npx tsc -p tsconfig.json && node dist/bench/writer-path.js [--lines N] [--runs R]
+//   npx tsc -p tsconfig.json && node dist/bench/writer-path.js [--suite file|redaction] [--lines N] [--runs R]
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,7 +22,13 @@ import { parseArgs } from 'node:util';
 // import and finds no named exports, while the typings describe the module object. The .SonicBoom
 // property (index.js:978) is where runtime and typings agree.
 import sonicBoom from 'sonic-boom';
-import { makeCorpus } from './corpus.js';
+import { EventEncoder, NO_ROOM, Scratch } from '../src/encoder.js';
+import { KeyTable } from '../src/keys.js';
+import { LineBuilder, type Source } from '../src/line-builder.js';
+import { DEFAULT_MAX_DEPTH } from '../src/options.js';
+import { OutBuffer } from '../src/out-buffer.js';
+import { compileRedaction, resolveRedactSpec, type RedactSpec } from '../src/redact.js';
+import { makeCorpus, type AgentEventLike } from './corpus.js';
 
 const { SonicBoom } = sonicBoom;
 type SonicBoom = InstanceType<typeof SonicBoom>;
@@ -60,33 +69,61 @@ const BYTES_PER_MB = 1e6;
 const NS_PER_S = 1e9;
 const NS_PER_MS = 1e6;
 
-const CONTENDERS = [
-  'sonic-boom-async',
-  'sonic-boom-sync-batched',
-  'sonic-boom-sync-buffer',
-  'direct-batch',
-  'direct-per-line',
-] as const;
-type ContenderName = (typeof CONTENDERS)[number];
-const BASELINE: ContenderName = 'direct-batch';
+/**
+ * Three patterns of the kind a deployment adds (a US social security number, an OpenAI-style
+ * secret key, an AWS access key id): each has to be tried on every string, since no byte test can
+ * rule a user's pattern out. None matches the corpus, so every contender writes the same bytes.
+ */
+const EXTRA_PATTERNS = [/\b\d{3}-\d{2}-\d{4}\b/, /\bsk-[A-Za-z0-9_-]{20,}/, /\bAKIA[0-9A-Z]{16}\b/];
+
+const SUITES = {
+  file: {
+    contenders: ['sonic-boom-async', 'sonic-boom-sync-batched', 'sonic-boom-sync-buffer', 'direct-batch', 'direct-per-line'],
+    baseline: 'direct-batch',
+    results: 'writer-path.json',
+  },
+  redaction: {
+    contenders: ['builder-redact-off', 'builder-redact-default', 'builder-redact-3-patterns'],
+    baseline: 'builder-redact-off',
+    results: 'writer-path-redaction.json',
+  },
+} as const;
+type SuiteName = keyof typeof SUITES;
+const SUITE_NAMES = Object.keys(SUITES) as SuiteName[];
+type ContenderName = (typeof SUITES)[SuiteName]['contenders'][number];
+const CONTENDERS: readonly ContenderName[] = SUITE_NAMES.flatMap((s) => SUITES[s].contenders);
 
 const CORPORA = ['large', 'small'] as const;
 type CorpusName = (typeof CORPORA)[number];
 
-/** Results file, found from this script's location so the run does not depend on the cwd. */
-const RESULTS_FILE = fileURLToPath(new URL('../../bench/results/writer-path.json', import.meta.url));
+/** Results directory, found from this script's location so the run does not depend on the cwd. */
+const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const THIS_FILE = fileURLToPath(import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
 // Workload
 
-function buildLines(count: number, corpus: CorpusName): string[] {
+/** The lines every contender must write, and what they are made of (the line-builder contenders
+ *  start from the events, as the writer thread does). */
+interface Workload {
+  readonly lines: readonly string[];
+  readonly events: readonly AgentEventLike[];
+  readonly stamps: readonly number[];
+}
+
+function buildWorkload(count: number, corpus: CorpusName): Workload {
   const events = makeCorpus(count, CORPUS_SEED, corpus === 'small');
   const lines: string[] = new Array(count);
+  const stamps: number[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    lines[i] = JSON.stringify({ index: i, emitted_at_ms: Date.now(), frame_depth: null, ...events[i] }) + '\n';
+    stamps[i] = Date.now();
+    lines[i] = JSON.stringify({ index: i, emitted_at_ms: stamps[i], frame_depth: null, ...events[i] }) + '\n';
   }
-  return lines;
+  return { lines, events, stamps };
+}
+
+function sliceWorkload(w: Workload, count: number): Workload {
+  return { lines: w.lines.slice(0, count), events: w.events.slice(0, count), stamps: w.stamps.slice(0, count) };
 }
 
 function totalBytes(lines: readonly string[]): number {
@@ -157,13 +194,15 @@ function writeFullySync(fd: number, buf: Buffer, length: number): void {
 interface Timing {
   /** From just before the first write until every byte has been handed to the kernel. */
   writeNs: number;
+  /** Line-builder contenders: the part of writeNs spent building lines (the rest is writing). */
+  buildNs?: number;
   /**
    * Closing, timed apart: sonic-boom's end() fsyncs before closing (index.js:941), the direct
    * writers only close(2). Folding that into writeNs would compare a disk flush with a syscall.
    */
   closeNs: number;
 }
-type Contender = (fd: number, lines: readonly string[], expectedBytes: number) => Promise<Timing>;
+type Contender = (fd: number, w: Workload, expectedBytes: number) => Promise<Timing>;
 
 /** The buffer-mode write() accepts a Buffer, but sonic-boom's typings only declare write(string). */
 type BufferSink = { write(chunk: Buffer): boolean };
@@ -205,7 +244,7 @@ function allBytesWritten(sonic: SonicBoom, expectedBytes: number): Promise<void>
 const contenders: Record<ContenderName, Contender> = {
   // How pino's file destination drives sonic-boom (pino/file.js forces sync: false; pino.destination
   // uses minLength: 0): every write() queues the line and fs.write runs it on the libuv pool.
-  'sonic-boom-async': async (fd, lines, expectedBytes) => {
+  'sonic-boom-async': async (fd, { lines }, expectedBytes) => {
     const sonic = new SonicBoom({ fd, minLength: 0 });
     await once(sonic, 'ready'); // emitted on the next tick for an fd; keep that tick out of the timing
     const done = allBytesWritten(sonic, expectedBytes);
@@ -219,7 +258,7 @@ const contenders: Record<ContenderName, Contender> = {
 
   // No flushSync() here or below: flushSync() ends in fs.fsyncSync (index.js:799-803), which
   // would time the disk instead of the write path. sync: true already writes inside write().
-  'sonic-boom-sync-batched': async (fd, lines, expectedBytes) => {
+  'sonic-boom-sync-batched': async (fd, { lines }, expectedBytes) => {
     const sonic = new SonicBoom({ fd, sync: true, maxWrite: SONIC_MAX_WRITE });
     await once(sonic, 'ready');
     const t0 = now();
@@ -231,7 +270,7 @@ const contenders: Record<ContenderName, Contender> = {
     return { writeNs, closeNs: await endSonic(sonic) };
   },
 
-  'sonic-boom-sync-buffer': async (fd, lines, expectedBytes) => {
+  'sonic-boom-sync-buffer': async (fd, { lines }, expectedBytes) => {
     const sonic = new SonicBoom({ fd, contentMode: 'buffer', sync: true, maxWrite: SONIC_MAX_WRITE });
     await once(sonic, 'ready');
     const sink = sonic as unknown as BufferSink;
@@ -249,7 +288,7 @@ const contenders: Record<ContenderName, Contender> = {
     return { writeNs, closeNs: await endSonic(sonic) };
   },
 
-  'direct-batch': async (fd, lines, expectedBytes) => {
+  'direct-batch': async (fd, { lines }, expectedBytes) => {
     const encoder = new BatchEncoder();
     const t0 = now();
     forEachBatch(lines.length, (start, end) => {
@@ -262,14 +301,76 @@ const contenders: Record<ContenderName, Contender> = {
 
   // Deliberately naive, as the reference implementation is: a short write would go unnoticed here,
   // which is why the file size is checked after every run.
-  'direct-per-line': async (fd, lines, expectedBytes) => {
+  'direct-per-line': async (fd, { lines }, expectedBytes) => {
     const t0 = now();
     for (const line of lines) fs.writeSync(fd, line);
     const writeNs = elapsed(t0, now());
     assertFdSize(fd, expectedBytes, 'direct-per-line');
     return { writeNs, closeNs: closeDirect(fd) };
   },
+
+  // The writer thread's own path: ring records → LineBuilder → one write per batch, with each
+  // redaction policy. The records are encoded before the clock starts (that is the caller's cost).
+  'builder-redact-off': async (fd, w, expectedBytes) => builderRun(fd, w, expectedBytes, null, 'builder-redact-off'),
+  'builder-redact-default': async (fd, w, expectedBytes) =>
+    builderRun(fd, w, expectedBytes, resolveRedactSpec(undefined), 'builder-redact-default'),
+  'builder-redact-3-patterns': async (fd, w, expectedBytes) =>
+    builderRun(fd, w, expectedBytes, resolveRedactSpec({ patterns: EXTRA_PATTERNS }), 'builder-redact-3-patterns'),
 };
+
+interface Records {
+  readonly src: Source;
+  readonly offsets: number[];
+}
+
+/** Encodes the events as ring records into one buffer (doubling it until they fit), as
+ *  handleEvent would: same encoder, same key interning. */
+function encodeRecords(w: Workload): Records {
+  let size = 0;
+  for (const line of w.lines) size += line.length;
+  for (;;) {
+    const scratch = new Scratch(size);
+    const enc = new EventEncoder(DEFAULT_MAX_DEPTH, new KeyTable());
+    const offsets: number[] = new Array(w.events.length);
+    let pos = 0;
+    try {
+      for (let i = 0; i < w.events.length; i++) {
+        offsets[i] = pos;
+        enc.begin(scratch, pos, scratch.size);
+        enc.event(i, w.stamps[i]!, null, undefined, w.events[i]!);
+        pos = enc.pos;
+      }
+      return { src: { u8: scratch.u8, dv: scratch.dv, buf: scratch.buf }, offsets };
+    } catch (err) {
+      if (err !== NO_ROOM) throw err;
+      size *= 2;
+    }
+  }
+}
+
+async function builderRun(fd: number, w: Workload, expectedBytes: number, spec: RedactSpec | null, what: string): Promise<Timing> {
+  const { src, offsets } = encodeRecords(w);
+  const builder = new LineBuilder(new KeyTable(), compileRedaction(spec));
+  const out = new OutBuffer(SCRATCH_INITIAL_BYTES);
+  let buildNs = 0;
+  const t0 = now();
+  forEachBatch(offsets.length, (start, end) => {
+    const b0 = now();
+    out.len = 0;
+    for (let i = start; i < end; i++) {
+      builder.build(src, offsets[i]!, out);
+      out.ensure(1);
+      out.buf[out.len++] = NEWLINE;
+    }
+    buildNs += elapsed(b0, now());
+    writeFullySync(fd, out.buf, out.len);
+  });
+  const writeNs = elapsed(t0, now());
+  assertFdSize(fd, expectedBytes, what);
+  return { writeNs, buildNs, closeNs: closeDirect(fd) };
+}
+
+const NEWLINE = 0x0a;
 
 // ---------------------------------------------------------------------------------------------
 // Child: one contender, one corpus, one timed run
@@ -283,6 +384,8 @@ interface ChildResult {
   writeNs: number;
   closeNs: number;
   nsPerLine: number;
+  /** Line-builder contenders: building alone, per line. */
+  buildNsPerLine?: number;
   linesPerSec: number;
   mbPerSec: number;
 }
@@ -298,24 +401,24 @@ function verifyFile(file: string, expectedBytes: number, expectedSha: string, wh
   if (sha256OfFile(file) !== expectedSha) throw new Error(`${what}: ${file} content differs from the lines`);
 }
 
-async function runOnce(name: ContenderName, file: string, lines: readonly string[]): Promise<Timing> {
-  const expectedBytes = totalBytes(lines);
-  const expectedSha = sha256OfLines(lines);
+async function runOnce(name: ContenderName, file: string, w: Workload): Promise<Timing> {
+  const expectedBytes = totalBytes(w.lines);
+  const expectedSha = sha256OfLines(w.lines);
   // 'a': the worker appends to its log file; a fresh file per run makes 'a' and 'w' write the same bytes.
   const fd = fs.openSync(file, 'a');
-  const timing = await contenders[name](fd, lines, expectedBytes);
+  const timing = await contenders[name](fd, w, expectedBytes);
   verifyFile(file, expectedBytes, expectedSha, name);
   fs.unlinkSync(file); // free the page cache before the next run rather than leave it to writeback
   return timing;
 }
 
 async function runChild(name: ContenderName, corpus: CorpusName, run: number, count: number, dir: string): Promise<void> {
-  const lines = buildLines(count, corpus);
-  await runOnce(name, path.join(dir, `${name}-${corpus}-${run}-warmup.jsonl`), lines.slice(0, WARMUP_LINES));
+  const workload = buildWorkload(count, corpus);
+  await runOnce(name, path.join(dir, `${name}-${corpus}-${run}-warmup.jsonl`), sliceWorkload(workload, WARMUP_LINES));
   // Collect the corpus-building garbage now, so no contender pays for it inside its timed window.
   globalThis.gc?.();
-  const timing = await runOnce(name, path.join(dir, `${name}-${corpus}-${run}.jsonl`), lines);
-  const bytes = totalBytes(lines);
+  const timing = await runOnce(name, path.join(dir, `${name}-${corpus}-${run}.jsonl`), workload);
+  const bytes = totalBytes(workload.lines);
   const seconds = timing.writeNs / NS_PER_S;
   const result: ChildResult = {
     contender: name,
@@ -326,6 +429,7 @@ async function runChild(name: ContenderName, corpus: CorpusName, run: number, co
     writeNs: timing.writeNs,
     closeNs: timing.closeNs,
     nsPerLine: timing.writeNs / count,
+    ...(timing.buildNs !== undefined ? { buildNsPerLine: timing.buildNs / count } : {}),
     linesPerSec: count / seconds,
     mbPerSec: bytes / BYTES_PER_MB / seconds,
   };
@@ -374,11 +478,14 @@ function spread(values: readonly number[]): Spread {
 
 interface ContenderSummary {
   nsPerLine: Spread;
+  /** Line-builder contenders: building alone (ns/line), and its median over the baseline's. */
+  buildNsPerLine?: Spread;
+  buildRatioToBaseline?: number;
   linesPerSec: Spread;
   mbPerSec: Spread;
   closeMs: Spread;
-  /** Median ns/line divided by direct-batch's: 2.0 means twice as slow. */
-  ratioToDirectBatch: number;
+  /** Median ns/line divided by the suite's baseline's: 2.0 means twice as slow. */
+  ratioToBaseline: number;
   runs: ChildResult[];
 }
 
@@ -386,10 +493,12 @@ interface CorpusSummary {
   lines: number;
   bytes: number;
   meanLineBytes: number;
+  baseline: ContenderName;
   contenders: Record<string, ContenderSummary>;
 }
 
-function summarise(results: readonly ChildResult[], corpus: CorpusName): CorpusSummary {
+function summarise(results: readonly ChildResult[], corpus: CorpusName, suite: SuiteName): CorpusSummary {
+  const { contenders: names, baseline: BASELINE } = SUITES[suite];
   const mine = results.filter((r) => r.corpus === corpus);
   const bytes = mine[0]!.bytes;
   // Same seed and count must give the same bytes in every child; otherwise the workloads differ.
@@ -397,36 +506,47 @@ function summarise(results: readonly ChildResult[], corpus: CorpusName): CorpusS
   if (odd) throw new Error(`${corpus}: ${odd.contender} wrote ${odd.bytes} bytes, others ${bytes}`);
   const pick = (name: ContenderName) => mine.filter((r) => r.contender === name);
   const baseline = spread(pick(BASELINE).map((r) => r.nsPerLine)).median;
+  const builds = pick(BASELINE).map((r) => r.buildNsPerLine);
+  const baselineBuild = builds.every((b) => b !== undefined) ? spread(builds as number[]).median : undefined;
   const contenderSummaries: Record<string, ContenderSummary> = {};
-  for (const name of CONTENDERS) {
+  for (const name of names) {
     const runs = pick(name);
     const nsPerLine = spread(runs.map((r) => r.nsPerLine));
+    const buildValues = runs.map((r) => r.buildNsPerLine);
+    const build = buildValues.every((b) => b !== undefined) ? spread(buildValues as number[]) : undefined;
     contenderSummaries[name] = {
       nsPerLine,
+      ...(build ? { buildNsPerLine: build } : {}),
+      ...(build && baselineBuild ? { buildRatioToBaseline: build.median / baselineBuild } : {}),
       linesPerSec: spread(runs.map((r) => r.linesPerSec)),
       mbPerSec: spread(runs.map((r) => r.mbPerSec)),
       closeMs: spread(runs.map((r) => r.closeNs / NS_PER_MS)),
-      ratioToDirectBatch: nsPerLine.median / baseline,
+      ratioToBaseline: nsPerLine.median / baseline,
       runs,
     };
   }
   const lines = mine[0]!.lines;
-  return { lines, bytes, meanLineBytes: bytes / lines, contenders: contenderSummaries };
+  return { lines, bytes, meanLineBytes: bytes / lines, baseline: BASELINE, contenders: contenderSummaries };
 }
 
-function formatTable(corpus: CorpusName, s: CorpusSummary): string {
-  const header = ['contender', 'ns/line med [min-max]', 'lines/s', 'MB/s', 'close ms', `x ${BASELINE}`];
-  const rows = CONTENDERS.map((name) => {
+function formatTable(corpus: CorpusName, s: CorpusSummary, suite: SuiteName): string {
+  const names = SUITES[suite].contenders;
+  const withBuild = suite === 'redaction';
+  const header = ['contender', 'ns/line med [min-max]', 'lines/s', 'MB/s', 'close ms', `x ${s.baseline}`];
+  if (withBuild) header.push('build ns/line', 'build x');
+  const rows = names.map((name) => {
     const c = s.contenders[name]!;
     const ns = c.nsPerLine;
-    return [
+    const row = [
       name,
       `${ns.median.toFixed(0)} [${ns.min.toFixed(0)}-${ns.max.toFixed(0)}]`,
       Math.round(c.linesPerSec.median).toLocaleString('en-US'),
       c.mbPerSec.median.toFixed(0),
       c.closeMs.median.toFixed(1),
-      c.ratioToDirectBatch.toFixed(2),
+      c.ratioToBaseline.toFixed(2),
     ];
+    if (withBuild) row.push(c.buildNsPerLine?.median.toFixed(0) ?? '-', c.buildRatioToBaseline?.toFixed(2) ?? '-');
+    return row;
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -434,9 +554,10 @@ function formatTable(corpus: CorpusName, s: CorpusSummary): string {
   return [title, fmt(header), ...rows.map(fmt)].join('\n');
 }
 
-function writeResults(count: number, runs: number, summaries: Record<CorpusName, CorpusSummary>): void {
+function writeResults(count: number, runs: number, suite: SuiteName, summaries: Record<CorpusName, CorpusSummary>): string {
   const report = {
     benchmark: 'writer-path',
+    suite,
     date: new Date().toISOString(),
     command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' '),
     node: process.version,
@@ -445,19 +566,35 @@ function writeResults(count: number, runs: number, summaries: Record<CorpusName,
     platform: `${os.platform()} ${os.release()}`,
     tmpdir: os.tmpdir(),
     uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
-    params: { lines: count, runs, batchLines: BATCH_LINES, warmupLines: WARMUP_LINES, seed: CORPUS_SEED, sonicMaxWrite: SONIC_MAX_WRITE },
+    params: {
+      lines: count,
+      runs,
+      batchLines: BATCH_LINES,
+      warmupLines: WARMUP_LINES,
+      seed: CORPUS_SEED,
+      ...(suite === 'file' ? { sonicMaxWrite: SONIC_MAX_WRITE } : { extraPatterns: EXTRA_PATTERNS.map(String) }),
+    },
     notes: [
       'writeNs runs from just before the first write until all bytes are in the file (fstat-checked).',
       "closeMs is timed apart: sonic-boom's end() fsyncs before close, the direct writers only close.",
-      `ratioToDirectBatch = median ns/line / median ns/line of ${BASELINE}; above 1 is slower.`,
+      `ratioToBaseline = median ns/line / median ns/line of ${SUITES[suite].baseline}; above 1 is slower.`,
+      ...(suite === 'redaction'
+        ? [
+            'builder-* contenders: ring records (encoded before timing) -> LineBuilder -> one fs.writeSync per batch, as the writer thread does; buildNsPerLine is the building part alone.',
+            "The corpus holds no secret, no '=' after ?/&/; and no '@' after '://': the default policy's byte prefilter never sends a string to the slow path, and every contender writes the same bytes (sha-checked). With extra patterns every string is decoded and tried.",
+          ]
+        : []),
     ],
     corpora: summaries,
   };
-  fs.mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
-  fs.writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
+  const file = path.join(RESULTS_DIR, SUITES[suite].results);
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  return file;
 }
 
-function runParent(count: number, runs: number): void {
+function runParent(count: number, runs: number, suite: SuiteName): void {
+  const CONTENDERS = SUITES[suite].contenders;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-writer-path-'));
   const results: ChildResult[] = [];
   try {
@@ -465,7 +602,7 @@ function runParent(count: number, runs: number): void {
       for (const corpus of CORPORA) {
         for (const name of rotated(CONTENDERS, run)) {
           const r = spawnChild(name, corpus, run, count, dir);
-          process.stderr.write(`run ${run + 1}/${runs} ${corpus.padEnd(5)} ${name.padEnd(23)} ${r.nsPerLine.toFixed(0)} ns/line\n`);
+          process.stderr.write(`run ${run + 1}/${runs} ${corpus.padEnd(5)} ${name.padEnd(25)} ${r.nsPerLine.toFixed(0)} ns/line\n`);
           results.push(r);
         }
       }
@@ -473,10 +610,10 @@ function runParent(count: number, runs: number): void {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const summaries = { large: summarise(results, 'large'), small: summarise(results, 'small') };
-  for (const corpus of CORPORA) console.log('\n' + formatTable(corpus, summaries[corpus]));
-  writeResults(count, runs, summaries);
-  console.log(`\nresults: ${RESULTS_FILE}`);
+  const summaries = { large: summarise(results, 'large', suite), small: summarise(results, 'small', suite) };
+  for (const corpus of CORPORA) console.log('\n' + formatTable(corpus, summaries[corpus], suite));
+  const file = writeResults(count, runs, suite, summaries);
+  console.log(`\nresults: ${file}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,6 +638,7 @@ async function main(): Promise<void> {
     options: {
       lines: { type: 'string' },
       runs: { type: 'string' },
+      suite: { type: 'string' },
       // Internal: set by the parent when it spawns a child.
       child: { type: 'string' },
       corpus: { type: 'string' },
@@ -510,7 +648,7 @@ async function main(): Promise<void> {
   });
   const count = positiveInt(values.lines, DEFAULT_LINES, '--lines');
   if (values.child === undefined) {
-    runParent(count, positiveInt(values.runs, DEFAULT_RUNS, '--runs'));
+    runParent(count, positiveInt(values.runs, DEFAULT_RUNS, '--runs'), oneOf(values.suite ?? 'file', SUITE_NAMES, '--suite'));
     return;
   }
   if (!values.dir) throw new Error('--child needs --dir');

@@ -7,6 +7,7 @@ import { Kind } from './format.js';
 import type { KeyTable } from './keys.js';
 import { Ctl, Num, u32diff, type RingViews } from './layout.js';
 import { LineBuilder, type Source } from './line-builder.js';
+import type { Redaction } from './redact.js';
 import { lastLineOfSet, scanTail, segmentPath } from './segments.js';
 import { SegmentWriter, WriteFault, type FileIo } from './segment-writer.js';
 
@@ -48,9 +49,10 @@ export class RingConsumer {
     private readonly basePath: string,
     rotateBytes: number,
     private readonly hooks: ConsumerHooks,
+    redaction: Redaction | null,
     io?: FileIo,
   ) {
-    this.builder = new LineBuilder(keys);
+    this.builder = new LineBuilder(keys, redaction);
     this.writer = new SegmentWriter(ring, basePath, rotateBytes, io, (len) => this.written(len));
   }
 

@@ -12,6 +12,8 @@ export const ErrorCode = {
   TIMEOUT: 'ERR_RINGLOG_TIMEOUT',
   /** The writer thread could not be started or kept running. */
   WORKER: 'ERR_RINGLOG_WORKER',
+  /** A sink inside a MultiSink or the session registry threw from handleEvent or flush. */
+  SINK: 'ERR_RINGLOG_SINK',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -22,12 +24,15 @@ export class SinkError extends Error {
   /** Events known lost so far (never written, never will be). */
   readonly droppedEvents: number;
   readonly code: ErrorCode;
+  /** Set when several sinks failed at one barrier (MultiSink, session registry): each one's error, first first. */
+  readonly failures: readonly SinkError[] | undefined;
 
-  constructor(message: string, opts: { sink: string; code: ErrorCode; droppedEvents?: number; cause?: unknown }) {
+  constructor(message: string, opts: { sink: string; code: ErrorCode; droppedEvents?: number; cause?: unknown; failures?: readonly SinkError[] }) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.sink = opts.sink;
     this.code = opts.code;
     this.droppedEvents = opts.droppedEvents ?? 0;
+    this.failures = opts.failures;
   }
 }
 
@@ -41,4 +46,27 @@ export interface FaultInfo {
 export function faultInfo(err: unknown): FaultInfo {
   const e = err as NodeJS.ErrnoException;
   return { code: typeof e?.code === 'string' ? e.code : 'EUNKNOWN', message: String(e?.message ?? err), ...(e?.syscall ? { syscall: e.syscall } : {}) };
+}
+
+/** A failure as a SinkError: SinkErrors pass through, anything else is wrapped with the sink's name. */
+export function asSinkError(err: unknown, sink: string): SinkError {
+  if (err instanceof SinkError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SinkError(`ringlog: sink ${sink} failed: ${message}`, { sink, code: ErrorCode.SINK, cause: err });
+}
+
+/**
+ * Several sinks failed at one barrier: the first failure speaks for all of them (its message,
+ * sink, code and cause) with `droppedEvents` summed over every failure; `failures` lists each.
+ */
+export function combineFailures(failures: readonly SinkError[]): SinkError {
+  const first = failures[0]!;
+  if (failures.length === 1) return first;
+  return new SinkError(first.message, {
+    sink: first.sink,
+    code: first.code,
+    droppedEvents: failures.reduce((n, f) => n + f.droppedEvents, 0),
+    cause: first.cause ?? first,
+    failures,
+  });
 }

@@ -2,6 +2,7 @@
 // fails with a TypeError (wrong type) or RangeError (right type, bad value) naming the option.
 
 import type { SinkError } from './errors.js';
+import { resolveRedactSpec, type RedactOption, type RedactSpec } from './redact.js';
 
 export type OverloadPolicy = 'buffer' | 'block' | 'drop';
 
@@ -32,6 +33,12 @@ export interface JsonlEventSinkOptions {
   /** Heap and stack limits of the writer thread (worker_threads resourceLimits); a writer that
    *  exceeds them dies and is replaced like any other dead writer. */
   writerResourceLimits?: WriterResourceLimits;
+  /**
+   * Redaction applied by the writer thread before a line is written (README, "Redaction"): true or
+   * absent, the default policy; false, none; or a RedactConfig. `custom` must be a module (absolute
+   * path or file: URL) default-exporting `(event) => event`: the writer thread cannot run a closure.
+   */
+  redact?: RedactOption;
 }
 
 export interface WriterResourceLimits {
@@ -51,6 +58,8 @@ export interface ResolvedOptions {
   readonly exitTimeoutMs: number;
   readonly onError: ((err: SinkError) => void) | undefined;
   readonly writerResourceLimits: WriterResourceLimits | undefined;
+  /** The redaction policy as plain data for the writer thread; null: off. */
+  readonly redact: RedactSpec | null;
 }
 
 /** The reference's ROTATE_BYTES: 100 MiB. */
@@ -71,7 +80,7 @@ export const DEFAULT_EXIT_TIMEOUT_MS = 10_000;
 
 const KNOWN = new Set([
   'rotateBytes', 'mode', 'ringBytes', 'overload', 'maxBufferBytes', 'blockTimeoutMs', 'maxDepth', 'exitTimeoutMs', 'onError',
-  'writerResourceLimits',
+  'writerResourceLimits', 'redact',
 ]);
 const LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'];
 
@@ -141,5 +150,7 @@ export function resolveOptions(opts: unknown): ResolvedOptions {
     exitTimeoutMs: o.exitTimeoutMs === undefined ? DEFAULT_EXIT_TIMEOUT_MS : integer('exitTimeoutMs', o.exitTimeoutMs, 0, 2 ** 31 - 1),
     onError: o.onError as ((err: SinkError) => void) | undefined,
     writerResourceLimits: o.writerResourceLimits === undefined ? undefined : resourceLimits(o.writerResourceLimits),
+    // Secure by default: absent means the default policy.
+    redact: resolveRedactSpec(o.redact),
   };
 }

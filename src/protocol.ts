@@ -1,6 +1,7 @@
 // Messages between the caller's thread and the writer worker. Types only: the ring carries the
 // events; these carry the rare things that do not fit in it.
 import type { FaultInfo } from './errors.js';
+import type { RedactSpec } from './redact.js';
 
 /** workerData of the writer. */
 export interface WriterInit {
@@ -9,6 +10,8 @@ export interface WriterInit {
   readonly keys: readonly string[];
   readonly basePath: string;
   readonly rotateBytes: number;
+  /** The redaction policy (null: off); the writer compiles it, loading a custom module itself. */
+  readonly redact: RedactSpec | null;
 }
 
 export type ToWriter =

@@ -16,6 +16,7 @@ import type { Source } from './line-builder.js';
 import { fast } from './node-buffer.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import type { FromWriter, ToWriter, WriterInit } from './protocol.js';
+import { compileRedaction } from './redact.js';
 import { FRESH_SEGMENT, lastLineOfSet, listNumberedSegments, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
 import { sleepSync, waitAsync, waitSync } from './wait.js';
@@ -729,7 +730,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#faultStreak = false;
       },
     };
-    this.#ownConsumer = new RingConsumer(this.#ring, this.#enc.keys, this.basePath, this.#opts.rotateBytes, hooks);
+    // The one time redaction runs on the caller's thread: when this thread drains the ring itself
+    // (exit, flushSync, a writer that keeps dying). Same builder, same policy as the writer's.
+    this.#ownConsumer = new RingConsumer(this.#ring, this.#enc.keys, this.basePath, this.#opts.rotateBytes, hooks, compileRedaction(this.#opts.redact));
     return this.#ownConsumer;
   }
 
@@ -754,6 +757,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       keys: this.#enc.keys.names.slice(),
       basePath: this.basePath,
       rotateBytes: this.#opts.rotateBytes,
+      redact: this.#opts.redact,
     };
     // trackUnmanagedFds off: segment fds opened by a writer must outlive it (a crashed writer's
     // successor, or the exit drain, keeps writing to them).

@@ -10,6 +10,7 @@ import { KeyTable } from '../src/keys.js';
 import { Ctl, LockOwner, ringViews, WorkerState } from '../src/layout.js';
 import type { Source } from '../src/line-builder.js';
 import type { FromWriter, ToWriter, WriterInit } from '../src/protocol.js';
+import { compileRedaction } from '../src/redact.js';
 import { fast } from '../src/node-buffer.js';
 import { faultyIo, readInjection } from '../src/inject.js';
 import { realIo } from '../src/segment-writer.js';
@@ -52,7 +53,8 @@ port.on('message', (msg: ToWriter) => {
 const injection = readInjection();
 const io = injection ? faultyIo(realIo, injection) : realIo;
 let batches = 0;
-const consumer = new RingConsumer(ring, new KeyTable(init.keys), init.basePath, init.rotateBytes, hooks, io);
+// Redaction runs here, off the caller's thread (a custom module is loaded into this thread too).
+const consumer = new RingConsumer(ring, new KeyTable(init.keys), init.basePath, init.rotateBytes, hooks, compileRedaction(init.redact), io);
 
 function tryLock(): boolean {
   return Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.FREE, LockOwner.WORKER) === LockOwner.FREE;

@@ -1,0 +1,124 @@
+// The memory backend: per topic, the stored JSON of each event in id order. Nothing survives the
+// process; it is the reference behaviour the file and SQLite backends are tested against.
+
+import { closedError } from './errors.js';
+import { LiveHub } from './live.js';
+import { checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedEvent } from './record.js';
+import { topicName } from './topic.js';
+import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
+
+interface TopicState {
+  /** Id of events[0]; the ones before were compacted away. */
+  firstId: number;
+  latest: number;
+  events: PreparedEvent[];
+  bytes: number;
+  cursors: Map<string, number>;
+}
+
+export class MemoryEventLog implements EventLog {
+  readonly backend = 'memory' as const;
+  private readonly topics = new Map<string, TopicState>();
+  private readonly hub: LiveHub;
+  private closed = false;
+
+  constructor(private readonly queueDepth: number) {
+    this.hub = new LiveHub(queueDepth);
+  }
+
+  append(topic: TopicLike, event: NewLogEvent): Promise<number> {
+    const name = topicName(topic);
+    const prepared = prepareEvent(event);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    const t = this.state(name);
+    const id = ++t.latest;
+    t.events.push(prepared);
+    t.bytes += eventLine(id, prepared).length + 1;
+    this.hub.publish(name, [toLogEvent(id, prepared)]);
+    return Promise.resolve(id);
+  }
+
+  flush(): Promise<void> {
+    return this.closed ? Promise.reject(closedError(this.backend)) : Promise.resolve();
+  }
+
+  readRange(topic: TopicLike, from: number | null | undefined, limit: number): Promise<LogEvent[]> {
+    const name = topicName(topic);
+    const after = checkFrom(from);
+    checkLimit(limit);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    return Promise.resolve(this.read(name, after, limit));
+  }
+
+  subscribe(topic: TopicLike, from?: number | null, options: SubscribeOptions = {}): AsyncIterableIterator<LogEvent> {
+    const name = topicName(topic);
+    const after = checkFrom(from);
+    return this.hub.subscribe(name, after, (t, f, l) => (this.closed ? Promise.reject(closedError(this.backend)) : Promise.resolve(this.read(t, f, l))), options.signal);
+  }
+
+  ack(topic: TopicLike, consumer: string, upTo: number): Promise<void> {
+    const name = topicName(topic);
+    checkConsumer(consumer);
+    checkId('upTo', upTo);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    const cursors = this.state(name).cursors;
+    cursors.set(consumer, Math.max(cursors.get(consumer) ?? 0, upTo));
+    return Promise.resolve();
+  }
+
+  consumerCursor(topic: TopicLike, consumer: string): Promise<number | null> {
+    const name = topicName(topic);
+    checkConsumer(consumer);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    return Promise.resolve(this.topics.get(name)?.cursors.get(consumer) ?? null);
+  }
+
+  latest(topic: TopicLike): Promise<number | null> {
+    const name = topicName(topic);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    const latest = this.topics.get(name)?.latest ?? 0;
+    return Promise.resolve(latest === 0 ? null : latest);
+  }
+
+  compact(topic: TopicLike, before: number): Promise<CompactResult> {
+    const name = topicName(topic);
+    checkId('before', before);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    const t = this.topics.get(name);
+    if (t === undefined) return Promise.resolve({ removed: 0, remaining: 0, latest: null });
+    const removed = Math.max(0, Math.min(before - t.firstId, t.events.length));
+    for (let i = 0; i < removed; i++) t.bytes -= eventLine(t.firstId + i, t.events[i]!).length + 1;
+    t.events.splice(0, removed);
+    t.firstId += removed;
+    return Promise.resolve({ removed, remaining: t.events.length, latest: t.latest === 0 ? null : t.latest });
+  }
+
+  describe(): Promise<EventLogDescription> {
+    let sizeBytes = 0;
+    for (const t of this.topics.values()) sizeBytes += t.bytes;
+    return Promise.resolve({ backend: this.backend, location: null, sizeBytes, queueDepth: this.queueDepth, readOnly: false });
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.hub.endAll();
+    }
+    return Promise.resolve();
+  }
+
+  private state(name: string): TopicState {
+    let t = this.topics.get(name);
+    if (t === undefined) this.topics.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map() }));
+    return t;
+  }
+
+  private read(name: string, after: number, limit: number): LogEvent[] {
+    const t = this.topics.get(name);
+    if (t === undefined) return [];
+    const start = Math.max(0, after + 1 - t.firstId);
+    const out: LogEvent[] = [];
+    for (let i = start; i < t.events.length && out.length < limit; i++) out.push(toLogEvent(t.firstId + i, t.events[i]!));
+    return out;
+  }
+}

@@ -1,0 +1,117 @@
+// openEventLog: picks a backend from options, falling back to RINGLOG_EVENT_LOG_* environment
+// variables. Bad options throw synchronously; failures of the storage itself reject.
+
+import path from 'node:path';
+import { MemoryEventLog } from './memory.js';
+import type { BackendName, EventLog } from './types.js';
+
+export interface EventLogOptions {
+  /** Default: RINGLOG_EVENT_LOG_BACKEND, else 'memory'. */
+  readonly backend?: BackendName;
+  /** File backend directory (default: RINGLOG_EVENT_LOG_DIR). Also the SQLite default: <dir>/events.sqlite. */
+  readonly dir?: string;
+  /** SQLite database path (default: RINGLOG_EVENT_LOG_SQLITE_PATH, else <dir>/events.sqlite). */
+  readonly sqlitePath?: string;
+  /** Live events a subscriber may fall behind before it fails as lagged (default: RINGLOG_EVENT_LOG_QUEUE_DEPTH, else 1024). */
+  readonly queueDepth?: number;
+  /** Open for reading only: appends, acks and compaction reject with ERR_RINGLOG_EVENT_LOG_READ_ONLY (file and SQLite). */
+  readonly readOnly?: boolean;
+  /** SQLite: how long a statement waits for another connection's lock (default 5000 ms). */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * 1024 live events per subscriber: enough to ride out a burst of an agent loop (hundreds of
+ * events per turn) while bounding a stuck subscriber's memory to about a megabyte of small events.
+ */
+export const DEFAULT_QUEUE_DEPTH = 1024;
+/** Queue depths above this are a typo rather than a plan: 16M events held per subscriber. */
+const MAX_QUEUE_DEPTH = 1 << 24;
+/** The busy timeout the SQLite documentation's examples use; WAL readers rarely wait at all. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+const BACKENDS: readonly BackendName[] = ['memory', 'file', 'sqlite'];
+
+export interface ResolvedEventLogOptions {
+  readonly backend: BackendName;
+  readonly dir: string | undefined;
+  readonly sqlitePath: string | undefined;
+  readonly queueDepth: number;
+  readonly readOnly: boolean;
+  readonly busyTimeoutMs: number;
+}
+
+export function resolveEventLogOptions(options: EventLogOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedEventLogOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('ringlog: openEventLog options must be an object');
+  const known = new Set(['backend', 'dir', 'sqlitePath', 'queueDepth', 'readOnly', 'busyTimeoutMs']);
+  for (const k of Object.keys(options)) if (!known.has(k)) throw new TypeError(`ringlog: unknown openEventLog option '${k}'`);
+
+  const backendRaw = options.backend ?? nonEmpty(env.RINGLOG_EVENT_LOG_BACKEND) ?? 'memory';
+  const from = options.backend !== undefined ? 'option backend' : 'RINGLOG_EVENT_LOG_BACKEND';
+  if (!BACKENDS.includes(backendRaw as BackendName)) throw new RangeError(`ringlog: ${from} must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(backendRaw)}`);
+  const backend = backendRaw as BackendName;
+
+  const dir = pathOption('dir', options.dir, env.RINGLOG_EVENT_LOG_DIR);
+  let sqlitePath = pathOption('sqlitePath', options.sqlitePath, env.RINGLOG_EVENT_LOG_SQLITE_PATH);
+  if (sqlitePath === undefined && dir !== undefined) sqlitePath = path.join(dir, 'events.sqlite');
+
+  let queueDepth = DEFAULT_QUEUE_DEPTH;
+  if (options.queueDepth !== undefined) queueDepth = depth(options.queueDepth, 'option queueDepth');
+  else {
+    const raw = nonEmpty(env.RINGLOG_EVENT_LOG_QUEUE_DEPTH);
+    if (raw !== undefined) {
+      if (!/^\d+$/.test(raw.trim())) throw new RangeError(`ringlog: RINGLOG_EVENT_LOG_QUEUE_DEPTH must be a positive integer, got ${JSON.stringify(raw)}`);
+      queueDepth = depth(Number(raw), 'RINGLOG_EVENT_LOG_QUEUE_DEPTH');
+    }
+  }
+
+  if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') throw new TypeError('ringlog: option readOnly must be a boolean');
+  const readOnly = options.readOnly ?? false;
+  if (readOnly && backend === 'memory') throw new RangeError('ringlog: readOnly needs a file or sqlite backend (a read-only memory log would always be empty)');
+
+  let busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS;
+  if (options.busyTimeoutMs !== undefined) {
+    if (!Number.isSafeInteger(options.busyTimeoutMs) || options.busyTimeoutMs < 0) throw new RangeError(`ringlog: option busyTimeoutMs must be a non-negative integer, got ${String(options.busyTimeoutMs)}`);
+    busyTimeoutMs = options.busyTimeoutMs;
+  }
+
+  if (backend === 'file' && dir === undefined) throw new TypeError("ringlog: the file backend needs a directory: pass the option 'dir' or set RINGLOG_EVENT_LOG_DIR");
+  if (backend === 'sqlite' && sqlitePath === undefined) throw new TypeError("ringlog: the sqlite backend needs a database path: pass 'sqlitePath' (or 'dir') or set RINGLOG_EVENT_LOG_SQLITE_PATH (or RINGLOG_EVENT_LOG_DIR)");
+  return { backend, dir, sqlitePath, queueDepth, readOnly, busyTimeoutMs };
+}
+
+/**
+ * Opens an event log. Options are checked synchronously (TypeError/RangeError); the promise
+ * rejects with an EventLogError when the storage cannot be opened (ERR_RINGLOG_EVENT_LOG_IO) or
+ * better-sqlite3 is not installed (ERR_RINGLOG_EVENT_LOG_UNAVAILABLE).
+ */
+export function openEventLog(options: EventLogOptions = {}): Promise<EventLog> {
+  const o = resolveEventLogOptions(options);
+  switch (o.backend) {
+    case 'memory':
+      return Promise.resolve(new MemoryEventLog(o.queueDepth));
+    case 'file':
+      return import('./file.js').then((m) => m.openFileEventLog(o.dir!, { queueDepth: o.queueDepth, readOnly: o.readOnly }));
+    case 'sqlite':
+      return import('./sqlite.js').then((m) => m.openSqliteEventLog(o.sqlitePath!, { queueDepth: o.queueDepth, readOnly: o.readOnly, busyTimeoutMs: o.busyTimeoutMs }));
+  }
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s.trim() === '' ? undefined : s;
+}
+
+function pathOption(name: string, value: unknown, envValue: string | undefined): string | undefined {
+  if (value !== undefined) {
+    if (typeof value !== 'string' || value.length === 0) throw new TypeError(`ringlog: option ${name} must be a non-empty string`);
+    if (value.includes('\0')) throw new TypeError(`ringlog: option ${name} contains a NUL byte`);
+    return path.resolve(value);
+  }
+  const e = nonEmpty(envValue);
+  return e === undefined ? undefined : path.resolve(e);
+}
+
+function depth(n: number, from: string): number {
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_QUEUE_DEPTH) throw new RangeError(`ringlog: ${from} must be an integer from 1 to ${MAX_QUEUE_DEPTH}, got ${String(n)}`);
+  return n;
+}

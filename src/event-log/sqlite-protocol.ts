@@ -1,0 +1,73 @@
+// Messages between the SQLite event log (src/event-log/sqlite.ts, the caller's thread) and its
+// worker (workers/sqlite.ts), which owns the better-sqlite3 connection. Types only: nothing here
+// exists at run time, so importing it never loads better-sqlite3.
+//
+// Errors cannot cross threads as classes, so the worker sends a plain { code, message }; the caller
+// turns it into an EventLogError.
+
+import type { CompactResult } from './types.js';
+
+/** workerData of the worker. */
+export interface SqliteWorkerInit {
+  readonly path: string;
+  readonly readOnly: boolean;
+  readonly busyTimeoutMs: number;
+}
+
+/** One event of an append batch, as validated and snapshotted by prepareEvent(). */
+export interface AppendItem {
+  readonly topic: string;
+  readonly kind: string;
+  readonly payloadJson: string;
+  readonly headersJson: string;
+  readonly occurredAtMs: number;
+}
+
+/** One stored row; the JSON columns stay text until the caller parses them. */
+export interface StoredRow {
+  readonly id: number;
+  readonly kind: string;
+  readonly payload: string;
+  readonly headers: string;
+  readonly occurredAtMs: number;
+}
+
+/** A failure inside the worker: `code` is SQLite's (e.g. SQLITE_BUSY) or Node's (e.g. ENOENT). */
+export interface WorkerFailure {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Caller → worker. Handled strictly in the order sent; every request gets exactly one reply. */
+export type SqliteRequest =
+  | { readonly op: 'append'; readonly reqId: number; readonly events: readonly AppendItem[] }
+  | { readonly op: 'read'; readonly reqId: number; readonly topic: string; readonly after: number; readonly limit: number }
+  | { readonly op: 'ack'; readonly reqId: number; readonly topic: string; readonly consumer: string; readonly upTo: number }
+  | { readonly op: 'cursor'; readonly reqId: number; readonly topic: string; readonly consumer: string }
+  | { readonly op: 'latest'; readonly reqId: number; readonly topic: string }
+  | { readonly op: 'compact'; readonly reqId: number; readonly topic: string; readonly before: number }
+  | { readonly op: 'flush'; readonly reqId: number }
+  /** Closes the database; the worker then lets its thread end. */
+  | { readonly op: 'close'; readonly reqId: number };
+
+export type SqliteOp = SqliteRequest['op'];
+
+/** What a successful request produces, by operation. */
+export type SqliteResult =
+  | { readonly op: 'append'; readonly ids: number[] }
+  | { readonly op: 'read'; readonly rows: StoredRow[] }
+  | { readonly op: 'ack' }
+  | { readonly op: 'cursor'; readonly id: number | null }
+  | { readonly op: 'latest'; readonly latest: number | null }
+  | { readonly op: 'compact'; readonly result: CompactResult }
+  | { readonly op: 'flush' }
+  | { readonly op: 'close' };
+
+/** Worker → caller. */
+export type SqliteReply =
+  /** The database is open and its schema is usable. */
+  | { readonly type: 'ready' }
+  /** Opening failed; `unavailable` when better-sqlite3 itself could not be loaded. The worker ends. */
+  | { readonly type: 'openFailed'; readonly unavailable: boolean; readonly error: WorkerFailure }
+  | { readonly type: 'ok'; readonly reqId: number; readonly result: SqliteResult }
+  | { readonly type: 'failed'; readonly reqId: number; readonly error: WorkerFailure; readonly corrupt?: boolean };

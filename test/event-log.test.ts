@@ -1,0 +1,337 @@
+// The EventLog contract, one behavioural suite run against every backend (memory, file, SQLite),
+// plus restarts of the persistent ones and openEventLog's options and environment variables.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import * as path from 'node:path';
+import { EventLogError, EventLogErrorCode, Topic, openEventLog, sanitizeTopicComponent, type BackendName, type EventLog, type LogEvent } from '../dist/src/index.js';
+import { tempDirs } from './helpers.js';
+
+const dirs = tempDirs();
+const opened: EventLog[] = [];
+afterEach(async () => {
+  await Promise.allSettled(opened.splice(0).map((l) => l.close()));
+  dirs.cleanup();
+});
+
+async function open(backend: BackendName, dir: string, extra: { queueDepth?: number } = {}): Promise<EventLog> {
+  const log = await openEventLog({ backend, dir, ...extra });
+  opened.push(log);
+  return log;
+}
+
+async function freshLog(backend: BackendName, extra: { queueDepth?: number } = {}): Promise<EventLog> {
+  return open(backend, dirs.make(`event-log-${backend}`), extra);
+}
+
+/** Collects `n` events from an iterator (fails the test if it ends first). */
+async function take(it: AsyncIterator<LogEvent>, n: number): Promise<LogEvent[]> {
+  const out: LogEvent[] = [];
+  while (out.length < n) {
+    const r = await it.next();
+    if (r.done === true) throw new Error(`iterator ended after ${out.length} of ${n} events`);
+    out.push(r.value);
+  }
+  return out;
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe.each(['memory', 'file', 'sqlite'] as const)('EventLog contract: %s backend', (backend) => {
+  it('gives ids per topic from 1, gap-free, in call order, even for concurrent appends', async () => {
+    const log = await freshLog(backend);
+    const ids = await Promise.all(range(1, 300).map((i) => log.append('a.topic', { kind: 'k', payload: i })));
+    expect(ids).toEqual(range(1, 300));
+    expect(await log.append('other_topic', { kind: 'k' })).toBe(1);
+    expect(await log.append('a.topic', { kind: 'k' })).toBe(301);
+    const all = await log.readRange('a.topic', 0, 1000);
+    expect(all.map((e) => e.id)).toEqual(range(1, 301));
+    expect(all.slice(0, 300).map((e) => e.payload)).toEqual(range(1, 300));
+  });
+
+  it('stores kind, payload, headers and occurred_at_ms as given, with defaults, snapshotted at the call', async () => {
+    const log = await freshLog(backend);
+    const payload = { nested: { list: [1, 'two', null, true, { x: 1.5 }] }, text: 'line\nbreak "quoted" \u2028 \u{1F600}', empty: '' };
+    const before = Date.now();
+    const id = await log.append(new Topic('t-1'), { kind: 'tool_call', payload, headers: { session_id: 's1', 'x-odd key': 'v\u00e9' }, occurred_at_ms: 1700000000123 });
+    const id2 = await log.append('t-1', { kind: 'bare' });
+    const after = Date.now();
+    payload.nested.list.push('mutated after append');
+    const [e1, e2] = await log.readRange('t-1', null, 10);
+    expect(e1).toEqual({ id, kind: 'tool_call', payload: { nested: { list: [1, 'two', null, true, { x: 1.5 }] }, text: 'line\nbreak "quoted" \u2028 \u{1F600}', empty: '' }, headers: { session_id: 's1', 'x-odd key': 'v\u00e9' }, occurred_at_ms: 1700000000123 });
+    expect(e2!.id).toBe(id2);
+    expect(e2!.payload).toBeNull();
+    expect(e2!.headers).toEqual({});
+    expect(e2!.occurred_at_ms).toBeGreaterThanOrEqual(before);
+    expect(e2!.occurred_at_ms).toBeLessThanOrEqual(after);
+  });
+
+  it('round-trips a 1 MB payload and every JSON value type', async () => {
+    const log = await freshLog(backend);
+    const big = 'x'.repeat(1 << 20);
+    for (const p of [big, 0, -1.25e-300, 'string', [], {}, false, [[[]]]]) await log.append('values', { kind: 'v', payload: p });
+    const got = await log.readRange('values', 0, 100);
+    expect(got.map((e) => e.payload)).toEqual([big, 0, -1.25e-300, 'string', [], {}, false, [[[]]]]);
+  });
+
+  it('readRange returns events strictly after `from`, at most `limit`', async () => {
+    const log = await freshLog(backend);
+    for (const i of range(1, 20)) await log.append('r', { kind: 'k', payload: i });
+    expect((await log.readRange('r', 5, 3)).map((e) => e.id)).toEqual([6, 7, 8]);
+    expect((await log.readRange('r', undefined, 2)).map((e) => e.id)).toEqual([1, 2]);
+    expect((await log.readRange('r', 19, 100)).map((e) => e.id)).toEqual([20]);
+    expect(await log.readRange('r', 20, 100)).toEqual([]);
+    expect(await log.readRange('r', 1000, 100)).toEqual([]);
+    expect(await log.readRange('never.written', 0, 100)).toEqual([]);
+  });
+
+  it('latest() is null for an unknown topic, then the last id', async () => {
+    const log = await freshLog(backend);
+    expect(await log.latest('x')).toBeNull();
+    await log.append('x', { kind: 'k' });
+    await log.append('x', { kind: 'k' });
+    expect(await log.latest('x')).toBe(2);
+  });
+
+  it('rejects bad topics, events and arguments synchronously with TypeError/RangeError', async () => {
+    const log = await freshLog(backend);
+    for (const bad of ['', 'a b', 'a/b', 'caf\u00e9', 'tab\t', '..', 'x'.repeat(201)]) expect(() => log.append(bad, { kind: 'k' })).toThrow(RangeError);
+    expect(() => new Topic('has:colon')).toThrow(/character ":" is not allowed/);
+    expect(() => log.append('t', { kind: '' })).toThrow(TypeError);
+    expect(() => log.append('t', null as never)).toThrow(TypeError);
+    expect(() => log.append('t', { kind: 'k', payload: 1n })).toThrow(TypeError);
+    expect(() => log.append('t', { kind: 'k', payload: () => 1 })).toThrow(TypeError);
+    expect(() => log.append('t', { kind: 'k', headers: { a: 1 as never } })).toThrow(TypeError);
+    expect(() => log.append('t', { kind: 'k', occurred_at_ms: 1.5 })).toThrow(TypeError);
+    expect(() => log.readRange('t', -1, 10)).toThrow(RangeError);
+    expect(() => log.readRange('t', 0, 0)).toThrow(RangeError);
+    expect(() => log.readRange('t', 0.5, 10)).toThrow(RangeError);
+    expect(() => log.ack('t', '', 1)).toThrow(TypeError);
+    expect(() => log.ack('t', 'c', -1)).toThrow(RangeError);
+    expect(() => log.compact('t', Number.NaN)).toThrow(RangeError);
+    expect(() => log.subscribe('bad topic')).toThrow(RangeError);
+    // Nothing was appended by the failed calls.
+    expect(await log.latest('t')).toBeNull();
+  });
+
+  it('subscribe yields history then live events with no gap and no duplicate at the seam', async () => {
+    const log = await freshLog(backend);
+    for (const i of range(1, 700)) void log.append('s', { kind: 'k', payload: i });
+    await log.flush();
+    const it = log.subscribe('s', 0);
+    // Appends race the subscriber's history reads and its switch to live delivery.
+    const writer = (async () => {
+      for (const i of range(701, 1500)) {
+        await log.append('s', { kind: 'k', payload: i });
+        if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const got = await take(it, 1500);
+    await writer;
+    await it.return!();
+    expect(got.map((e) => e.id)).toEqual(range(1, 1500));
+    expect(got.map((e) => e.payload)).toEqual(range(1, 1500));
+  });
+
+  it('subscribe from an id starts strictly after it; a live-only subscriber sees appends as they happen', async () => {
+    const log = await freshLog(backend);
+    for (const i of range(1, 10)) await log.append('f', { kind: 'k', payload: i });
+    const fromMiddle = log.subscribe('f', 7);
+    expect((await take(fromMiddle, 3)).map((e) => e.id)).toEqual([8, 9, 10]);
+    const pending = fromMiddle.next();
+    await log.append('f', { kind: 'late', payload: 11 });
+    const r = await pending;
+    expect(r.done).toBe(false);
+    expect(r.value).toMatchObject({ id: 11, kind: 'late', payload: 11 });
+    await fromMiddle.return!();
+  });
+
+  it('a subscriber more than queueDepth events behind fails with a lag error naming the last id seen', async () => {
+    const log = await freshLog(backend, { queueDepth: 8 });
+    const it = log.subscribe('lag');
+    const first = it.next();
+    await log.append('lag', { kind: 'k' });
+    expect((await first).value).toMatchObject({ id: 1 });
+    // The subscriber is live now and reads nothing while 20 more arrive.
+    for (let i = 0; i < 20; i++) await log.append('lag', { kind: 'k' });
+    const err = await it.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EventLogError);
+    expect(err).toMatchObject({ code: EventLogErrorCode.LAGGED, lastSeenId: 1, topic: 'lag' });
+    expect((err as Error).message).toMatch(/last id seen 1/);
+    // After the failure the iterator is finished; resubscribing from lastSeenId continues without a gap.
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    const again = log.subscribe('lag', 1);
+    expect((await take(again, 20)).map((e) => e.id)).toEqual(range(2, 21));
+    await again.return!();
+  });
+
+  it('a slow subscriber within queueDepth loses nothing', async () => {
+    const log = await freshLog(backend, { queueDepth: 64 });
+    const it = log.subscribe('slow');
+    const first = it.next();
+    await log.append('slow', { kind: 'k' });
+    await first;
+    for (let i = 0; i < 64; i++) await log.append('slow', { kind: 'k' });
+    expect((await take(it, 64)).map((e) => e.id)).toEqual(range(2, 65));
+    await it.return!();
+  });
+
+  it('an AbortSignal, return() and close() end a subscription', async () => {
+    const log = await freshLog(backend);
+    const ac = new AbortController();
+    const aborted = log.subscribe('end', 0, { signal: ac.signal });
+    const pending = aborted.next();
+    ac.abort();
+    expect(await pending).toEqual({ done: true, value: undefined });
+    const returned = log.subscribe('end');
+    await returned.return!();
+    expect(await returned.next()).toEqual({ done: true, value: undefined });
+    const open = log.subscribe('end');
+    const waiting = open.next();
+    await new Promise((r) => setTimeout(r, 20));
+    await log.close();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+  });
+
+  it('consumer cursors: null until acked, move forward only, kept per topic and consumer', async () => {
+    const log = await freshLog(backend);
+    for (let i = 0; i < 10; i++) await log.append('c', { kind: 'k' });
+    expect(await log.consumerCursor('c', 'replay')).toBeNull();
+    await log.ack('c', 'replay', 5);
+    expect(await log.consumerCursor('c', 'replay')).toBe(5);
+    await log.ack('c', 'replay', 3);
+    expect(await log.consumerCursor('c', 'replay')).toBe(5);
+    await log.ack('c', 'replay', 9);
+    await log.ack('c', 'viewer / \u00e9 odd name', 2);
+    expect(await log.consumerCursor('c', 'replay')).toBe(9);
+    expect(await log.consumerCursor('c', 'viewer / \u00e9 odd name')).toBe(2);
+    expect(await log.consumerCursor('other', 'replay')).toBeNull();
+  });
+
+  it('compact removes events before an id and reports removed, remaining and latest; ids are never reused', async () => {
+    const log = await freshLog(backend);
+    for (let i = 1; i <= 10; i++) await log.append('cp', { kind: 'k', payload: i });
+    expect(await log.compact('cp', 4)).toEqual({ removed: 3, remaining: 7, latest: 10 });
+    expect((await log.readRange('cp', 0, 100)).map((e) => e.id)).toEqual(range(4, 10));
+    expect(await log.compact('cp', 4)).toEqual({ removed: 0, remaining: 7, latest: 10 });
+    expect(await log.compact('cp', 1000)).toEqual({ removed: 7, remaining: 0, latest: 10 });
+    expect(await log.readRange('cp', 0, 100)).toEqual([]);
+    expect(await log.latest('cp')).toBe(10);
+    expect(await log.append('cp', { kind: 'k' })).toBe(11);
+    expect(await log.compact('unknown', 5)).toEqual({ removed: 0, remaining: 0, latest: null });
+  });
+
+  it('describe() names the backend, its location, size on disk and queue depth', async () => {
+    const dir = dirs.make(`describe-${backend}`);
+    const log = await open(backend, dir, { queueDepth: 77 });
+    const empty = await log.describe();
+    for (let i = 0; i < 50; i++) await log.append('d', { kind: 'k', payload: 'p'.repeat(100) });
+    await log.flush();
+    const d = await log.describe();
+    expect(d).toMatchObject({ backend, queueDepth: 77, readOnly: false });
+    expect(d.location).toBe(backend === 'memory' ? null : backend === 'file' ? path.resolve(dir) : path.join(path.resolve(dir), 'events.sqlite'));
+    expect(d.sizeBytes).toBeGreaterThan(empty.sizeBytes);
+    expect(d.sizeBytes).toBeGreaterThan(50 * 100);
+  });
+
+  it('after close() every call rejects with ERR_RINGLOG_EVENT_LOG_CLOSED; close() twice is fine', async () => {
+    const log = await freshLog(backend);
+    await log.append('z', { kind: 'k' });
+    await log.close();
+    await log.close();
+    await expect(log.append('z', { kind: 'k' })).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
+    await expect(log.readRange('z', 0, 1)).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
+    await expect(log.flush()).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
+  });
+});
+
+describe.each(['file', 'sqlite'] as const)('EventLog restart: %s backend', (backend) => {
+  it('after close and reopen, ids, events, cursors and compaction continue', async () => {
+    const dir = dirs.make(`restart-${backend}`);
+    const first = await open(backend, dir);
+    for (let i = 1; i <= 25; i++) await first.append('session.a', { kind: 'k', payload: i });
+    await first.append('session.b', { kind: 'k' });
+    await first.ack('session.a', 'replayer', 20);
+    await first.compact('session.a', 6);
+    await first.close();
+
+    const second = await open(backend, dir);
+    expect(await second.latest('session.a')).toBe(25);
+    expect(await second.latest('session.b')).toBe(1);
+    expect(await second.consumerCursor('session.a', 'replayer')).toBe(20);
+    expect((await second.readRange('session.a', 0, 100)).map((e) => e.payload)).toEqual(range(6, 25));
+    expect(await second.append('session.a', { kind: 'k', payload: 26 })).toBe(26);
+    await second.compact('session.a', 1000);
+    await second.close();
+
+    const third = await open(backend, dir);
+    expect(await third.append('session.a', { kind: 'k' })).toBe(27);
+    expect(await third.readRange('session.a', 0, 100)).toHaveLength(1);
+  });
+});
+
+describe('Topic and sanitizeTopicComponent', () => {
+  it('accepts ASCII letters, digits, dot, underscore and dash', () => {
+    expect(new Topic('observability.agent_events.Run-42').toString()).toBe('observability.agent_events.Run-42');
+    expect(JSON.stringify({ t: new Topic('a.b') })).toBe('{"t":"a.b"}');
+  });
+
+  it('maps every other character to an underscore, one per code point', () => {
+    expect(sanitizeTopicComponent('user@example.com/run 1')).toBe('user_example.com_run_1');
+    expect(sanitizeTopicComponent('caf\u00e9\u{1F600}')).toBe('caf__');
+    expect(sanitizeTopicComponent('ok-_.9')).toBe('ok-_.9');
+    expect(() => new Topic(`x.${sanitizeTopicComponent('a/b:c d')}`)).not.toThrow();
+    expect(() => sanitizeTopicComponent(5 as never)).toThrow(TypeError);
+  });
+});
+
+describe('openEventLog options and environment', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const k of Object.keys(process.env)) if (k.startsWith('RINGLOG_EVENT_LOG_')) delete process.env[k];
+    Object.assign(process.env, saved);
+  });
+
+  it('defaults to the memory backend and queue depth 1024', async () => {
+    const log = await openEventLog();
+    opened.push(log);
+    expect(await log.describe()).toMatchObject({ backend: 'memory', queueDepth: 1024, location: null });
+  });
+
+  it('falls back to RINGLOG_EVENT_LOG_* variables for missing options', async () => {
+    const dir = dirs.make('env');
+    process.env.RINGLOG_EVENT_LOG_BACKEND = 'file';
+    process.env.RINGLOG_EVENT_LOG_DIR = dir;
+    process.env.RINGLOG_EVENT_LOG_QUEUE_DEPTH = '33';
+    const log = await openEventLog();
+    opened.push(log);
+    expect(await log.describe()).toMatchObject({ backend: 'file', location: path.resolve(dir), queueDepth: 33 });
+    // Options win over the environment.
+    const mem = await openEventLog({ backend: 'memory', queueDepth: 5 });
+    opened.push(mem);
+    expect(await mem.describe()).toMatchObject({ backend: 'memory', queueDepth: 5 });
+    process.env.RINGLOG_EVENT_LOG_BACKEND = 'sqlite';
+    process.env.RINGLOG_EVENT_LOG_SQLITE_PATH = path.join(dir, 'custom.db');
+    const sq = await openEventLog();
+    opened.push(sq);
+    expect(await sq.describe()).toMatchObject({ backend: 'sqlite', location: path.join(path.resolve(dir), 'custom.db'), queueDepth: 33 });
+  });
+
+  it('rejects bad options and bad environment values synchronously, naming them', () => {
+    expect(() => openEventLog({ backend: 'postgres' as never })).toThrow(/option backend must be one of memory, file, sqlite/);
+    expect(() => openEventLog({ backend: 'file' })).toThrow(TypeError);
+    expect(() => openEventLog({ backend: 'file' })).toThrow(/RINGLOG_EVENT_LOG_DIR/);
+    expect(() => openEventLog({ queueDepth: 0 })).toThrow(RangeError);
+    expect(() => openEventLog({ queueDepth: 1.5 })).toThrow(RangeError);
+    expect(() => openEventLog({ dir: '' })).toThrow(TypeError);
+    expect(() => openEventLog({ backend: 'memory', readOnly: true })).toThrow(RangeError);
+    expect(() => openEventLog({ bogus: 1 } as never)).toThrow(/unknown openEventLog option 'bogus'/);
+    process.env.RINGLOG_EVENT_LOG_BACKEND = 'nope';
+    expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_BACKEND must be one of/);
+    process.env.RINGLOG_EVENT_LOG_BACKEND = 'memory';
+    process.env.RINGLOG_EVENT_LOG_QUEUE_DEPTH = '12abc';
+    expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_QUEUE_DEPTH must be a positive integer/);
+  });
+});
