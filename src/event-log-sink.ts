@@ -32,6 +32,12 @@ export interface EventLogSinkStats {
   readonly pendingChars: number;
 }
 
+/**
+ * Events parsed, redacted and handed to the log per macrotask: about a millisecond of work for
+ * typical events, so a long queue never holds the event loop for long.
+ */
+const DRAIN_SLICE = 1024;
+
 /** The JSONL sink's overflow cap (64 MiB), in characters: a bound, not a tuning knob. */
 const DEFAULT_MAX_PENDING_CHARS = 64 * 1024 * 1024;
 
@@ -51,6 +57,9 @@ export class EventLogSink implements AgentEventSink {
   readonly #maxPendingChars: number;
   #queue: Queued[] = [];
   #scheduled = false;
+  /** Events queued, and events handed to the log, since construction: flush's barrier compares them. */
+  #enqueued = 0;
+  #dispatched = 0;
   readonly #inFlight = new Set<Promise<void>>();
   #accepted = 0;
   #appended = 0;
@@ -94,11 +103,15 @@ export class EventLogSink implements AgentEventSink {
     if (kind === 'event_rejected') this.#rejected++;
     this.#pendingChars += json.length;
     this.#queue.push({ json, kind, receivedAtMs });
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      // A macrotask, not a microtask: the caller's burst of events ends first and goes as one batch.
-      setImmediate(() => this.#drain());
-    }
+    this.#enqueued++;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // A macrotask, not a microtask: the caller's burst of events ends first and goes as one batch.
+    setImmediate(() => this.#drain());
   }
 
   /**
@@ -107,7 +120,12 @@ export class EventLogSink implements AgentEventSink {
    * happened every later flush reports it too.
    */
   async flush(): Promise<void> {
-    this.#drain();
+    const target = this.#enqueued;
+    while (this.#dispatched < target) {
+      this.#drain();
+      // One slice per turn, as the scheduled drain does: a long queue must not stall the loop here either.
+      if (this.#dispatched < target) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     await Promise.all([...this.#inFlight]);
     try {
       await this.#log.flush();
@@ -139,9 +157,11 @@ export class EventLogSink implements AgentEventSink {
 
   #drain(): void {
     this.#scheduled = false;
-    const batch = this.#queue;
-    if (batch.length === 0) return;
-    this.#queue = [];
+    if (this.#queue.length === 0) return;
+    const batch = this.#queue.length <= DRAIN_SLICE ? this.#queue : this.#queue.slice(0, DRAIN_SLICE);
+    this.#queue = batch === this.#queue ? [] : this.#queue.slice(DRAIN_SLICE);
+    this.#dispatched += batch.length;
+    if (this.#queue.length > 0) this.#schedule();
     const headers = { session_id: this.sessionId };
     const appends: Promise<unknown>[] = [];
     // Appends are issued in queue order: every backend assigns ids in call order.

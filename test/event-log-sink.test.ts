@@ -87,6 +87,17 @@ describe('EventLogSink record shape', () => {
     expect(await log.latest(sink.topic)).toBe(100);
   });
 
+  it('a long queue goes to the log in slices, one per turn of the event loop', async () => {
+    const log = await logFor('memory');
+    const sink = new EventLogSink(log, 's');
+    for (let i = 0; i < 5000; i++) sink.handleEvent({ type: 't', i });
+    await new Promise((r) => setImmediate(r));
+    // One turn: the first slice only; the loop got control back with most of the queue still waiting.
+    expect(await log.latest(sink.topic)).toBe(1024);
+    await sink.flush();
+    expect(await log.latest(sink.topic)).toBe(5000);
+  });
+
   it('snapshots the event at the call: later mutation is not seen', async () => {
     const log = await logFor('memory');
     const sink = new EventLogSink(log, 's');
