@@ -53,6 +53,23 @@ for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_
 for (const c of ' \t\n\v\f\r/?#"\'`<>') AUTHORITY_END[c.charCodeAt(0)] = 1;
 const PARAM_START = (b: number): boolean => b === 0x3f || b === 0x26 || b === 0x3b; // ? & ;
 
+/** Writes the JSON escape of control, quote or backslash byte `b`, reserving room for the `rest` bytes of the string that follow. */
+function escapeByte(out: OutBuffer, b: number, rest: number): void {
+  // Worst case per escape is 6 bytes (\u00xx).
+  out.ensure(6 + rest);
+  const o = out.buf;
+  o[out.len++] = BACKSLASH;
+  if (b === QUOTE || b === BACKSLASH) o[out.len++] = b;
+  else if (SHORT_ESCAPE[b] !== undefined) o[out.len++] = SHORT_ESCAPE[b]!;
+  else {
+    o[out.len++] = 0x75; // u
+    o[out.len++] = 0x30;
+    o[out.len++] = 0x30;
+    o[out.len++] = HEX.charCodeAt(b >> 4);
+    o[out.len++] = HEX.charCodeAt(b & 15);
+  }
+}
+
 export class LineBuilder {
   private src!: Source;
   private out!: OutBuffer;
@@ -334,19 +351,7 @@ export class LineBuilder {
       if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) continue;
       if (i > run) out.bytes(srcBuf, run, i);
       run = i + 1;
-      // Worst case per escape is 6 bytes; the rest of the string follows.
-      out.ensure(6 + end - i);
-      const o = out.buf;
-      o[out.len++] = BACKSLASH;
-      if (b === QUOTE || b === BACKSLASH) o[out.len++] = b;
-      else if (SHORT_ESCAPE[b] !== undefined) o[out.len++] = SHORT_ESCAPE[b]!;
-      else {
-        o[out.len++] = 0x75; // u
-        o[out.len++] = 0x30;
-        o[out.len++] = 0x30;
-        o[out.len++] = HEX.charCodeAt(b >> 4);
-        o[out.len++] = HEX.charCodeAt(b & 15);
-      }
+      escapeByte(out, b, end - i);
     }
     if (end > run) out.bytes(srcBuf, run, end);
     out.ensure(1);
@@ -380,18 +385,7 @@ export class LineBuilder {
       }
       if (i > run) out.bytes(srcBuf, run, i);
       run = i + 1;
-      out.ensure(6 + end - i);
-      const o = out.buf;
-      o[out.len++] = BACKSLASH;
-      if (b === QUOTE || b === BACKSLASH) o[out.len++] = b;
-      else if (SHORT_ESCAPE[b] !== undefined) o[out.len++] = SHORT_ESCAPE[b]!;
-      else {
-        o[out.len++] = 0x75; // u
-        o[out.len++] = 0x30;
-        o[out.len++] = 0x30;
-        o[out.len++] = HEX.charCodeAt(b >> 4);
-        o[out.len++] = HEX.charCodeAt(b & 15);
-      }
+      escapeByte(out, b, end - i);
     }
     if (end > run) out.bytes(srcBuf, run, end);
     out.ensure(1);

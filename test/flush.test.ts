@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JsonlEventSink, SinkError } from '../dist/src/index.js';
 import { makeCorpus } from '../dist/bench/corpus.js';
-import { BASE_NAME, expectedLine, readLines, runChild, tempDirs, type Line } from './helpers.js';
+import { BASE_NAME, expectedLine, failure, type Line, readLines, runChild, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -29,15 +29,6 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** What a call throws or rejects with (undefined if it succeeds). */
-async function failure(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

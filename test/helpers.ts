@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { expect } from 'vitest';
+import { SinkError } from '../dist/src/index.js';
 
 /** The compiled library, located from this file (test/ → ../dist/src/index.js), never hard-coded. */
 export const RINGLOG_URL = new URL('../dist/src/index.js', import.meta.url);
@@ -449,4 +451,21 @@ export function coverage(lines: readonly Line[], first = 0): Coverage {
     }
   }
   return { next: expected, events, markers, markedDropped, problems };
+}
+
+/** What a call throws or rejects with (undefined if it succeeds). */
+export async function failure(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+/** The SinkError a call rejects with; fails the test if it resolves or rejects with something else. */
+export async function sinkFailure(fn: () => unknown): Promise<SinkError> {
+  const err = await failure(fn);
+  expect(err).toBeInstanceOf(SinkError);
+  return err as SinkError;
 }

@@ -8,27 +8,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { ErrorCode, JsonlEventSink, MultiSink, SinkError, type AgentEvent, type AgentEventSink, type EventContext } from '../dist/src/index.js';
-import { readLines, tempDirs } from './helpers.js';
+import { failure, readLines, sinkFailure, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
-/** What a call throws or rejects with (undefined if it succeeds). */
-async function failure(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
-
-/** The SinkError a call rejects with; fails the test if it resolves or rejects with something else. */
-async function sinkFailure(fn: () => unknown): Promise<SinkError> {
-  const err = await failure(fn);
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
 
 interface Delivery {
   readonly sink: string;

@@ -33,27 +33,11 @@ import {
   type EventContext,
   type ProducerHandle,
 } from '../dist/src/index.js';
-import { lastJson, readLines, RINGLOG_URL, runChild, tempDirs, type Line } from './helpers.js';
+import { failure, lastJson, type Line, readLines, RINGLOG_URL, runChild, sinkFailure, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
-/** What a call throws or rejects with (undefined if it succeeds). */
-async function failure(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
-
-/** The SinkError a call rejects with; fails the test if it resolves or rejects with something else. */
-async function sinkFailure(fn: () => unknown): Promise<SinkError> {
-  const err = await failure(fn);
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
 
 /** Settles with the promise, or rejects if it has not settled in `ms` (a liveness bound, not a speed check). */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
