@@ -20,6 +20,8 @@ export interface ConsumerHooks {
   fault(err: unknown, lost: number): void;
   /** Writing works again after a fault. */
   recovered(): void;
+  /** A rotation completed: `segment` is the new current one, every earlier one is closed. */
+  rotated?(segment: number): void;
 }
 
 /** After a persistent fault, records are counted as lost without a write attempt for this long,
@@ -53,7 +55,7 @@ export class RingConsumer {
     io?: FileIo,
   ) {
     this.builder = new LineBuilder(keys, redaction);
-    this.writer = new SegmentWriter(ring, basePath, rotateBytes, io, (len) => this.written(len));
+    this.writer = new SegmentWriter(ring, basePath, rotateBytes, io, (len) => this.written(len), (segment) => hooks.rotated?.(segment));
   }
 
   /**

@@ -14,6 +14,10 @@ export const ErrorCode = {
   WORKER: 'ERR_RINGLOG_WORKER',
   /** A sink inside a MultiSink or the session registry threw from handleEvent or flush. */
   SINK: 'ERR_RINGLOG_SINK',
+  /** A closed segment could not be compressed; it stays in place uncompressed. Writing is unaffected. */
+  COMPRESS: 'ERR_RINGLOG_COMPRESS',
+  /** An old segment could not be removed under maxFiles. Writing is unaffected. */
+  RETENTION: 'ERR_RINGLOG_RETENTION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -29,3 +29,16 @@ export { sinkHandle, connectSink, ConnectedSink } from './handle.js';
 export type { ProducerHandle } from './handle.js';
 export { createRedactor, DEFAULT_REDACT_KEYS, DEFAULT_REDACT_QUERY_PARAMS, DEFAULT_CENSOR } from './redact.js';
 export type { RedactOption, RedactConfig, RedactFunction } from './redact.js';
+export {
+  readEvents,
+  readRecords,
+  followEvents,
+  followRecords,
+  eventAt,
+  readStream,
+  readStdin,
+  listSegments,
+  sparseIndexPath,
+  ReadError,
+} from './reader/index.js';
+export type { PersistedEvent, RawRecord, ReadIssue, ReadIssueCode, ReadErrorCode, ReadOptions, FollowOptions, SegmentInfo } from './reader/index.js';

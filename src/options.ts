@@ -39,6 +39,15 @@ export interface JsonlEventSinkOptions {
    * path or file: URL) default-exporting `(event) => event`: the writer thread cannot run a closure.
    */
   redact?: RedactOption;
+  /**
+   * Retention: the set keeps at most this many segments, the current one included; the oldest
+   * closed segments beyond it are removed (plain or compressed). Absent: no limit.
+   */
+  maxFiles?: number;
+  /** 'gzip': closed segments are compressed to `<segment>.gz` in a background thread. Default false. */
+  compress?: false | 'gzip';
+  /** zlib level of `compress: 'gzip'`, 1 (fastest, the default) to 9 (smallest). */
+  compressLevel?: number;
 }
 
 export interface WriterResourceLimits {
@@ -60,6 +69,10 @@ export interface ResolvedOptions {
   readonly writerResourceLimits: WriterResourceLimits | undefined;
   /** The redaction policy as plain data for the writer thread; null: off. */
   readonly redact: RedactSpec | null;
+  /** Infinity when unlimited. */
+  readonly maxFiles: number;
+  readonly compress: false | 'gzip';
+  readonly compressLevel: number;
 }
 
 /** The reference's ROTATE_BYTES: 100 MiB. */
@@ -77,10 +90,18 @@ export const DEFAULT_BLOCK_TIMEOUT_MS = 5000;
 /** Deep enough for any real event, shallow enough to stay far from the JS stack limit. */
 export const DEFAULT_MAX_DEPTH = 1000;
 export const DEFAULT_EXIT_TIMEOUT_MS = 10_000;
+/**
+ * Level 1, not zlib's 6: compression runs alongside the writer for as long as the sink writes, so
+ * its CPU cost is what matters. On the large corpus (bench/results/compress.json, "levels") level 1
+ * compresses ~6x faster than level 6 (~200 MB/s against ~32 MB/s on the 2-core VM) to 25% of the
+ * input against 18.5%; level 9 is slower still for no gain over 6. At 6 a sink writing 26 MB/s (20,000
+ * events/s) would keep most of a core busy compressing; at 1, an eighth of one.
+ */
+export const DEFAULT_COMPRESS_LEVEL = 1;
 
 const KNOWN = new Set([
   'rotateBytes', 'mode', 'ringBytes', 'overload', 'maxBufferBytes', 'blockTimeoutMs', 'maxDepth', 'exitTimeoutMs', 'onError',
-  'writerResourceLimits', 'redact',
+  'writerResourceLimits', 'redact', 'maxFiles', 'compress', 'compressLevel',
 ]);
 const LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'];
 
@@ -134,6 +155,15 @@ export function resolveOptions(opts: unknown): ResolvedOptions {
   if ((ringBytes & (ringBytes - 1)) !== 0) {
     throw new RangeError(`ringlog: option "ringBytes" must be a power of two, got ${ringBytes}`);
   }
+  if (o.compress !== undefined && o.compress !== false) {
+    if (typeof o.compress !== 'string') {
+      throw new TypeError(`ringlog: option "compress" must be false or 'gzip', got ${describe(o.compress)}`);
+    }
+    oneOf('compress', o.compress, ['gzip'] as const);
+  }
+  if (o.compressLevel !== undefined && o.compress !== 'gzip') {
+    throw new TypeError(`ringlog: option "compressLevel" needs compress: 'gzip'`);
+  }
   if (o.onError !== undefined && typeof o.onError !== 'function') {
     throw new TypeError(`ringlog: option "onError" must be a function, got ${describe(o.onError)}`);
   }
@@ -152,5 +182,8 @@ export function resolveOptions(opts: unknown): ResolvedOptions {
     writerResourceLimits: o.writerResourceLimits === undefined ? undefined : resourceLimits(o.writerResourceLimits),
     // Secure by default: absent means the default policy.
     redact: resolveRedactSpec(o.redact),
+    maxFiles: o.maxFiles === undefined ? Infinity : integer('maxFiles', o.maxFiles, 1, Number.MAX_SAFE_INTEGER),
+    compress: o.compress === 'gzip' ? 'gzip' : false,
+    compressLevel: o.compressLevel === undefined ? DEFAULT_COMPRESS_LEVEL : integer('compressLevel', o.compressLevel, 1, 9),
   };
 }

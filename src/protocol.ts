@@ -25,4 +25,28 @@ export type FromWriter =
   /** A write succeeded again after faults. */
   | { readonly type: 'recovered' }
   /** An unexpected exception is about to end the writer (a bug or a corrupt ring). */
-  | { readonly type: 'fatal'; readonly message: string; readonly stack?: string };
+  | { readonly type: 'fatal'; readonly message: string; readonly stack?: string }
+  /** The writer moved on to `segment`: segment - 1 and every earlier one are closed for good. */
+  | { readonly type: 'rotated'; readonly segment: number };
+
+/** A job of the janitor's compression pool (workers/compress.ts): gzip one closed segment. */
+export interface CompressTask {
+  /** The plain segment; it becomes `<source>.gz`. */
+  readonly source: string;
+  /** zlib level, 1 to 9. */
+  readonly level: number;
+}
+
+export type CompressResult =
+  | {
+      readonly status: 'done';
+      readonly bytesIn: number;
+      readonly bytesOut: number;
+      /** Wall-clock span of the job (Date.now()), to show it against the writer's progress. */
+      readonly startedAt: number;
+      readonly endedAt: number;
+    }
+  /** The plain segment was gone already (compressed or removed by someone else): nothing to do. */
+  | { readonly status: 'missing' }
+  /** The plain segment is untouched; whatever temporary file the job made is removed. */
+  | { readonly status: 'failed'; readonly fault: FaultInfo };

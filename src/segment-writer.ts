@@ -62,6 +62,8 @@ export class SegmentWriter {
     private readonly io: FileIo = realIo,
     /** Called after every successful write of the first `len` pending bytes. */
     private readonly onWritten: (len: number) => void = () => {},
+    /** Called once a rotation is complete: `segment` is the new current one. */
+    private readonly onRotated: (segment: number) => void = () => {},
   ) {}
 
 
@@ -240,5 +242,6 @@ export class SegmentWriter {
     } catch {
       // Closing a segment we are done with cannot lose data already written.
     }
+    this.onRotated(next);
   }
 }

@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 /**
  * Flags of every segment fd. O_APPEND: after a torn tail is cut (ftruncate), the next write lands
@@ -50,6 +51,50 @@ export function listNumberedSegments(basePath: string): { n: number; path: strin
   for (const name of names) {
     const m = re.exec(name);
     if (m) out.push({ n: Number(m[1]), path: path.join(dir, name) });
+  }
+  return out.sort((a, b) => a.n - b.n);
+}
+
+/** A closed segment compressed by the janitor: `<segment path>.gz`. */
+export const GZ_SUFFIX = '.gz';
+/** A compression in progress (or cut short by a crash): never part of the set. */
+export const GZ_TMP_SUFFIX = '.gz.tmp';
+
+export type SegmentForm = 'plain' | 'gz' | 'tmp';
+
+export interface SegmentFile {
+  /** 0 for the base file. */
+  readonly n: number;
+  readonly path: string;
+  readonly form: SegmentForm;
+}
+
+/**
+ * Every file of the set, the base file included, in each form (plain, compressed, compression in
+ * progress), ascending by segment number. A segment may appear in two forms: a crash between the
+ * rename of its `.gz` and the unlink of its plain file leaves both, with the same lines.
+ */
+export function listSegmentFiles(basePath: string): SegmentFile[] {
+  const { dir, stem, ext } = segmentName(basePath);
+  const forms = `(${escapeRegExp(GZ_SUFFIX)}|${escapeRegExp(GZ_TMP_SUFFIX)})?`;
+  const numbered = new RegExp(`^${escapeRegExp(stem)}-(\\d{6,})\\.${escapeRegExp(ext)}${forms}$`);
+  const base = new RegExp(`^${escapeRegExp(path.basename(basePath))}${forms}$`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const formOf = (suffix: string | undefined): SegmentForm => (suffix === undefined ? 'plain' : suffix === GZ_SUFFIX ? 'gz' : 'tmp');
+  const out: SegmentFile[] = [];
+  for (const name of names) {
+    const m = numbered.exec(name);
+    if (m) {
+      out.push({ n: Number(m[1]), path: path.join(dir, name), form: formOf(m[2]) });
+      continue;
+    }
+    const b = base.exec(name);
+    if (b) out.push({ n: 0, path: path.join(dir, name), form: formOf(b[1]) });
   }
   return out.sort((a, b) => a.n - b.n);
 }
@@ -120,7 +165,26 @@ export function scanTail(fd: number, where: string): TailScan {
   return { last: parseLastLine(text.toString('utf8'), where), size: end, cut: size - end };
 }
 
-/** The last whole line of the set, looking back from `segment` through earlier segments. */
+/**
+ * The last whole line of a compressed segment. The janitor compresses only closed segments, which
+ * end with a newline, so no torn line is possible here. The whole segment is inflated in memory
+ * (at most rotateBytes of the run that wrote it): this runs only when resuming finds the current
+ * segment empty, and a sync streaming inflate would be more code for a rare path.
+ */
+function lastLineOfCompressed(p: string): LastLine | null {
+  const text = gunzipSync(fs.readFileSync(p));
+  let end = text.length;
+  while (end > 0 && text[end - 1] === NEWLINE) end--;
+  if (end === 0) return null;
+  const start = text.lastIndexOf(NEWLINE, end - 1) + 1;
+  return parseLastLine(text.toString('utf8', start, end), p);
+}
+
+/**
+ * The last whole line of the set, looking back from `segment` through earlier segments. A segment
+ * present both plain and compressed is read plain (the compressed copy may be the one a crash left
+ * behind being written); one present only compressed is inflated.
+ */
 export function lastLineOfSet(basePath: string, segment: number): LastLine | null {
   for (let n = segment; n >= 0; n--) {
     const p = segmentPath(basePath, n);
@@ -128,8 +192,16 @@ export function lastLineOfSet(basePath: string, segment: number): LastLine | nul
     try {
       fd = fs.openSync(p, 'r+');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      let last: LastLine | null;
+      try {
+        last = lastLineOfCompressed(p + GZ_SUFFIX);
+      } catch (gzErr) {
+        if ((gzErr as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw gzErr;
+      }
+      if (last) return last;
+      continue;
     }
     try {
       const { last } = scanTail(fd, p);

@@ -10,6 +10,7 @@ import { RingConsumer, type ConsumerHooks } from './consumer.js';
 import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, NO_ROOM, Scratch } from './encoder.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
+import { Janitor } from './janitor.js';
 import { Kind } from './format.js';
 import { createRing, Ctl, LockOwner, Num, reached, u32diff, WorkerState, type RingViews } from './layout.js';
 import type { Source } from './line-builder.js';
@@ -17,7 +18,7 @@ import { fast } from './node-buffer.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import type { FromWriter, ToWriter, WriterInit } from './protocol.js';
 import { compileRedaction } from './redact.js';
-import { FRESH_SEGMENT, lastLineOfSet, listNumberedSegments, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
+import { FRESH_SEGMENT, lastLineOfSet, listSegmentFiles, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
 import { sleepSync, waitAsync, waitSync } from './wait.js';
 
@@ -111,6 +112,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #faults = 0;
   #faultMessages = 0;
   #closePromise: Promise<void> | undefined;
+  /** Retention and compression of closed segments; absent when neither is asked for. */
+  readonly #janitor: Janitor | undefined;
 
   private constructor(basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number) {
     this.basePath = basePath;
@@ -130,6 +133,15 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     Atomics.store(ctl, Ctl.FSYNC_DONE, next | 0);
     num[Num.FILE_BYTES] = fileBytes;
     num[Num.LAST_INDEX] = next - 1;
+    if (opts.compress !== false || opts.maxFiles !== Infinity) {
+      this.#janitor = new Janitor(
+        { basePath, maxFiles: opts.maxFiles, compress: opts.compress === 'gzip', level: opts.compressLevel, onError: opts.onError },
+        segment,
+      );
+      // In truncate mode the set holds only the empty base file; in append mode an earlier run may
+      // have left closed segments to compress or retire.
+      if (opts.mode === 'append') this.#janitor.resume();
+    }
     this.#startWorker();
     trackForExit(this);
   }
@@ -162,12 +174,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       } catch (err) {
         fail(err, 'cannot create the file');
       }
-      // A fresh session: segments left by an earlier one would read as part of this one.
-      for (const seg of listNumberedSegments(abs)) fs.rmSync(seg.path, { force: true });
+      // A fresh session: segments left by an earlier one would read as part of this one, in any
+      // form (the base file's compressed copy included).
+      for (const seg of listSegmentFiles(abs)) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
       return new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0);
     }
-    const numbered = listNumberedSegments(abs);
-    const segment = numbered.length > 0 ? numbered[numbered.length - 1]!.n : 0;
+    const segment = resumeSegment(abs);
     const current = segmentPath(abs, segment);
     let fd = -1;
     try {
@@ -582,6 +594,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     } catch (err) {
       failure ??= err;
     }
+    if (this.#janitor) {
+      // A rotation message still in flight is covered by reading the segment from the header; the
+      // janitor's own failures went to onError and do not make close() fail.
+      this.#janitor.closed(Atomics.load(ctl, Ctl.SEGMENT));
+      await this.#janitor.close();
+    }
     if (failure !== undefined) throw failure;
     this.#throwIfLost();
   }
@@ -590,6 +608,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   exitFlush(): void {
     if (this.#state === State.CLOSED) return;
     this.#state = State.CLOSED;
+    // Exit cannot wait for compression: closed segments left plain are compressed by the next
+    // open in append mode.
+    this.#janitor?.abandon();
     this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
   }
 
@@ -614,6 +635,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       bufferHighWater: this.#bufferHighWater,
       workerRestarts: this.#workerRestarts,
       faults: this.#faults,
+      segmentsCompressed: this.#janitor?.stats.segmentsCompressed ?? 0,
+      segmentsRemoved: this.#janitor?.stats.segmentsRemoved ?? 0,
     };
   }
 
@@ -729,6 +752,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       recovered: () => {
         this.#faultStreak = false;
       },
+      // This thread rotates when it drains itself (flushSync, a writer that keeps dying).
+      rotated: (segment) => this.#janitor?.closed(segment),
     };
     // The one time redaction runs on the caller's thread: when this thread drains the ring itself
     // (exit, flushSync, a writer that keeps dying). Same builder, same policy as the writer's.
@@ -785,6 +810,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         return;
       case 'recovered':
         this.#faultStreak = false;
+        return;
+      case 'rotated':
+        this.#janitor?.closed(msg.segment);
         return;
       case 'fatal':
         this.#opts.onError?.(
@@ -849,6 +877,24 @@ function topLevelBody(event: unknown): object | string {
     return `event is not an object (got ${describe(body)}${body === event ? '' : ' from toJSON'})`;
   }
   return body;
+}
+
+/**
+ * The segment append mode writes to: the newest of the set. One that exists only compressed was
+ * closed (the janitor compresses nothing else), so writing goes on in the next one.
+ */
+function resumeSegment(basePath: string): number {
+  let newest = 0;
+  let compressed = false;
+  for (const f of listSegmentFiles(basePath)) {
+    if (f.form === 'tmp') continue;
+    if (f.n > newest) {
+      newest = f.n;
+      compressed = false;
+    }
+    if (f.n === newest && f.form === 'gz') compressed = true;
+  }
+  return compressed ? newest + 1 : newest;
 }
 
 function errorText(err: unknown): string {

@@ -42,4 +42,8 @@ export interface SinkStats {
   readonly workerRestarts: number;
   /** Persistent write faults reported. */
   readonly faults: number;
+  /** Closed segments compressed to `.gz` by this sink (`compress: 'gzip'`). */
+  readonly segmentsCompressed: number;
+  /** Old segments removed by retention (`maxFiles`). */
+  readonly segmentsRemoved: number;
 }

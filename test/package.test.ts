@@ -37,12 +37,14 @@ describe('the packed package', () => {
 
   afterAll(() => removeDir(project));
 
-  it('ships only the library and the worker', () => {
+  it('ships the library, its workers, the command and the demo — no benchmarks, no tests', () => {
     const installed = path.join(project, 'node_modules', 'ringlog');
     expect(fs.existsSync(path.join(installed, 'dist/src/index.js'))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'dist/src/index.d.ts'))).toBe(true);
-    expect(fs.existsSync(path.join(installed, 'dist/workers/writer.js'))).toBe(true);
-    expect(fs.existsSync(path.join(installed, 'dist/bench'))).toBe(false);
+    expect(fs.existsSync(path.join(installed, 'dist/src/cli/main.js'))).toBe(true);
+    expect(fs.readdirSync(path.join(installed, 'dist/workers')).filter((f) => f.endsWith('.js')).sort()).toEqual(['compress.js', 'sqlite.js', 'writer.js']);
+    // `ringlog demo` runs the demo, so it ships with its corpus; the benchmarks stay in the repository.
+    expect(fs.readdirSync(path.join(installed, 'dist/bench')).filter((f) => f.endsWith('.js')).sort()).toEqual(['corpus.js', 'demo.js', 'lib.js']);
     expect(fs.existsSync(path.join(installed, 'test'))).toBe(false);
   });
 

@@ -115,22 +115,11 @@ async function open(): Promise<Database | undefined> {
       if (checkVersion(conn) === SCHEMA_VERSION) stmts = prepare(conn);
       return conn;
     }
-    const mode = conn.pragma('journal_mode = WAL', { simple: true }) as string;
-    if (mode !== 'wal') throw Object.assign(new Error(`${init.path}: SQLite refused WAL mode (journal_mode stayed ${mode}; network file systems cannot use WAL)`), { code: 'RINGLOG_NO_WAL' });
-    // NORMAL: in WAL mode a commit is then atomic and survives a crash of this process; only an OS
-    // crash or power loss can undo the last commits, because the WAL is fsynced at checkpoints
-    // rather than at every commit. flush() is the durability point (it checkpoints, or fsyncs the
-    // WAL itself), which keeps appends free of an fsync each.
-    conn.pragma('synchronous = NORMAL');
     const c = conn;
-    // IMMEDIATE: two processes creating the same new database serialize here instead of both
-    // seeing version 0 and racing.
-    c.transaction(() => {
-      if (checkVersion(c) === 0) {
-        c.exec(SCHEMA);
-        c.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }
-    }).immediate();
+    // Two processes opening a new database at the same moment: switching it to WAL and creating
+    // the schema can answer SQLITE_BUSY without going through the busy handler (a journal-mode
+    // change needs the database to itself), so this part retries on its own within the timeout.
+    retryBusy(init.busyTimeoutMs, () => setUp(c, init.path));
     stmts = prepare(c);
     return c;
   } catch (err) {
@@ -141,6 +130,44 @@ async function open(): Promise<Database | undefined> {
     }
     post({ type: 'openFailed', unavailable: false, error: failure(err) });
     return undefined;
+  }
+}
+
+/** WAL, durability level and schema of a read-write connection. */
+function setUp(conn: Database, file: string): void {
+  const mode = conn.pragma('journal_mode = WAL', { simple: true }) as string;
+  if (mode !== 'wal') throw Object.assign(new Error(`${file}: SQLite refused WAL mode (journal_mode stayed ${mode}; network file systems cannot use WAL)`), { code: 'RINGLOG_NO_WAL' });
+  // NORMAL: in WAL mode a commit is then atomic and survives a crash of this process; only an OS
+  // crash or power loss can undo the last commits, because the WAL is fsynced at checkpoints
+  // rather than at every commit. flush() is the durability point (it checkpoints, or fsyncs the
+  // WAL itself), which keeps appends free of an fsync each.
+  conn.pragma('synchronous = NORMAL');
+  // IMMEDIATE: two processes creating the same new database serialize here instead of both
+  // seeing version 0 and racing.
+  conn.transaction(() => {
+    if (checkVersion(conn) === 0) {
+      conn.exec(SCHEMA);
+      conn.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
+  }).immediate();
+}
+
+/** Pause between attempts of retryBusy: short against a peer's setup, which takes milliseconds. */
+const BUSY_RETRY_MS = 10;
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Runs `fn` again while it fails with SQLITE_BUSY*, until `timeoutMs` have passed. */
+function retryBusy(timeoutMs: number, fn: () => void): void {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
+      // This thread has nothing else to do until the database is set up: a blocking nap is fine here.
+      Atomics.wait(napCell, 0, 0, BUSY_RETRY_MS);
+    }
   }
 }
 

@@ -41,6 +41,8 @@ const hooks: ConsumerHooks = {
     post({ type: 'fault', fault: faultInfo(err), lost });
   },
   recovered: () => post({ type: 'recovered' }),
+  // The caller's janitor compresses and retires closed segments; it learns of them here.
+  rotated: (segment) => post({ type: 'rotated', segment }),
 };
 
 port.on('message', (msg: ToWriter) => {

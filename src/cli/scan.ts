@@ -1,0 +1,149 @@
+// One pass over every record of a source, in warn mode: the figures `stats` prints and the
+// problems `verify` judges come from the same reading.
+
+import * as path from 'node:path';
+import type { ReadIssue, ReadIssueCode } from '../reader/index.js';
+import type { Run } from './context.js';
+import { NO_PROGRESS, type Progress } from './progress.js';
+import { readSource, tornTail, type Source, type TornTail } from './source.js';
+import { Timeline } from './timeline.js';
+
+/** The marker type standing for `count` lost events (README, Line format). */
+export const DROP_MARKER_TYPE = 'events_dropped';
+
+/**
+ * Issues kept word for word; the rest are only counted. Twenty fill a screen, enough to see
+ * whether damage is one spot or a pattern without burying the summary under a million lines.
+ */
+export const ISSUES_LISTED = 20;
+
+export interface TypeFigures {
+  /** Lines of this type. */
+  lines: number;
+  /** Bytes of those lines, newlines included. */
+  bytes: number;
+}
+
+export interface IssueSummary {
+  total: number;
+  byCode: Partial<Record<ReadIssueCode, number>>;
+  /** The first ISSUES_LISTED issues, in reading order. */
+  listed: ReadIssue[];
+}
+
+export interface ScanResult {
+  /** Lines read as records (drop markers included; lines that failed to parse are not records). */
+  lines: number;
+  /** Records that are events: every line but drop markers. */
+  events: number;
+  dropMarkers: number;
+  /** Indexes the drop markers stand for. */
+  dropped: number;
+  bytes: number;
+  firstIndex: number | null;
+  /** Highest index covered (a drop marker covers `count` from its own). */
+  lastIndex: number | null;
+  firstMs: number | null;
+  lastMs: number | null;
+  /** Records whose emitted_at_ms is before the previous record's. */
+  timeBackwards: number;
+  types: Map<string | undefined, TypeFigures>;
+  issues: IssueSummary;
+  tornTail: TornTail | null;
+  timeline: Timeline;
+}
+
+export interface ScanOptions {
+  progress?: Progress;
+}
+
+export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promise<ScanResult> {
+  const progress = opts.progress ?? NO_PROGRESS;
+  const issues: IssueSummary = { total: 0, byCode: {}, listed: [] };
+  const onIssue = (issue: ReadIssue): void => {
+    issues.total++;
+    issues.byCode[issue.code] = (issues.byCode[issue.code] ?? 0) + 1;
+    if (issues.listed.length < ISSUES_LISTED) issues.listed.push(issue);
+  };
+  const r: ScanResult = {
+    lines: 0,
+    events: 0,
+    dropMarkers: 0,
+    dropped: 0,
+    bytes: 0,
+    firstIndex: null,
+    lastIndex: null,
+    firstMs: null,
+    lastMs: null,
+    timeBackwards: 0,
+    types: new Map(),
+    issues,
+    tornTail: null,
+    timeline: new Timeline(),
+  };
+  // Progress counts bytes of the files on disk: those before the current file, plus what was read
+  // of it (a compressed file's bytes only count once it is done, its decompressed size being unknown).
+  const before = new Map<string, { offset: number; compressed: boolean }>();
+  if (src.kind === 'set') {
+    let offset = 0;
+    for (const seg of src.segments) {
+      before.set(seg.path, { offset, compressed: seg.compressed });
+      offset += seg.bytes;
+    }
+  }
+  let file = '';
+  let fileBase = 0;
+  let fileCompressed = false;
+  let inFile = 0;
+  let prevMs = -Infinity;
+  for await (const rec of readSource(src, { issues: 'warn', onIssue, signal: run.signal })) {
+    r.lines++;
+    r.bytes += rec.bytes;
+    const marker = rec.type === DROP_MARKER_TYPE && rec.covers > 1;
+    if (marker || (rec.type === DROP_MARKER_TYPE && isDropMarker(rec.text))) {
+      r.dropMarkers++;
+      r.dropped += rec.covers;
+    } else {
+      r.events++;
+      r.timeline.add(rec.emittedAtMs);
+    }
+    r.firstIndex ??= rec.index;
+    const last = rec.index + rec.covers - 1;
+    if (r.lastIndex === null || last > r.lastIndex) r.lastIndex = last;
+    if (r.firstMs === null || rec.emittedAtMs < r.firstMs) r.firstMs = rec.emittedAtMs;
+    if (r.lastMs === null || rec.emittedAtMs > r.lastMs) r.lastMs = rec.emittedAtMs;
+    if (rec.emittedAtMs < prevMs) r.timeBackwards++;
+    prevMs = rec.emittedAtMs;
+    const t = r.types.get(rec.type);
+    if (t) {
+      t.lines++;
+      t.bytes += rec.bytes;
+    } else r.types.set(rec.type, { lines: 1, bytes: rec.bytes });
+    if (rec.file !== file) {
+      file = rec.file;
+      const b = before.get(file);
+      fileBase = b?.offset ?? 0;
+      fileCompressed = b?.compressed ?? false;
+      inFile = 0;
+    }
+    inFile += rec.bytes;
+    progress.update(fileBase + (fileCompressed ? 0 : inFile));
+  }
+  progress.finish();
+  if (!run.signal.aborted) r.tornTail = await tornTail(src);
+  return r;
+}
+
+/** A drop marker covering a single index has covers 1 like an event; its text says which it is. */
+function isDropMarker(text: string): boolean {
+  try {
+    const v = JSON.parse(text) as { count?: unknown };
+    return Number.isSafeInteger(v.count) && (v.count as number) > 0;
+  } catch {
+    return false;
+  }
+}
+
+export function fileLabel(file: string): string {
+  return file === '-' ? '(stdin)' : path.basename(file);
+}

@@ -1,0 +1,143 @@
+// Decoding one line. The full path is JSON.parse; the fast path reads only the envelope that
+// ringlog writes first on every line ({"index":N,"emitted_at_ms":T,"frame_depth":D[,"execution_id":S]
+// [,"type":S]...), so `ringlog cat`/`stats` and index building never build the event object.
+
+export interface Envelope {
+  index: number;
+  emittedAtMs: number;
+  type: string | undefined;
+  covers: number;
+}
+
+/** Why a line is not a ringlog record, or its envelope. */
+export type Decoded = Envelope | string;
+
+const Q = 0x22; // "
+const BSLASH = 0x5c;
+const COMMA = 0x2c;
+const CLOSE = 0x7d; // }
+const ZERO = 0x30;
+const NINE = 0x39;
+
+const P_INDEX = Buffer.from('{"index":');
+const P_EMITTED = Buffer.from(',"emitted_at_ms":');
+const P_DEPTH = Buffer.from(',"frame_depth":');
+const P_EXEC = Buffer.from(',"execution_id":"');
+const P_TYPE = Buffer.from(',"type":"');
+const NULL = Buffer.from('null');
+
+/**
+ * Digits past which a decimal integer may exceed Number.MAX_SAFE_INTEGER (16 digits); such a
+ * line goes to JSON.parse, which decides.
+ */
+const MAX_FAST_DIGITS = 15;
+
+function startsWith(buf: Buffer, at: number, end: number, p: Buffer): boolean {
+  if (at + p.length > end) return false;
+  for (let i = 0; i < p.length; i++) if (buf[at + i] !== p[i]) return false;
+  return true;
+}
+
+/** End of an unsigned integer starting at `at`, or -1 (none, too long, or a fraction/exponent). */
+function intEnd(buf: Buffer, at: number, end: number): number {
+  let i = at;
+  while (i < end && i - at <= MAX_FAST_DIGITS) {
+    const c = buf[i]!;
+    if (c < ZERO || c > NINE) break;
+    i++;
+  }
+  if (i === at || i - at > MAX_FAST_DIGITS) return -1;
+  // A leading zero is only valid alone; a '.', 'e' or anything else but ',' or '}' is not ours.
+  if (buf[at] === ZERO && i - at > 1) return -1;
+  const c = buf[i];
+  return c === COMMA || c === CLOSE ? i : -1;
+}
+
+function intValue(buf: Buffer, at: number, to: number): number {
+  let v = 0;
+  for (let i = at; i < to; i++) v = v * 10 + (buf[i]! - ZERO);
+  return v;
+}
+
+/** End (the closing quote) of a string without escapes starting at `at`, or -1. */
+function plainStringEnd(buf: Buffer, at: number, end: number): number {
+  for (let i = at; i < end; i++) {
+    const c = buf[i];
+    if (c === Q) return i;
+    if (c === BSLASH) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The envelope of the line buf[start, end) (no newline), read without JSON.parse when the line
+ * has ringlog's key order; otherwise (and for drop markers, whose count is further in) the whole
+ * line is parsed. Only a structural check of the rest is made on the fast path: the line must end
+ * with '}'.
+ */
+export function decodeEnvelope(buf: Buffer, start: number, end: number): Decoded {
+  fast: {
+    if (buf[end - 1] !== CLOSE || !startsWith(buf, start, end, P_INDEX)) break fast;
+    let at = start + P_INDEX.length;
+    let e = intEnd(buf, at, end);
+    if (e < 0) break fast;
+    const index = intValue(buf, at, e);
+    if (!startsWith(buf, e, end, P_EMITTED)) break fast;
+    at = e + P_EMITTED.length;
+    e = intEnd(buf, at, end);
+    if (e < 0) break fast;
+    const emittedAtMs = intValue(buf, at, e);
+    if (!startsWith(buf, e, end, P_DEPTH)) break fast;
+    at = e + P_DEPTH.length;
+    if (startsWith(buf, at, end, NULL)) e = at + NULL.length;
+    else e = intEnd(buf, at, end);
+    if (e < 0) break fast;
+    if (startsWith(buf, e, end, P_EXEC)) {
+      const q = plainStringEnd(buf, e + P_EXEC.length, end);
+      if (q < 0) break fast;
+      e = q + 1;
+    }
+    let type: string | undefined;
+    if (startsWith(buf, e, end, P_TYPE)) {
+      at = e + P_TYPE.length;
+      const q = plainStringEnd(buf, at, end);
+      if (q < 0) break fast;
+      type = buf.toString('utf8', at, q);
+      if (type === 'events_dropped') break fast;
+    } else if (e !== end - 1) {
+      // The event has fields but does not start with `type`: it may still have one further on.
+      break fast;
+    }
+    return { index, emittedAtMs, type, covers: 1 };
+  }
+  return decodeParsed(parseLine(buf.toString('utf8', start, end)));
+}
+
+/** JSON.parse that reports failure as a reason instead of throwing. */
+export function parseLine(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    return new ParseFailure((err as Error).message);
+  }
+}
+
+export class ParseFailure {
+  constructor(readonly reason: string) {}
+}
+
+/** The envelope of an already parsed line, or why it is not a ringlog record. */
+export function decodeParsed(value: unknown): Decoded {
+  if (value instanceof ParseFailure) return `not JSON (${value.reason})`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const rec = value as { index?: unknown; emitted_at_ms?: unknown; type?: unknown; count?: unknown };
+  if (!Number.isSafeInteger(rec.index) || (rec.index as number) < 0) return 'no ringlog "index" (a non-negative integer)';
+  if (typeof rec.emitted_at_ms !== 'number') return 'no ringlog "emitted_at_ms"';
+  const type = typeof rec.type === 'string' ? rec.type : undefined;
+  let covers = 1;
+  if (type === 'events_dropped') {
+    if (!Number.isSafeInteger(rec.count) || (rec.count as number) < 1) return 'events_dropped marker without a positive integer "count"';
+    covers = rec.count as number;
+  }
+  return { index: rec.index as number, emittedAtMs: rec.emitted_at_ms, type, covers };
+}

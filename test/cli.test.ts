@@ -1,0 +1,467 @@
+// Issue 6: the `ringlog` command, run as users run it — the built bin in a child process — against
+// sets written by a real, rotating JsonlEventSink: what each command prints, its exit status, its
+// conventions (stdout for data, stderr for diagnostics, --help everywhere, stdin with `-`, a closed
+// pipe ending it quietly), and that the package's bin and files point at what the build made.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonlEventSink } from '../dist/src/index.js';
+import { makeCorpus } from '../dist/bench/corpus.js';
+import { BASE_NAME, readLines, segmentName, tempDirs, type LogSet } from './helpers.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+/** ~1.3 KB lines of the large corpus: 600 of them make several segments and well over a pipe's 64 KiB. */
+const EVENTS = 600;
+/** Small segments, so every command has to cross several files. */
+const ROTATE_BYTES = 100_000;
+/** A deadline for each child: far beyond what any of these runs needs, only there so a hang fails. */
+const CHILD_TIMEOUT_MS = 60_000;
+
+const dirs = tempDirs();
+
+interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stdoutBytes: Buffer;
+  stderr: string;
+}
+
+interface CliOptions {
+  /** Written to the child's stdin, which is then closed; without it stdin is /dev/null. */
+  input?: Buffer | string;
+  cwd?: string;
+}
+
+function cli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      cwd: opts.cwd ?? REPO,
+    });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    if (opts.input !== undefined) {
+      // A command may stop reading before the end (--to reached) and exit: not an error here.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(opts.input);
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr });
+    });
+  });
+}
+
+/** Polls until `check` holds; fails (rather than hangs) past the child deadline. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + CHILD_TIMEOUT_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function writeSet(dir: string, events: readonly Record<string, unknown>[], rotateBytes = ROTATE_BYTES): Promise<string> {
+  const base = path.join(dir, BASE_NAME);
+  const sink = JsonlEventSink.open(base, { rotateBytes });
+  for (const ev of events) sink.handleEvent(ev);
+  await sink.close();
+  return base;
+}
+
+function indexesOf(text: string): number[] {
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => (JSON.parse(l) as { index: number }).index);
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+let dir: string;
+let base: string;
+let set: LogSet;
+/** The files of the set, concatenated in order: what `cat` must reproduce byte for byte. */
+let allBytes: Buffer;
+
+beforeAll(async () => {
+  dir = dirs.make('cli');
+  base = await writeSet(dir, makeCorpus(EVENTS, 7));
+  set = readLines(dir);
+  allBytes = Buffer.concat(set.files.map((f) => fs.readFileSync(f.path)));
+});
+
+afterAll(() => dirs.cleanup());
+
+describe('the test set', () => {
+  it('spans several segments', () => {
+    expect(set.files.length).toBeGreaterThanOrEqual(4);
+    expect(set.lines.map((l) => l.index)).toEqual(range(0, EVENTS - 1));
+  });
+});
+
+describe('ringlog cat', () => {
+  it('prints every line of every segment, in order, byte for byte', async () => {
+    const r = await cli(['cat', base]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdoutBytes.equals(allBytes)).toBe(true);
+  });
+
+  it('takes the directory for its event_log.jsonl', async () => {
+    const r = await cli(['cat', dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdoutBytes.equals(allBytes)).toBe(true);
+  });
+
+  it('selects by --from, --to and repeated --type', async () => {
+    const from = 37;
+    const to = 488;
+    const types = ['tool_call', 'judge'];
+    const r = await cli(['cat', base, '--from', String(from), '--to', String(to), '--type', types[0]!, '--type', types[1]!]);
+    expect(r.code).toBe(0);
+    const want = set.raw.filter((_, i) => {
+      const l = set.lines[i]!;
+      return l.index >= from && l.index <= to && types.includes(l.type!);
+    });
+    expect(want.length).toBeGreaterThan(10);
+    expect(r.stdout).toBe(want.map((l) => l + '\n').join(''));
+  });
+
+  it('reads NDJSON from stdin with -, and with no argument when stdin is not a terminal', async () => {
+    for (const args of [['cat', '-'], ['cat']]) {
+      const r = await cli(args, { input: allBytes });
+      expect(r.code).toBe(0);
+      expect(r.stdoutBytes.equals(allBytes)).toBe(true);
+    }
+    const some = await cli(['cat', '--from', '10', '--to', '12'], { input: allBytes });
+    expect(indexesOf(some.stdout)).toEqual([10, 11, 12]);
+  });
+
+  it('fails at a gap, after printing what came before it; --warn reports it and goes on', async () => {
+    const broken = dirs.make('cli-cat-gap');
+    fs.writeFileSync(path.join(broken, BASE_NAME), set.raw.slice(0, 20).filter((_, i) => i !== 5).map((l) => l + '\n').join(''));
+    const strict = await cli(['cat', broken]);
+    expect(strict.code).toBe(1);
+    expect(indexesOf(strict.stdout)).toEqual(range(0, 4));
+    expect(strict.stderr).toMatch(/^ringlog: .*index 6 where 5 was expected/);
+    expect(strict.stderr.trim().split('\n')).toHaveLength(1);
+    const lenient = await cli(['cat', '--warn', broken]);
+    expect(lenient.code).toBe(0);
+    expect(indexesOf(lenient.stdout).slice(0, 6)).toEqual([0, 1, 2, 3, 4, 6]);
+    expect(lenient.stderr).toMatch(/^ringlog: warning: .*index 6 where 5 was expected/);
+  });
+
+  it('ends quietly with 0 when the reader of its stdout goes away (| head -1)', async () => {
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      // The shell reports cat's own status on stderr; head takes one line and closes the pipe.
+      const sh = spawn('sh', ['-c', '{ "$0" "$1" cat "$2"; echo "status=$?" >&2; } | head -n 1', process.execPath, MAIN, base], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      sh.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      sh.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      sh.on('error', reject);
+      sh.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(allBytes.length).toBeGreaterThan(4 * 64 * 1024);
+    expect(r.stdout).toBe(set.raw[0] + '\n');
+    expect(r.stderr).toBe('status=0\n');
+  });
+});
+
+describe('ringlog tail', () => {
+  it('prints the last K lines (10 by default), across the last segments', async () => {
+    const ten = await cli(['tail', base]);
+    expect(ten.code).toBe(0);
+    expect(ten.stdout).toBe(set.raw.slice(-10).map((l) => l + '\n').join(''));
+    // More lines than the last segment holds.
+    const last = set.files[set.files.length - 1]!;
+    const k = last.raw.length + 25;
+    const many = await cli(['tail', '-n', String(k), base]);
+    expect(many.stdout).toBe(set.raw.slice(-k).map((l) => l + '\n').join(''));
+    const none = await cli(['tail', '-n', '0', base]);
+    expect(none.stdout).toBe('');
+    const all = await cli(['tail', '-n', String(EVENTS * 2), base]);
+    expect(all.stdoutBytes.equals(allBytes)).toBe(true);
+  });
+
+  it('tails stdin', async () => {
+    const r = await cli(['tail', '-n', '3', '-'], { input: allBytes });
+    expect(indexesOf(r.stdout)).toEqual(range(EVENTS - 3, EVENTS - 1));
+  });
+
+  it('-f prints what is appended (across rotations) until SIGINT, then exits 0', async () => {
+    const live = dirs.make('cli-follow');
+    const liveBase = await writeSet(live, makeCorpus(50, 11));
+    const child = spawn(process.execPath, [MAIN, 'tail', '-f', '-n', '3', liveBase], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    try {
+      await until('the first three lines', () => stdout.split('\n').length > 3);
+      const more = 300;
+      const sink = JsonlEventSink.open(liveBase, { mode: 'append', rotateBytes: ROTATE_BYTES });
+      for (const ev of makeCorpus(more, 12)) sink.handleEvent(ev);
+      await sink.close();
+      const lastIndex = 50 + more - 1;
+      await until(`index ${lastIndex}`, () => stdout.includes(`{"index":${lastIndex},`));
+      expect(fs.readdirSync(live).filter((n) => n.startsWith('event_log-')).length).toBeGreaterThan(1);
+      child.kill('SIGINT');
+      const { code, signal } = await exited;
+      expect(signal).toBe(null);
+      expect(code).toBe(0);
+      expect(stderr).toBe('');
+      expect(indexesOf(stdout)).toEqual(range(47, lastIndex));
+      // Lines arrive as the files hold them.
+      expect(stdout).toBe(readLines(live).raw.slice(47).map((l) => l + '\n').join(''));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('ringlog stats', () => {
+  it('--json agrees with what was written', async () => {
+    const r = await cli(['stats', '--json', base]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as {
+      lines: number;
+      events: number;
+      bytes: number;
+      firstIndex: number;
+      lastIndex: number;
+      firstEmittedAtMs: number;
+      lastEmittedAtMs: number;
+      start: string;
+      spanMs: number;
+      types: { type: string; lines: number; bytes: number }[];
+      segments: { count: number; compressed: number; bytes: number };
+      rateOverTime: { buckets: { events: number }[] };
+      issues: { total: number };
+      tornLastLine: unknown;
+    };
+    expect(s).toMatchObject({ lines: EVENTS, events: EVENTS, bytes: allBytes.length, firstIndex: 0, lastIndex: EVENTS - 1 });
+    expect(s.segments).toEqual({ ...s.segments, count: set.files.length, compressed: 0, bytes: allBytes.length });
+    const stamps = set.lines.map((l) => l.emitted_at_ms);
+    expect(s.firstEmittedAtMs).toBe(Math.min(...stamps));
+    expect(s.lastEmittedAtMs).toBe(Math.max(...stamps));
+    expect(s.start).toBe(new Date(s.firstEmittedAtMs).toISOString());
+    expect(s.spanMs).toBe(s.lastEmittedAtMs - s.firstEmittedAtMs);
+    const want = new Map<string, { lines: number; bytes: number }>();
+    set.lines.forEach((l, i) => {
+      const t = want.get(l.type!) ?? { lines: 0, bytes: 0 };
+      t.lines++;
+      t.bytes += Buffer.byteLength(set.raw[i]!) + 1;
+      want.set(l.type!, t);
+    });
+    expect(new Map(s.types.map((t) => [t.type, { lines: t.lines, bytes: t.bytes }]))).toEqual(want);
+    expect(s.rateOverTime.buckets.reduce((a, b) => a + b.events, 0)).toBe(EVENTS);
+    expect(s.issues.total).toBe(0);
+    expect(s.tornLastLine).toBe(null);
+  });
+
+  it('prints a table by default, and reads stdin', async () => {
+    const r = await cli(['stats', base]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^events +600$/m);
+    expect(r.stdout).toMatch(/^segments +\d+, /m);
+    expect(r.stdout).toMatch(/^tool_result +\d/m);
+    expect(r.stdout).toMatch(/^issues +none$/m);
+    const piped = await cli(['stats', '--json'], { input: allBytes });
+    expect(JSON.parse(piped.stdout)).toMatchObject({ source: '-', segments: null, lines: EVENTS, bytes: allBytes.length });
+  });
+
+  it('counts the issues of a damaged set', async () => {
+    const broken = dirs.make('cli-stats-gap');
+    fs.writeFileSync(path.join(broken, BASE_NAME), ['0', '1', '3', '3'].map((i) => `{"index":${i},"emitted_at_ms":1,"frame_depth":null,"type":"t"}\n`).join(''));
+    const r = await cli(['stats', '--json', broken]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).issues).toMatchObject({ total: 2, byCode: { ERR_RINGLOG_READ_GAP: 1, ERR_RINGLOG_READ_DUPLICATE: 1 } });
+  });
+});
+
+describe('ringlog verify', () => {
+  /** A copy of the first lines of the test set, damaged by `edit`, split over two segments. */
+  function damaged(label: string, edit: (lines: string[]) => string[], tail = ''): string {
+    const d = dirs.make(`cli-verify-${label}`);
+    const lines = edit(set.raw.slice(0, 40).map((l) => l + '\n'));
+    fs.writeFileSync(path.join(d, BASE_NAME), lines.slice(0, 20).join(''));
+    fs.writeFileSync(path.join(d, segmentName(1)), lines.slice(20).join('') + tail);
+    return d;
+  }
+
+  it('exits 0 on a clean set and says so', async () => {
+    const r = await cli(['verify', base]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK — 600 events in \d+ segments, indexes 0 … 599 contiguous/);
+    expect(r.stderr).toBe('');
+    const quiet = await cli(['verify', '-q', base]);
+    expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const piped = await cli(['verify'], { input: allBytes });
+    expect(piped.code).toBe(0);
+  });
+
+  const cases: { name: string; edit: (l: string[]) => string[]; code: string; says: RegExp }[] = [
+    { name: 'gap', edit: (l) => l.filter((_, i) => i !== 25), code: 'ERR_RINGLOG_READ_GAP', says: /gap: .*index 26 where 25 was expected/ },
+    { name: 'duplicate', edit: (l) => [...l.slice(0, 26), l[25]!, ...l.slice(26)], code: 'ERR_RINGLOG_READ_DUPLICATE', says: /duplicate: .*index 25 again/ },
+    { name: 'parse error', edit: (l) => [...l.slice(0, 10), '{"index":10,"emitted_at_ms":\n', ...l.slice(10)], code: 'ERR_RINGLOG_READ_PARSE', says: /parse error: .*event_log\.jsonl:11:/ },
+    // The first segment ends in half a line: damage, since the next segment goes on.
+    { name: 'torn middle line', edit: (l) => [...l.slice(0, 19), l[19]!.slice(0, 30), ...l.slice(20)], code: 'ERR_RINGLOG_READ_TORN', says: /torn line: .*event_log\.jsonl:20: torn line/ },
+  ];
+  for (const c of cases) {
+    it(`exits 1 and names the problem: ${c.name}`, async () => {
+      const d = damaged(c.name, c.edit);
+      const r = await cli(['verify', d]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/FAILED — \d+ problems? in/);
+      expect(r.stdout).toMatch(c.says);
+      const json = await cli(['verify', '--json', d]);
+      expect(json.code).toBe(1);
+      const report = JSON.parse(json.stdout) as { clean: boolean; problems: { byCode: Record<string, number> } };
+      expect(report.clean).toBe(false);
+      expect(report.problems.byCode[c.code]).toBe(1);
+    });
+  }
+
+  it('accepts a torn last line with a note (what a writer killed mid-line leaves)', async () => {
+    const d = damaged('torn-last', (l) => l, set.raw[40]!.slice(0, 100));
+    const r = await cli(['verify', d]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK — 40 events/);
+    expect(r.stdout).toMatch(/^note: event_log-000001\.jsonl ends with a torn last line \(100 bytes without a newline\)/m);
+    const stats = await cli(['stats', '--json', d]);
+    expect(JSON.parse(stats.stdout).tornLastLine).toEqual({ file: path.join(d, segmentName(1)), bytes: 100 });
+  });
+
+  it('--progress on a non-terminal still prints the report on stdout', async () => {
+    const r = await cli(['verify', '--progress', base]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK — 600 events/);
+  });
+});
+
+describe('conventions', () => {
+  const commands = ['cat', 'tail', 'stats', 'verify', 'demo', 'view'];
+
+  it('--help for the program and every command: usage on stdout, exit 0', async () => {
+    for (const args of [['--help'], ['help'], ...commands.map((c) => [c, '--help']), ...commands.map((c) => ['help', c])]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr).toBe('');
+      const name = args.find((a) => commands.includes(a));
+      expect(r.stdout).toMatch(new RegExp(`^Usage: ringlog${name ? ' ' + name : ''} `));
+    }
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await cli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe((JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  it('bad usage exits 2 with a message on stderr and nothing on stdout', async () => {
+    for (const args of [['cat', base, '--bogus'], ['frobnicate'], ['tail', '-n', 'ten', base], ['cat', '--from', '-1', base], ['cat', '--from', '9', '--to', '3', base], ['view'], []]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.length).toBeGreaterThan(0);
+    }
+    const r = await cli(['cat', '--bogus', base]);
+    expect(r.stderr).toMatch(/^ringlog: unknown option '--bogus'/);
+  });
+
+  it('a missing set is one line on stderr and exit 1', async () => {
+    const missing = path.join(dirs.make('cli-missing'), 'nothing.jsonl');
+    for (const cmd of ['cat', 'tail', 'stats', 'verify', 'view']) {
+      const r = await cli([cmd, missing]);
+      expect(r.code, cmd).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`ringlog: ${missing}: no such event log\n`);
+    }
+  });
+});
+
+describe('ringlog view', () => {
+  it('prints the viewer URL, serves the set, and closes on SIGTERM with 0', async () => {
+    const child = spawn(process.execPath, [MAIN, 'view', base, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      await until('the URL', () => stdout.includes('\n'));
+      const url = stdout.trim();
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+$/);
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      await res.text();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('ringlog demo', () => {
+  it('runs the demo of npm run demo with a small --events count and passes', async () => {
+    const out = dirs.make('cli-demo');
+    const r = await cli(['demo', '--events', '2000', '--out', out, '--rotate-bytes', '1000000']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/verification +PASS: 2,000 events/);
+    expect(fs.existsSync(path.join(out, BASE_NAME))).toBe(true);
+  });
+});
+
+describe('the package', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+    files: string[];
+    dependencies?: Record<string, string>;
+  };
+
+  it('has a ringlog bin that is the built entry, with its shebang', () => {
+    const bin = path.join(REPO, pkg.bin.ringlog!);
+    expect(bin).toBe(MAIN);
+    expect(fs.readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  it('ships the CLI, the demo and every file they import, and commander as a dependency', () => {
+    const shipped = (rel: string): boolean => pkg.files.some((f) => rel === f || rel.startsWith(f + '/'));
+    for (const f of pkg.files) expect(fs.existsSync(path.join(REPO, f)), f).toBe(true);
+    // Follow relative imports from the bin: everything reachable must be in `files`.
+    const seen = new Set<string>();
+    const visit = (abs: string): void => {
+      const rel = path.relative(REPO, abs).split(path.sep).join('/');
+      if (seen.has(rel)) return;
+      seen.add(rel);
+      expect(shipped(rel), `${rel} is imported but not shipped`).toBe(true);
+      const src = fs.readFileSync(abs, 'utf8');
+      for (const m of src.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) visit(path.resolve(path.dirname(abs), m[1]!));
+      for (const m of src.matchAll(/new URL\('(\.{1,2}\/[^']+\.js)', import\.meta\.url\)/g)) {
+        const target = path.resolve(path.dirname(abs), m[1]!);
+        if (fs.existsSync(target)) visit(target);
+      }
+    };
+    visit(MAIN);
+    expect(seen.has('dist/bench/demo.js')).toBe(true);
+    expect(seen.has('dist/src/viewer/server.js')).toBe(true);
+    expect(pkg.dependencies?.commander).toMatch(/^\^14\./);
+  });
+});
