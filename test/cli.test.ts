@@ -347,10 +347,14 @@ describe('ringlog verify', () => {
     expect(JSON.parse(stats.stdout).tornLastLine).toEqual({ file: path.join(d, segmentName(1)), bytes: 100 });
   });
 
-  it('--progress on a non-terminal still prints the report on stdout', async () => {
+  it('--progress draws the bar on stderr and erases it; the report stays on stdout', async () => {
     const r = await cli(['verify', '--progress', base]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/OK — 600 events/);
+    expect(r.stderr).toMatch(/^\rverifying [█░]{30} +\d+%  [\d.]+ of [\d.]+ MiB\x1b\[K/);
+    expect(r.stderr.endsWith('\r\x1b[K')).toBe(true);
+    // Without --progress, and not on a terminal, no bar at all.
+    expect((await cli(['verify', base])).stderr).toBe('');
   });
 });
 

@@ -375,21 +375,22 @@ export class FileEventLog implements EventLog {
     t.appends = [];
     for (let i = 0; i < queued.length; i += MAX_BATCH) {
       const batch = queued.slice(i, i + MAX_BATCH);
-      let published: LogEvent[];
+      let firstId: number;
       try {
-        published = await this.withLock(t, () => this.appendLocked(t, batch));
+        firstId = await this.withLock(t, () => this.appendLocked(t, batch));
       } catch (err) {
         const e = ioError(`cannot append to ${t.file}`, err, t.name);
         for (const p of batch) p.reject(e);
         continue;
       }
-      for (let k = 0; k < batch.length; k++) batch[k]!.resolve(published[k]!.id);
-      this.hub.publish(t.name, published);
+      for (let k = 0; k < batch.length; k++) batch[k]!.resolve(firstId + k);
+      // Parsing the events back is only worth it for a live subscriber.
+      if (this.hub.wants(t.name)) this.hub.publish(t.name, batch.map((p, k) => toLogEvent(firstId + k, p.event)));
     }
   }
 
-  /** Under the topic lock: catch up, cut a torn tail, write the batch in one appended write. */
-  private async appendLocked(t: TopicState, batch: readonly PendingAppend[]): Promise<LogEvent[]> {
+  /** Under the topic lock: catch up, cut a torn tail, write the batch in one appended write; returns the first id. */
+  private async appendLocked(t: TopicState, batch: readonly PendingAppend[]): Promise<number> {
     await this.refresh(t, true);
     if (t.fd === null) await this.openTopicFile(t, true);
     const fd = t.fd!;
@@ -424,7 +425,7 @@ export class FileEventLog implements EventLog {
     if (t.count === batch.length) t.firstId = firstNew;
     t.size = at;
     t.latest = firstNew + batch.length - 1;
-    return batch.map((p, k) => toLogEvent(firstNew + k, p.event));
+    return firstNew;
   }
 
   private pushOffset(t: TopicState, offset: number): void {

@@ -21,6 +21,11 @@ export class LiveHub {
 
   constructor(private readonly queueDepth: number) {}
 
+  /** Whether anyone listens to `topic` live: backends build the events to publish only then. */
+  wants(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
   /** Called by a backend after `events` (ascending ids) became readable. */
   publish(topic: string, events: readonly LogEvent[]): void {
     const set = this.topics.get(topic);

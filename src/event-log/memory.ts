@@ -34,7 +34,7 @@ export class MemoryEventLog implements EventLog {
     const id = ++t.latest;
     t.events.push(prepared);
     t.bytes += eventLine(id, prepared).length + 1;
-    this.hub.publish(name, [toLogEvent(id, prepared)]);
+    if (this.hub.wants(name)) this.hub.publish(name, [toLogEvent(id, prepared)]);
     return Promise.resolve(id);
   }
 

@@ -328,6 +328,8 @@ export class SqliteEventLog implements EventLog {
           const q = batch[i]!;
           const id = ids[i]!;
           q.resolve(id);
+          // Parsing the event back is only worth it for a live subscriber.
+          if (!this.hub.wants(q.topic)) continue;
           let list = live.get(q.topic);
           if (list === undefined) live.set(q.topic, (list = []));
           list.push(toLogEvent(id, q.event));
