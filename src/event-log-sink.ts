@@ -4,6 +4,7 @@
 
 import { ErrorCode, SinkError } from './errors.js';
 import { sanitizeTopicComponent, Topic } from './event-log/topic.js';
+import { APPEND_PREPARED, type PreparedAppender } from './event-log/record.js';
 import type { EventLog } from './event-log/types.js';
 import { createRedactor, type RedactOption } from './redact.js';
 import type { AgentEvent, AgentEventSink, EventContext } from './types.js';
@@ -163,15 +164,30 @@ export class EventLogSink implements AgentEventSink {
     this.#dispatched += batch.length;
     if (this.#queue.length > 0) this.#schedule();
     const headers = { session_id: this.sessionId };
+    const log = this.#log;
+    const appendPrepared = (log as Partial<PreparedAppender>)[APPEND_PREPARED];
+    const headersJson = JSON.stringify(headers);
+    const sessionJson = JSON.stringify(this.sessionId);
     const appends: Promise<unknown>[] = [];
     // Appends are issued in queue order: every backend assigns ids in call order.
     for (const q of batch) {
       let p: Promise<number>;
       try {
-        let event = JSON.parse(q.json) as unknown;
-        if (this.#redact !== null) event = this.#redact(event);
-        const payload = { index_hint: q.receivedAtMs, session_id: this.sessionId, event };
-        p = this.#log.append(this.topic, { kind: q.kind, payload, headers, occurred_at_ms: q.receivedAtMs });
+        let eventJson = q.json;
+        if (this.#redact !== null) {
+          const parsed = JSON.parse(q.json) as unknown;
+          const redacted = this.#redact(parsed);
+          // The redactor hands back its input when nothing matched: the snapshot text stands as is.
+          if (redacted !== parsed) eventJson = JSON.stringify(redacted);
+        }
+        if (appendPrepared !== undefined) {
+          // ringlog's own backends take the record's JSON as text: no parse and re-serialisation.
+          const payloadJson = `{"index_hint":${q.receivedAtMs},"session_id":${sessionJson},"event":${eventJson}}`;
+          p = appendPrepared.call(log, this.topic, { kind: q.kind, payloadJson, headersJson, occurredAtMs: q.receivedAtMs });
+        } else {
+          const payload = { index_hint: q.receivedAtMs, session_id: this.sessionId, event: JSON.parse(eventJson) as unknown };
+          p = log.append(this.topic, { kind: q.kind, payload, headers, occurred_at_ms: q.receivedAtMs });
+        }
       } catch (err) {
         p = Promise.reject(err);
       }

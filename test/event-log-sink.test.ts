@@ -40,17 +40,33 @@ function bytesOnDisk(dir: string): string {
     .join('\n');
 }
 
-/** A real memory log whose appends can be made to fail, and which records when append is called. */
-function instrumented(inner: EventLog, failWhen: (n: number) => Error | undefined = () => undefined): EventLog & { calls: number } {
+/**
+ * A log of the user's own making, over a real memory log: appends can be made to fail, and calls are
+ * counted. It exposes only the public EventLog methods, so the sink takes its generic path (JSON
+ * payload through append()), not the pre-serialised one ringlog's own backends offer.
+ */
+function instrumented(inner: EventLog, failWhen: (n: number) => Error | undefined = () => undefined): EventLog & { readonly calls: number } {
   let calls = 0;
-  const log = Object.create(inner) as EventLog & { calls: number };
-  Object.defineProperty(log, 'calls', { get: () => calls });
-  log.append = (topic: TopicLike, event: NewLogEvent): Promise<number> => {
-    calls++;
-    const err = failWhen(calls);
-    return err === undefined ? inner.append(topic, event) : Promise.reject(err);
+  return {
+    backend: inner.backend,
+    get calls() {
+      return calls;
+    },
+    append(topic: TopicLike, event: NewLogEvent): Promise<number> {
+      calls++;
+      const err = failWhen(calls);
+      return err === undefined ? inner.append(topic, event) : Promise.reject(err);
+    },
+    flush: () => inner.flush(),
+    readRange: (topic, from, limit) => inner.readRange(topic, from, limit),
+    subscribe: (topic, from, options) => inner.subscribe(topic, from, options),
+    ack: (topic, consumer, upTo) => inner.ack(topic, consumer, upTo),
+    consumerCursor: (topic, consumer) => inner.consumerCursor(topic, consumer),
+    latest: (topic) => inner.latest(topic),
+    compact: (topic, before) => inner.compact(topic, before),
+    describe: () => inner.describe(),
+    close: () => inner.close(),
   };
-  return log;
 }
 
 describe('EventLogSink record shape', () => {
@@ -74,6 +90,20 @@ describe('EventLogSink record shape', () => {
       expect(e.occurred_at_ms).toBeLessThanOrEqual(after);
     }
     expect(sink.stats()).toEqual({ accepted: 3, appended: 3, dropped: 0, rejected: 0, pending: 0, pendingChars: 0 });
+  });
+
+  it("any EventLog works: a log of the user's own gets the same records as ringlog's backends", async () => {
+    const mine = instrumented(await logFor('memory'));
+    const ours = await logFor('memory');
+    const events = [{ type: 'tool_call', input: { url: 'https://u:p@h/x?sig=abc' }, n: 1 }, { plain: true, list: [1, 'a', null] }, { type: 'big', n: 10n }];
+    const sinks = [new EventLogSink(mine, 's'), new EventLogSink(ours, 's')];
+    for (const sink of sinks) for (const e of events) sink.handleEvent(e as never);
+    await Promise.all(sinks.map((x) => x.flush()));
+    const strip = (list: LogEvent[]): unknown[] => list.map((e) => ({ kind: e.kind, event: (e.payload as { event: unknown }).event, headers: e.headers }));
+    const a = await readAll(mine, sinks[0]!.topic);
+    expect(mine.calls).toBe(3);
+    expect(strip(a)).toEqual(strip(await readAll(ours, sinks[1]!.topic)));
+    expect((a[0]!.payload as { event: unknown }).event).toEqual({ type: 'tool_call', input: { url: 'https://[redacted]@h/x?sig=[redacted]' }, n: 1 });
   });
 
   it('handleEvent never calls the log: appends happen later, off the caller path', async () => {

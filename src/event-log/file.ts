@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { EventLogError, EventLogErrorCode, closedError } from './errors.js';
 import { acquireLock, createOwner, holderStale, LockTimeoutError, releaseLock, removeDeadGuard, removeOwner, type LockOwner } from './file-lock.js';
 import { LiveHub } from './live.js';
-import { checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedEvent } from './record.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
@@ -120,7 +120,7 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export class FileEventLog implements EventLog {
+export class FileEventLog implements EventLog, PreparedAppender {
   readonly backend = 'file' as const;
   private readonly topics = new Map<string, TopicState>();
   private readonly hub: LiveHub;
@@ -166,7 +166,11 @@ export class FileEventLog implements EventLog {
 
   append(topic: TopicLike, event: NewLogEvent): Promise<number> {
     const name = topicName(topic);
-    const prepared = prepareEvent(event);
+    return this[APPEND_PREPARED](name, prepareEvent(event));
+  }
+
+  [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
+    const name = topicName(topic);
     const refused = this.refuseWrite('append to', name);
     if (refused) return refused;
     const t = this.state(name);

@@ -3,7 +3,7 @@
 
 import { closedError } from './errors.js';
 import { LiveHub } from './live.js';
-import { checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedEvent } from './record.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
@@ -16,7 +16,7 @@ interface TopicState {
   cursors: Map<string, number>;
 }
 
-export class MemoryEventLog implements EventLog {
+export class MemoryEventLog implements EventLog, PreparedAppender {
   readonly backend = 'memory' as const;
   private readonly topics = new Map<string, TopicState>();
   private readonly hub: LiveHub;
@@ -28,7 +28,11 @@ export class MemoryEventLog implements EventLog {
 
   append(topic: TopicLike, event: NewLogEvent): Promise<number> {
     const name = topicName(topic);
-    const prepared = prepareEvent(event);
+    return this[APPEND_PREPARED](name, prepareEvent(event));
+  }
+
+  [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
+    const name = topicName(topic);
     if (this.closed) return Promise.reject(closedError(this.backend));
     const t = this.state(name);
     const id = ++t.latest;

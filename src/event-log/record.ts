@@ -1,7 +1,19 @@
 // Validation and snapshot of an append, shared by every backend. Done synchronously inside
 // append(), so bad input throws at the call and later mutation of the caller's object is harmless.
 
+import type { Topic } from './topic.js';
 import type { LogEvent, NewLogEvent } from './types.js';
+
+/**
+ * ringlog's own backends also take an event already validated and serialised, under this symbol:
+ * EventLogSink holds each event as JSON text already, and would otherwise parse it only for
+ * append() to serialise it again. Not part of the public EventLog interface.
+ */
+export const APPEND_PREPARED = Symbol('ringlog.appendPrepared');
+
+export interface PreparedAppender {
+  [APPEND_PREPARED](topic: Topic | string, event: PreparedEvent): Promise<number>;
+}
 
 /** An event ready to store: its JSON text is the snapshot. */
 export interface PreparedEvent {

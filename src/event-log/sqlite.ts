@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
 import { LiveHub } from './live.js';
-import { checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, toLogEvent, type PreparedEvent } from './record.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import type { AppendItem, SqliteOp, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-protocol.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
@@ -74,7 +74,7 @@ interface QueuedAppend {
 type RequestBody = SqliteRequest extends infer R ? (R extends SqliteRequest ? Omit<R, 'reqId'> : never) : never;
 type ResultOf<B extends RequestBody> = Extract<SqliteResult, { op: B['op'] }>;
 
-export class SqliteEventLog implements EventLog {
+export class SqliteEventLog implements EventLog, PreparedAppender {
   readonly backend = 'sqlite' as const;
   /** Settles once the worker has opened the database (or failed to). */
   readonly opened: Promise<void>;
@@ -142,7 +142,11 @@ export class SqliteEventLog implements EventLog {
 
   append(topic: TopicLike, event: NewLogEvent): Promise<number> {
     const name = topicName(topic);
-    const prepared = prepareEvent(event);
+    return this[APPEND_PREPARED](name, prepareEvent(event));
+  }
+
+  [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
+    const name = topicName(topic);
     const refused = this.refuseWrite('append', name);
     if (refused !== undefined) return Promise.reject(refused);
     return new Promise<number>((resolve, reject) => {
