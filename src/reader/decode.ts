@@ -72,45 +72,56 @@ function plainStringEnd(buf: Buffer, at: number, end: number): number {
 /**
  * The envelope of the line buf[start, end) (no newline), read without JSON.parse when the line
  * has ringlog's key order; otherwise (and for drop markers, whose count is further in) the whole
- * line is parsed. Only a structural check of the rest is made on the fast path: the line must end
- * with '}'.
+ * line is parsed.
  */
 export function decodeEnvelope(buf: Buffer, start: number, end: number): Decoded {
-  fast: {
-    if (buf[end - 1] !== CLOSE || !startsWith(buf, start, end, P_INDEX)) break fast;
-    let at = start + P_INDEX.length;
-    let e = intEnd(buf, at, end);
-    if (e < 0) break fast;
-    const index = intValue(buf, at, e);
-    if (!startsWith(buf, e, end, P_EMITTED)) break fast;
-    at = e + P_EMITTED.length;
-    e = intEnd(buf, at, end);
-    if (e < 0) break fast;
-    const emittedAtMs = intValue(buf, at, e);
-    if (!startsWith(buf, e, end, P_DEPTH)) break fast;
-    at = e + P_DEPTH.length;
-    if (startsWith(buf, at, end, NULL)) e = at + NULL.length;
-    else e = intEnd(buf, at, end);
-    if (e < 0) break fast;
-    if (startsWith(buf, e, end, P_EXEC)) {
-      const q = plainStringEnd(buf, e + P_EXEC.length, end);
-      if (q < 0) break fast;
-      e = q + 1;
-    }
-    let type: string | undefined;
-    if (startsWith(buf, e, end, P_TYPE)) {
-      at = e + P_TYPE.length;
-      const q = plainStringEnd(buf, at, end);
-      if (q < 0) break fast;
-      type = buf.toString('utf8', at, q);
-      if (type === 'events_dropped') break fast;
-    } else if (e !== end - 1) {
-      // The event has fields but does not start with `type`: it may still have one further on.
-      break fast;
-    }
-    return { index, emittedAtMs, type, covers: 1 };
+  // A fresh object per line: callers keep the envelopes they are given.
+  const env: Envelope = { index: 0, emittedAtMs: 0, type: undefined, covers: 1 };
+  return decodeEnvelopeFast(buf, start, end, env) ? env : decodeParsed(parseLine(buf.toString('utf8', start, end)));
+}
+
+/**
+ * decodeEnvelope's fast path alone, into `out`, for a caller that indexes millions of lines and
+ * wants no object per line. False (and `out` untouched) when the line needs JSON.parse. Only a
+ * structural check of the rest is made: the line must end with '}'.
+ */
+export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, out: Envelope): boolean {
+  if (buf[end - 1] !== CLOSE || !startsWith(buf, start, end, P_INDEX)) return false;
+  let at = start + P_INDEX.length;
+  let e = intEnd(buf, at, end);
+  if (e < 0) return false;
+  const index = intValue(buf, at, e);
+  if (!startsWith(buf, e, end, P_EMITTED)) return false;
+  at = e + P_EMITTED.length;
+  e = intEnd(buf, at, end);
+  if (e < 0) return false;
+  const emittedAtMs = intValue(buf, at, e);
+  if (!startsWith(buf, e, end, P_DEPTH)) return false;
+  at = e + P_DEPTH.length;
+  if (startsWith(buf, at, end, NULL)) e = at + NULL.length;
+  else e = intEnd(buf, at, end);
+  if (e < 0) return false;
+  if (startsWith(buf, e, end, P_EXEC)) {
+    const q = plainStringEnd(buf, e + P_EXEC.length, end);
+    if (q < 0) return false;
+    e = q + 1;
   }
-  return decodeParsed(parseLine(buf.toString('utf8', start, end)));
+  let type: string | undefined;
+  if (startsWith(buf, e, end, P_TYPE)) {
+    at = e + P_TYPE.length;
+    const q = plainStringEnd(buf, at, end);
+    if (q < 0) return false;
+    type = buf.toString('utf8', at, q);
+    if (type === 'events_dropped') return false;
+  } else if (e !== end - 1) {
+    // The event has fields but does not start with `type`: it may still have one further on.
+    return false;
+  }
+  out.index = index;
+  out.emittedAtMs = emittedAtMs;
+  out.type = type;
+  out.covers = 1;
+  return true;
 }
 
 /** JSON.parse that reports failure as a reason instead of throwing. */

@@ -105,18 +105,22 @@ export interface ChunkSource {
  * Opens a segment at `offset`. Returns null when the file is gone (retention removed it, or the
  * compressor replaced it): the caller then looks again at what is on disk.
  */
-export async function openSegment(seg: SegmentInfo, offset: number): Promise<ChunkSource | null> {
-  return seg.compressed ? openGzip(seg.path, offset) : openPlain(seg.path, offset);
-}
-
-async function openPlain(file: string, offset: number): Promise<ChunkSource | null> {
+export async function openSegment(seg: Pick<SegmentInfo, 'path' | 'compressed'>, offset: number): Promise<ChunkSource | null> {
   let fh: fs.promises.FileHandle;
   try {
-    fh = await fs.promises.open(file, 'r');
+    fh = await fs.promises.open(seg.path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw ioError(err, file);
+    throw ioError(err, seg.path);
   }
+  return seg.compressed ? gzipSource(fh, seg.path, offset) : plainSource(fh, seg.path, offset);
+}
+
+/**
+ * The bytes of the plain file open as `fh`, from `offset` up to `end` (by default on to whatever
+ * end the file has at each read, so a follower sees it grow). Closing the source closes `fh`.
+ */
+export function plainSource(fh: fs.promises.FileHandle, file: string, offset: number, end = Infinity): ChunkSource {
   let position = offset;
   let closed = false;
   return {
@@ -124,12 +128,14 @@ async function openPlain(file: string, offset: number): Promise<ChunkSource | nu
       return position;
     },
     async read() {
+      const want = Math.min(CHUNK_BYTES, end - position);
+      if (want <= 0) return null;
       // A fresh buffer per read: the caller may still hold the previous one (a line cut at the
       // chunk's end), and allocation of a megabyte is cheap next to decoding it.
-      const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+      const buf = Buffer.allocUnsafe(want);
       let n: number;
       try {
-        ({ bytesRead: n } = await fh.read(buf, 0, CHUNK_BYTES, position));
+        ({ bytesRead: n } = await fh.read(buf, 0, want, position));
       } catch (err) {
         throw ioError(err, file);
       }
@@ -145,14 +151,7 @@ async function openPlain(file: string, offset: number): Promise<ChunkSource | nu
   };
 }
 
-async function openGzip(file: string, offset: number): Promise<ChunkSource | null> {
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw ioError(err, file);
-  }
+function gzipSource(fh: fs.promises.FileHandle, file: string, offset: number): ChunkSource {
   const input = fh.createReadStream({ highWaterMark: CHUNK_BYTES, autoClose: true });
   const gunzip = zlib.createGunzip({ chunkSize: CHUNK_BYTES });
   // Errors of either stream reach the consumer through the iterator; this callback only keeps

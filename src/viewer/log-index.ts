@@ -14,7 +14,9 @@ import { createGunzip } from 'node:zlib';
 import { readRecords } from '../reader/index.js';
 import type { ReadIssue } from '../reader/index.js';
 import { segmentName } from '../segments.js';
-import { type Envelope, fileChunks, gzipChunks, readEnvelope, scanChunks } from './line-scan.js';
+import type { Envelope } from '../reader/decode.js';
+import { openSegment, plainSource } from '../reader/files.js';
+import { readEnvelope, scanChunks } from './line-scan.js';
 
 /** One file of the set, as the index knows it. */
 export interface IndexedSegment {
@@ -314,12 +316,12 @@ export class LogIndex {
     if (seg.compressed) {
       // Only closed segments are compressed: read to the end once, and it is final.
       if (seg.firstOrdinal < 0) seg.firstOrdinal = this.count;
+      const src = await openSegment(seg, seg.scannedEnd);
+      if (src === null) return 'replaced';
       try {
-        const end = await scanChunks(gzipChunks(seg.path, seg.scannedEnd), seg.scannedEnd, onLine);
-        seg.scannedEnd = end;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
-        throw err;
+        seg.scannedEnd = await scanChunks(src, seg.scannedEnd, onLine);
+      } finally {
+        await src.close();
       }
       seg.final = true;
       return 'ok';
@@ -336,7 +338,8 @@ export class LogIndex {
       const size = (await fh.stat()).size;
       if (size < seg.scannedEnd) return 'replaced';
       if (seg.firstOrdinal < 0) seg.firstOrdinal = this.count;
-      if (size > seg.scannedEnd) seg.scannedEnd = await scanChunks(fileChunks(fh, seg.scannedEnd, size), seg.scannedEnd, onLine);
+      // Only up to the size just taken: the torn-line check below compares against it.
+      if (size > seg.scannedEnd) seg.scannedEnd = await scanChunks(plainSource(fh, seg.path, seg.scannedEnd, size), seg.scannedEnd, onLine);
       if (!isLast && seg.scannedEnd < size) {
         // A closed segment that does not end with a newline: a torn line a crash left, never completed.
         this.issue(`${seg.path}: ${size - seg.scannedEnd} bytes of a torn last line`);
