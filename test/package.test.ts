@@ -31,7 +31,8 @@ describe('the packed package', () => {
     const out = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', project], { cwd: repo, encoding: 'utf8' });
     const [{ filename }] = JSON.parse(out) as [{ filename: string }];
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-    // ringlog has no runtime dependencies, so this install needs nothing but the tarball.
+    // Offline: the tarball, and its dependencies (commander, piscina; better-sqlite3 optional) from
+    // the npm cache the repository's own `npm install` filled.
     execFileSync(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(project, filename)], { cwd: project, encoding: 'utf8' });
   });
 
