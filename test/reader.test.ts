@@ -165,6 +165,19 @@ describe('issues', () => {
     expect((await collect(readRecords(base))).map((r) => r.index)).toEqual([0, 1, 2, 3]);
   });
 
+  it('onTornTail hears the skipped torn last line of a set or a stream, and nothing on a clean end', async () => {
+    const base = craft('torn-tail-hook', { [BASE_NAME]: lines(0, 1), [segmentName(1)]: lines(2, 3) + L(4).slice(0, 30) });
+    const heard: { file: string; bytes: number }[] = [];
+    await collect(readRecords(base, { onTornTail: (t) => heard.push(t) }));
+    expect(heard).toEqual([{ file: path.join(path.dirname(base), segmentName(1)), bytes: 30 }]);
+    await collect(readStream(Readable.from([lines(0, 1), L(2).slice(0, 7)]), { onTornTail: (t) => heard.push(t) }));
+    expect(heard[1]).toEqual({ file: '-', bytes: 7 });
+    const clean = craft('clean-tail', { [BASE_NAME]: lines(0, 1, 2) });
+    await collect(readEvents(clean, { onTornTail: (t) => heard.push(t) }));
+    expect(heard).toHaveLength(2);
+    expect(() => readRecords(clean, { onTornTail: 5 as never })).toThrow(TypeError);
+  });
+
   it("'warn' without onIssue goes to process.emitWarning", async () => {
     const base = craft('emit-warning', { [BASE_NAME]: lines(0, 2) });
     const seen: Error[] = [];

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type { ReadIssue, ReadIssueCode } from '../reader/index.js';
 import type { Run } from './context.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
-import { readSource, tornTail, type Source, type TornTail } from './source.js';
+import type { TornTail } from '../reader/index.js';
+import { readSource, type Source } from './source.js';
 import { Timeline } from './timeline.js';
 
 /** The marker type standing for `count` lost events (README, Line format). */
@@ -96,7 +97,10 @@ export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promi
   let fileCompressed = false;
   let inFile = 0;
   let prevMs = -Infinity;
-  for await (const rec of readSource(src, { issues: 'warn', onIssue, signal: run.signal })) {
+  const onTornTail = (tail: TornTail): void => {
+    r.tornTail = tail;
+  };
+  for await (const rec of readSource(src, { issues: 'warn', onIssue, onTornTail, signal: run.signal })) {
     r.lines++;
     r.bytes += rec.bytes;
     const marker = rec.type === DROP_MARKER_TYPE && rec.covers > 1;
@@ -130,7 +134,6 @@ export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promi
     progress.update(fileBase + (fileCompressed ? 0 : inFile));
   }
   progress.finish();
-  if (!run.signal.aborted) r.tornTail = await tornTail(src);
   return r;
 }
 

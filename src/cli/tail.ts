@@ -25,8 +25,8 @@ export async function tail(run: Run, arg: string | undefined, opts: TailOptions)
     // A stream can only be read forwards: keep the last lines as they pass. (-f has nothing to
     // follow on a pipe, as with tail(1): the stream's end is the end.)
     const ring = new LineRing(opts.lines);
-    for await (const chunk of src.tap.chunks()) {
-      ring.push(chunk);
+    for await (const chunk of src.stream as AsyncIterable<Buffer | string>) {
+      ring.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
       if (run.signal.aborted) return;
     }
     for (const line of ring.lines()) out.line(line.toString('utf8'));

@@ -97,6 +97,7 @@ export function selection(opts: ReadOptions): Selection {
   }
   if (opts.issues !== undefined && opts.issues !== 'throw' && opts.issues !== 'warn') throw new RangeError(`issues must be 'throw' or 'warn'`);
   if (opts.onIssue !== undefined && typeof opts.onIssue !== 'function') throw new TypeError('onIssue must be a function');
+  if (opts.onTornTail !== undefined && typeof opts.onTornTail !== 'function') throw new TypeError('onTornTail must be a function');
   return { from, to, types };
 }
 

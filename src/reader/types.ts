@@ -84,8 +84,21 @@ export interface ReadOptions {
    */
   issues?: 'throw' | 'warn';
   onIssue?: (issue: ReadIssue) => void;
+  /**
+   * Hears the torn last line of a set or stream (a writer killed mid-line), which reading skips
+   * without an issue: where it is and how many bytes it has. Not called when following (there
+   * the line is waited for) or when the read ends early (toIndex, abort).
+   */
+  onTornTail?: (tail: TornTail) => void;
   /** Aborting ends the iteration: the pending next() resolves `done`. */
   signal?: AbortSignal;
+}
+
+export interface TornTail {
+  /** The file (`-` for a stream). */
+  file: string;
+  /** Bytes after its last newline. */
+  bytes: number;
 }
 
 export interface FollowOptions extends ReadOptions {

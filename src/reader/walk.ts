@@ -147,6 +147,7 @@ function walkSet<T>(basePath: string, options: ReadOptions, kind: LineKind<T>, f
             // skipped. Anywhere else it is damage.
             const isLast = !segs.some((s) => s.number > seg.number);
             if (!isLast || waiter) yield* deliver<T>([proc.torn(carry.length)], onIssue);
+            else options.onTornTail?.({ file: seg.path, bytes: carry.length });
           }
         } finally {
           await src.close();
@@ -260,7 +261,10 @@ export function readStream(stream: NodeJS.ReadableStream, options: ReadOptions =
         } catch (err) {
           throw ioError(err, '-');
         }
-        if (r.done) return;
+        if (r.done) {
+          if (carry !== null) options.onTornTail?.({ file: '-', bytes: carry.length });
+          return;
+        }
         const chunk = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
         const data: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
         const batch: (RawRecord | IssueItem)[] = [];
