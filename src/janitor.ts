@@ -1,32 +1,14 @@
 // Retention and compression of closed segments. It runs on the caller's thread but does no
-// blocking work there: gzip runs in a piscina pool (workers/compress.ts), removals go through
+// blocking work there: gzip runs in a thread of its own (src/compressor.ts), removals go through
 // fs.promises. Nothing it does can affect writing: its failures reach onError with their own codes
 // (ERR_RINGLOG_COMPRESS, ERR_RINGLOG_RETENTION), and a segment it fails to compress stays plain.
 
 import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Piscina } from 'piscina';
+import { Compressor } from './compressor.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
 import type { CompressResult, CompressTask } from './protocol.js';
 import { GZ_SUFFIX, GZ_TMP_SUFFIX, listSegmentFiles, segmentPath } from './segments.js';
 
-const COMPRESS_WORKER = fileURLToPath(new URL('../workers/compress.js', import.meta.url));
-
-/**
- * One thread. The writer thread and the caller's thread already want a core each on a two-core
- * machine; a second compressor would take the writer's share, and one gzip stream at the default
- * level (~200 MB/s on the 2-core VM) keeps up with any sink not writing flat out.
- */
-const MAX_THREADS = 1;
-/** Keep an idle compression thread this long: a busy sink rotates every second or so (100 MiB at
- *  100+ MB/s), so consecutive jobs reuse one thread, and a quiet sink holds none. */
-const IDLE_TIMEOUT_MS = 5000;
-/**
- * The compression thread runs at a lower priority (Linux nice values are per thread): when the
- * cores are busy the writer and the caller win, and gzip gets the idle time. 10 rather than 19
- * so compression still progresses under sustained load instead of starving until it ends.
- */
-const NICE_INCREMENT = 10;
 /** close() keeps the process alive while it waits for the last jobs; the timer never needs to fire. */
 const KEEP_ALIVE_MS = 60_000;
 
@@ -58,7 +40,13 @@ export class Janitor {
   #nextJob: NodeJS.Timeout | undefined;
   /** Removals and the open-time tidy-up in flight. */
   readonly #chores = new Set<Promise<void>>();
-  #pool: Promise<Piscina<CompressTask, CompressResult> | undefined> | undefined;
+  /**
+   * One compression thread, one job at a time: the writer thread and the caller's thread already
+   * want a core each on a two-core machine; a second compressor would take the writer's share, and
+   * one gzip stream at the default level (~200 MB/s on the 2-core VM) keeps up with any sink not
+   * writing flat out.
+   */
+  readonly #compressor = new Compressor();
   #stopped = false;
   #closing = false;
   #keepAlive: NodeJS.Timeout | undefined;
@@ -113,9 +101,7 @@ export class Janitor {
     try {
       this.#schedule();
       if (!this.#idle()) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
-      const pool = await this.#pool;
-      this.#pool = undefined;
-      await pool?.destroy();
+      await this.#compressor.destroy();
     } finally {
       clearInterval(this.#keepAlive);
       this.#keepAlive = undefined;
@@ -164,8 +150,8 @@ export class Janitor {
 
   /**
    * Starts the next job from a timer that does not hold the process: a program whose loop ends
-   * without close() waits at most for the job in flight (piscina holds the process while a task
-   * runs), never for the rest of the queue.
+   * without close() waits at most for the job in flight (the compression thread holds the process while
+   * a job runs), never for the rest of the queue.
    */
   #schedule(): void {
     if (this.#stopped || this.#running !== undefined || this.#nextJob !== undefined) return;
@@ -191,28 +177,8 @@ export class Janitor {
     );
   }
 
-  async #run(task: CompressTask): Promise<CompressResult> {
-    const pool = await (this.#pool ??= this.#startPool());
-    if (pool === undefined) return { status: 'missing' }; // reported once by #startPool
-    return pool.run(task);
-  }
-
-  async #startPool(): Promise<Piscina<CompressTask, CompressResult> | undefined> {
-    try {
-      // Loaded on first use: a sink without compression never loads piscina.
-      const { Piscina } = await import('piscina');
-      return new Piscina<CompressTask, CompressResult>({
-        filename: COMPRESS_WORKER,
-        minThreads: 0,
-        maxThreads: MAX_THREADS,
-        idleTimeout: IDLE_TIMEOUT_MS,
-        niceIncrement: NICE_INCREMENT,
-      });
-    } catch (err) {
-      this.#report(ErrorCode.COMPRESS, 'cannot start the compression pool; segments stay uncompressed', faultInfo(err));
-      this.#queue.length = 0;
-      return undefined;
-    }
+  #run(task: CompressTask): Promise<CompressResult> {
+    return this.#compressor.run(task);
   }
 
   #jobEnded(segment: number, result: CompressResult): void {

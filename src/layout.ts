@@ -35,7 +35,15 @@ export const Ctl = {
   PUBLISHING: 12,
   /** The READ_POS that publish was about to store. */
   PUB_TARGET: 13,
+  /** threadId of the running writer (0 until it starts); the writer swaps its own id for
+   *  WRITER_GONE on its way out, so a waiting owner sees the death without its 'exit' event. */
+  WRITER_ID: 14,
+  /** Kernel task id of the running writer (0: unknown), for deaths the writer cannot announce
+   *  (terminate(), the heap limit): see src/threads/os-thread.ts. */
+  WRITER_TID: 15,
 } as const;
+/** WRITER_ID of a writer that has ended by its own doing. */
+export const WRITER_GONE = -1;
 export const CTL_SLOTS = 16;
 
 /** Float64 slots, only ever touched by the LOCK holder (the lock's atomics order them). */

@@ -29,12 +29,18 @@ export type FromWriter =
   /** The writer moved on to `segment`: segment - 1 and every earlier one are closed for good. */
   | { readonly type: 'rotated'; readonly segment: number };
 
-/** A job of the janitor's compression pool (workers/compress.ts): gzip one closed segment. */
+/** A job of the janitor's compression thread (workers/compress.ts): gzip one closed segment. */
 export interface CompressTask {
   /** The plain segment; it becomes `<source>.gz`. */
   readonly source: string;
   /** zlib level, 1 to 9. */
   readonly level: number;
+}
+
+/** Owner → compression thread: one job at a time; the thread answers each with a CompressResult. */
+export interface ToCompressor {
+  readonly type: 'compress';
+  readonly task: CompressTask;
 }
 
 export type CompressResult =

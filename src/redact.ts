@@ -200,8 +200,6 @@ function modulePath(v: string | URL, at: string): string {
   return text;
 }
 
-const requireModule = createRequire(import.meta.url);
-
 /**
  * Loads a custom redaction module synchronously (require of an ES module works from Node 20.19;
  * a module with top-level await cannot be loaded this way). Its default export, or a CommonJS
@@ -210,7 +208,9 @@ const requireModule = createRequire(import.meta.url);
 function loadCustom(file: string, at: string): RedactFunction {
   let mod: unknown;
   try {
-    mod = requireModule(file);
+    // A require rooted at the module itself: `file` is absolute, and this code may run from a bundle
+    // or from the writer's embedded source, where import.meta.url means nothing.
+    mod = createRequire(file)(file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new TypeError(`${at}: cannot load ${JSON.stringify(file)}: ${e.code ? `${e.code}: ` : ''}${e.message}`, { cause: err });

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
 import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, NO_ROOM, Scratch } from './encoder.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
@@ -16,13 +16,12 @@ import { createRing, Ctl, LockOwner, Num, reached, u32diff, WorkerState, type Ri
 import type { Source } from './line-builder.js';
 import { fast } from './node-buffer.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
-import type { FromWriter, ToWriter, WriterInit } from './protocol.js';
+import type { FromWriter } from './protocol.js';
 import { compileRedaction } from './redact.js';
-import { FRESH_SEGMENT, lastLineOfSet, listSegmentFiles, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
+import { lastLineOfSet, listSegmentFiles, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
 import { sleepSync, waitAsync, waitSync } from './wait.js';
-
-const WORKER_URL = new URL('../workers/writer.js', import.meta.url);
+import { WriterThread } from './writer-thread.js';
 
 /** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
 const EXTERNAL_FRACTION = 4;
@@ -34,8 +33,18 @@ const PUMP_INTERVAL_MS = 1;
 const WAIT_SLICE_MS = 10;
 /** Period of the keep-alive timer of a pending flush: it never needs to fire, only to exist. */
 const KEEP_ALIVE_MS = 60_000;
-/** A writer that dies this many times in a row before writing anything is not restarted again. */
-const MAX_FAILED_STARTS = 3;
+/**
+ * With no writer thread (it cannot run here), this thread writes once this much is waiting in the
+ * ring: 64 KiB is ~50 events of the reference corpus and well under a millisecond of writing, so
+ * the loop never stalls for long, while each write still carries many lines (about the cost of a
+ * buffered synchronous writer).
+ */
+const INLINE_SLICE_BYTES = 64 * 1024;
+/** ... and what is left after a burst is written this soon after it, so lines stay visible. */
+const INLINE_IDLE_MS = 1;
+/** process.emitWarning code of the switch to writing on the caller's thread. */
+export const WRITER_FALLBACK_WARNING = 'RINGLOG_WRITER_FALLBACK';
+let fallbackWarned = false;
 
 interface Queued {
   readonly bytes: Buffer;
@@ -95,15 +104,20 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #rejected = 0;
   #ringHighWater = 0;
 
-  #worker: Worker | undefined;
-  #workerAlive = false;
+  readonly #writer: WriterThread;
+  /** Set when no writer thread can run: this thread writes, in slices (INLINE_SLICE_BYTES). */
+  #inline = false;
+  #inlineTimer: NodeJS.Timeout | undefined;
+  /**
+   * READ_POS when a blocking wait last timed out, -1 when none: until the writer moves past it,
+   * no event waits again (a stall costs the loop one blockTimeoutMs, not one per event).
+   */
+  #stalledAt = -1;
+  /** Why the first event was dropped by the overload policy, for the flush error. */
+  #dropReason: string | undefined;
   /** Flushes in progress, and the timer that keeps the loop alive meanwhile. */
   #flushesPending = 0;
   #keepAlive: NodeJS.Timeout | undefined;
-  #workerRestarts = 0;
-  /** Writers in a row that died without moving READ_POS: a writer that cannot make progress. */
-  #failedStarts = 0;
-  #readPosAtStart = 0;
   #ownConsumer: RingConsumer | undefined;
 
   #firstFault: FaultInfo | undefined;
@@ -142,7 +156,25 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       // have left closed segments to compress or retire.
       if (opts.mode === 'append') this.#janitor.resume();
     }
-    this.#startWorker();
+    this.#writer = new WriterThread(
+      this.#ring,
+      () => ({
+        sab: this.#ring.sab,
+        keys: this.#enc.keys.names.slice(),
+        basePath: this.basePath,
+        rotateBytes: this.#opts.rotateBytes,
+        redact: this.#opts.redact,
+      }),
+      opts.writerResourceLimits,
+      {
+        message: (msg) => this.#onMessage(msg),
+        started: (post) => {
+          for (const [id, ext] of this.#externals) post({ type: 'external', id, sab: ext.sab });
+        },
+        gaveUp: (cause, attempts) => this.#goInline(cause, attempts),
+      },
+    );
+    this.#writer.start();
     trackForExit(this);
   }
 
@@ -167,34 +199,51 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     } catch (err) {
       fail(err, 'cannot create its directory');
     }
-    if (opts.mode === 'truncate') {
-      let fd = -1;
-      try {
-        fd = fs.openSync(abs, FRESH_SEGMENT);
-      } catch (err) {
-        fail(err, 'cannot create the file');
-      }
-      // A fresh session: segments left by an earlier one would read as part of this one, in any
-      // form (the base file's compressed copy included).
-      for (const seg of listSegmentFiles(abs)) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
-      return new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0);
-    }
-    const segment = resumeSegment(abs);
+    // Nothing on disk is destroyed before every check that can fail has passed: the file is opened
+    // without O_TRUNC (so permissions are proven) and the writer is started (or given up on: that
+    // degrades, it does not fail) before truncate mode empties the set.
+    const truncate = opts.mode === 'truncate';
+    const segment = truncate ? 0 : resumeSegment(abs);
     const current = segmentPath(abs, segment);
     let fd = -1;
     try {
       fd = fs.openSync(current, RESUMED_SEGMENT);
     } catch (err) {
-      fail(err, 'cannot open the file for appending');
+      fail(err, truncate ? 'cannot open the file for writing' : 'cannot open the file for appending');
     }
+    let sink: JsonlEventSink;
     try {
-      const tail = scanTail(fd, current);
-      const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
-      return new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0);
+      if (truncate) sink = new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0);
+      else {
+        const tail = scanTail(fd, current);
+        const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
+        sink = new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0);
+      }
     } catch (err) {
       fs.closeSync(fd);
       return fail(err, 'cannot resume the existing log');
     }
+    if (truncate) {
+      try {
+        // A fresh session: segments left by an earlier one would read as part of this one, in any
+        // form (the base file's compressed copy included).
+        for (const seg of listSegmentFiles(abs)) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
+        // Only a regular file has contents to empty (a FIFO or /dev/null has none, and refuses).
+        if (fs.fstatSync(fd).isFile()) fs.ftruncateSync(fd, 0);
+      } catch (err) {
+        sink.#abandonOpen();
+        fail(err, 'cannot empty the previous session');
+      }
+    }
+    return sink;
+  }
+
+  /** open() failed after the constructor: nothing was accepted, so there is nothing to write. */
+  #abandonOpen(): void {
+    this.#state = State.CLOSED;
+    untrackForExit(this);
+    void this.#writer.stop();
+    fs.closeSync(Atomics.load(this.#ring.ctl, Ctl.FD));
   }
 
   /** The next index to be stamped: the number of events of this session so far. */
@@ -231,6 +280,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       if (this.#reentrant.length > 0) this.#reentrant.length = 0;
       this.#encoding = false;
     }
+    if (this.#inline) this.#inlineStep();
   }
 
   #accept(index: number, ts: number, event: AgentEvent, context: EventContext | undefined): void {
@@ -321,6 +371,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const direct = (): boolean => !external && this.#queueEmpty() && this.#dropCount === 0 && this.#copyIntoRing(bytes);
     this.#pump();
     if (direct()) return;
+    if (this.#inline) {
+      // No writer thread: room is made by writing here, never by waiting.
+      this.#writeHere();
+      if (direct()) return;
+    }
     const cost = external ? len + EXTERNAL_RECORD : len;
     const { overload, maxBufferBytes, blockTimeoutMs } = this.#opts;
     const admit = (): boolean => this.#bufferedBytes === 0 || this.#bufferedBytes + cost <= maxBufferBytes;
@@ -345,6 +400,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   }
 
   #drop(index: number, ts: number): void {
+    this.#dropReason ??= this.#whyNoRoom();
     this.#policyDropped++;
     if (this.#dropCount === 0) {
       this.#dropFirst = index;
@@ -373,7 +429,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const buf = fast(Buffer.from(sab));
     record.copy(buf);
     this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
-    this.#postExternal(id, sab);
+    this.#writer.post({ type: 'external', id, sab });
     this.#queue.push({ bytes: externalRecord(id), externalId: id });
     this.#account(record.length + EXTERNAL_RECORD);
   }
@@ -474,16 +530,116 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   }
 
   /** Blocks the caller (pumping the queue) until `cond` holds or `timeoutMs` passes. */
+  /**
+   * Blocks the caller (pumping the queue) until `cond` holds or `timeoutMs` passes. Bounded per
+   * stall, not per event: once a wait has timed out, later calls do not wait again until the
+   * writer has moved READ_POS. A writer that dies meanwhile is replaced from here (the loop is not
+   * turning, so its 'exit' event cannot be heard); with no writer at all, this thread writes.
+   */
   #blockUntil(cond: () => boolean, timeoutMs: number): boolean {
-    const deadline = Date.now() + timeoutMs;
     const { ctl } = this.#ring;
+    if (this.#stalledAt !== -1) {
+      if (Atomics.load(ctl, Ctl.READ_POS) === this.#stalledAt) timeoutMs = 0;
+      else this.#stalledAt = -1;
+    }
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.#pump();
       if (cond()) return true;
+      this.#writer.poll();
+      if (this.#inline) {
+        this.#writeHere();
+        this.#pump();
+        // Writing here made no room (it is failing too): waiting would not help either.
+        return cond();
+      }
       const left = deadline - Date.now();
-      if (left <= 0) return false;
+      if (left <= 0) {
+        this.#stalledAt = Atomics.load(ctl, Ctl.READ_POS);
+        return false;
+      }
       Atomics.notify(ctl, Ctl.WRITE_POS);
       waitSync(ctl, Ctl.READ_POS, Atomics.load(ctl, Ctl.READ_POS), Math.min(left, WAIT_SLICE_MS));
+    }
+  }
+
+  /** Why an event found no room, for the flush error that reports the drop. */
+  #whyNoRoom(): string {
+    const policy = `overload policy '${this.#opts.overload}'`;
+    const death = this.#writer.lastDeath;
+    if (Atomics.load(this.#ring.ctl, Ctl.WORKER_STATE) === WorkerState.STARTING) {
+      return death === undefined
+        ? `the writer thread was still starting (${policy})`
+        : `the writer thread died (${errorText(death)}) and its replacement was still starting (${policy})`;
+    }
+    return `the writer could not keep up (${policy})`;
+  }
+
+  /** Inline mode, after each event: write once a slice has gathered, else soon after the burst. */
+  #inlineStep(): void {
+    const { ctl } = this.#ring;
+    if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) >= INLINE_SLICE_BYTES) {
+      this.#writeHere();
+      return;
+    }
+    if (this.#inlineTimer !== undefined || this.#state !== State.OPEN) return;
+    this.#inlineTimer = setTimeout(() => {
+      this.#inlineTimer = undefined;
+      if (this.#state === State.OPEN) this.#writeHere();
+    }, INLINE_IDLE_MS);
+    // The exit flush writes whatever is left, so this timer must not hold the process.
+    this.#inlineTimer.unref();
+  }
+
+  /** Writes everything pending on this thread, from a path that must not throw (handleEvent). */
+  #writeHere(): void {
+    try {
+      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+    } catch (err) {
+      // Write faults are counted and reported by the consumer; this is anything else (a
+      // redaction module that cannot load on this thread either): reported, never thrown.
+      this.#report(
+        new SinkError(`ringlog: writing "${this.basePath}" on the caller's thread failed: ${errorText(err)}`, {
+          sink: this.basePath,
+          code: ErrorCode.WORKER,
+          droppedEvents: this.#lostTotal(),
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  /**
+   * No writer thread can run: this thread writes from now on. Said once, loudly: a process warning
+   * (seen without any option set) and onError, both carrying the real cause.
+   */
+  #goInline(cause: unknown, attempts: number): void {
+    this.#inline = true;
+    const how = attempts === 1 ? 'could not be started' : `died ${attempts} times in a row before writing anything`;
+    const err = new SinkError(
+      `ringlog: the writer thread of "${this.basePath}" ${how} (${errorText(cause)}); writing continues on the caller's thread, in slices`,
+      { sink: this.basePath, code: ErrorCode.WORKER, droppedEvents: this.#lostTotal(), cause },
+    );
+    // Once per process: a process that cannot start threads would otherwise warn once per sink.
+    if (!fallbackWarned) {
+      fallbackWarned = true;
+      process.emitWarning(err.message, { type: 'RinglogWarning', code: WRITER_FALLBACK_WARNING });
+    }
+    this.#report(err);
+    // What the dead writers left in the ring goes now.
+    this.#writeHere();
+  }
+
+  /** Hands an asynchronous failure to onError; an exception from onError itself surfaces uncaught. */
+  #report(err: SinkError): void {
+    const onError = this.#opts.onError;
+    if (!onError) return;
+    try {
+      onError(err);
+    } catch (thrown) {
+      queueMicrotask(() => {
+        throw thrown;
+      });
     }
   }
 
@@ -492,7 +648,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     while (!this.#queueEmpty() || this.#dropCount > 0) {
       this.#pump();
       if (this.#queueEmpty() && this.#dropCount === 0) break;
-      if (!this.#workerAlive) {
+      if (!this.#writer.alive) {
         this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
         break;
       }
@@ -524,7 +680,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       for (;;) {
         const cur = Atomics.load(ctl, slot);
         if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
-        if (!this.#workerAlive) {
+        if (!this.#writer.alive) {
           // No writer: this thread writes everything accepted, so the barrier holds after it.
           this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
           if (fsync) this.#fsyncHere(target);
@@ -573,15 +729,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     this.#state = State.CLOSING;
     const { ctl } = this.#ring;
-    Atomics.store(ctl, Ctl.STOP, 1);
-    Atomics.notify(ctl, Ctl.WRITE_POS);
-    const worker = this.#worker;
-    if (worker && this.#workerAlive) {
-      await new Promise<void>((resolve) => {
-        worker.once('exit', () => resolve());
-        worker.ref();
-      });
-    }
+    await this.#writer.stop();
     // Anything the writer could not take (it died on the way out) is written here.
     if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) > 0) {
       this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
@@ -589,6 +737,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#state = State.CLOSED;
     untrackForExit(this);
     if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
+    if (this.#inlineTimer) clearTimeout(this.#inlineTimer);
     try {
       fs.closeSync(Atomics.load(ctl, Ctl.FD));
     } catch (err) {
@@ -611,6 +760,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     // Exit cannot wait for compression: closed segments left plain are compressed by the next
     // open in append mode.
     this.#janitor?.abandon();
+    this.#writer.abandon();
     this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
   }
 
@@ -633,7 +783,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       ringHighWater: this.#ringHighWater,
       bufferedBytes: this.#bufferedBytes,
       bufferHighWater: this.#bufferHighWater,
-      workerRestarts: this.#workerRestarts,
+      workerRestarts: this.#writer.restarts,
       faults: this.#faults,
       segmentsCompressed: this.#janitor?.stats.segmentsCompressed ?? 0,
       segmentsRemoved: this.#janitor?.stats.segmentsRemoved ?? 0,
@@ -653,7 +803,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       ? `write failed (${cause.code}: ${cause.message})`
       : this.#afterClose > 0 && this.#policyDropped === 0
         ? 'events were logged after close()'
-        : `the writer could not keep up (overload policy '${this.#opts.overload}')`;
+        : (this.#dropReason ?? `the writer could not keep up (overload policy '${this.#opts.overload}')`);
     throw new SinkError(`ringlog: ${lost} event(s) lost in "${this.basePath}": ${why}`, {
       sink: this.basePath,
       code: cause ? ErrorCode.WRITE : ErrorCode.DROPPED,
@@ -666,7 +816,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   async #awaitFaultMessages(): Promise<void> {
     const { ctl } = this.#ring;
     const deadline = Date.now() + 1000;
-    while (this.#faultMessages < Atomics.load(ctl, Ctl.ERRORS) && Date.now() < deadline && this.#workerAlive) {
+    while (this.#faultMessages < Atomics.load(ctl, Ctl.ERRORS) && Date.now() < deadline && this.#writer.alive) {
       await new Promise((r) => setImmediate(r));
     }
   }
@@ -687,7 +837,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     for (;;) {
       const prev = Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.FREE, LockOwner.CALLER);
       if (prev === LockOwner.FREE || prev === LockOwner.CALLER) break;
-      if (!this.#workerAlive || Atomics.load(ctl, Ctl.WORKER_STATE) === WorkerState.EXITED) {
+      // A writer that died holding the lock, unheard (this thread is not turning its loop), is
+      // found here; a replacement, if one starts, competes for the lock like any writer.
+      this.#writer.poll();
+      if (!this.#writer.alive) {
         // Its holder is gone: the lock is ours, and DIRTY (still set) makes us repair the tail.
         Atomics.store(ctl, Ctl.LOCK, LockOwner.CALLER);
         break;
@@ -722,8 +875,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#externals.clear();
       this.#bufferedBytes = 0;
       // Records this thread consumed may have defined keys the writer never saw: start the key
-      // table afresh so every later record defines what it uses.
-      this.#enc.resetKeys();
+      // table afresh so every later record defines what it uses. Inline, no writer will read them.
+      if (!this.#inline) this.#enc.resetKeys();
       Atomics.store(ctl, Ctl.DIRTY, 0);
     } finally {
       if (!final) {
@@ -773,32 +926,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       droppedEvents: this.#lostTotal(),
       cause: fault,
     });
-    this.#opts.onError?.(err);
-  }
-
-  #startWorker(): void {
-    const init: WriterInit = {
-      sab: this.#ring.sab,
-      keys: this.#enc.keys.names.slice(),
-      basePath: this.basePath,
-      rotateBytes: this.#opts.rotateBytes,
-      redact: this.#opts.redact,
-    };
-    // trackUnmanagedFds off: segment fds opened by a writer must outlive it (a crashed writer's
-    // successor, or the exit drain, keeps writing to them).
-    this.#readPosAtStart = Atomics.load(this.#ring.ctl, Ctl.READ_POS);
-    const limits = this.#opts.writerResourceLimits;
-    const worker = new Worker(WORKER_URL, { workerData: init, trackUnmanagedFds: false, ...(limits ? { resourceLimits: limits } : {}) });
-    this.#worker = worker;
-    this.#workerAlive = true;
-    for (const [id, ext] of this.#externals) this.#postExternalTo(worker, id, ext.sab);
-    worker.on('message', (msg: FromWriter) => this.#onMessage(msg));
-    worker.on('error', () => {
-      // Reported through 'exit'; the listener keeps an error event from becoming uncaught.
-    });
-    worker.once('exit', () => this.#onWorkerExit(worker));
-    // After the listeners: adding a 'message' listener refs the worker's port again.
-    worker.unref();
+    this.#report(err);
   }
 
   #onMessage(msg: FromWriter): void {
@@ -814,55 +942,25 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       case 'rotated':
         this.#janitor?.closed(msg.segment);
         return;
-      case 'fatal':
-        this.#opts.onError?.(
+      case 'fatal': {
+        const cause = new Error(msg.message);
+        if (msg.stack !== undefined) cause.stack = msg.stack;
+        this.#report(
           new SinkError(`ringlog: the writer thread of "${this.basePath}" failed: ${msg.message}`, {
             sink: this.basePath,
             code: ErrorCode.WORKER,
             droppedEvents: this.#lostTotal(),
+            cause,
           }),
         );
         return;
+      }
     }
-  }
-
-  #onWorkerExit(worker: Worker): void {
-    if (this.#worker !== worker) return;
-    this.#workerAlive = false;
-    const { ctl } = this.#ring;
-    Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
-    if (Atomics.load(ctl, Ctl.STOP) === 1 || this.#state !== State.OPEN) return;
-    // The writer died: free its lock (DIRTY stays set, so the next holder repairs the file tail)
-    // and start another that resumes from the last record known written.
-    Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.WORKER, LockOwner.FREE);
-    const progressed = Atomics.load(ctl, Ctl.READ_POS) !== this.#readPosAtStart;
-    this.#failedStarts = progressed ? 0 : this.#failedStarts + 1;
-    if (this.#failedStarts >= MAX_FAILED_STARTS) {
-      this.#opts.onError?.(
-        new SinkError(`ringlog: the writer thread of "${this.basePath}" keeps dying without progress; writing falls back to flush() and exit`, {
-          sink: this.basePath,
-          code: ErrorCode.WORKER,
-          droppedEvents: this.#lostTotal(),
-        }),
-      );
-      return;
-    }
-    this.#workerRestarts++;
-    this.#startWorker();
-  }
-
-  #postExternal(id: number, sab: SharedArrayBuffer): void {
-    if (this.#worker && this.#workerAlive) this.#postExternalTo(this.#worker, id, sab);
-  }
-
-  #postExternalTo(worker: Worker, id: number, sab: SharedArrayBuffer): void {
-    const msg: ToWriter = { type: 'external', id, sab };
-    worker.postMessage(msg);
   }
 
   /** For tests of crash recovery: the writer thread, to terminate from outside. */
   get writerThread(): Worker | undefined {
-    return this.#worker;
+    return this.#writer.thread;
   }
 }
 

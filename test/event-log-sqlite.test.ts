@@ -372,36 +372,34 @@ describe('sqlite backend: without better-sqlite3', () => {
     expect(fs.existsSync(path.join(root, 'x.sqlite'))).toBe(false);
   });
 
-  it('a better-sqlite3 that resolves but does not load (hidden by a loader hook) also rejects with UNAVAILABLE', async () => {
-    const root = dirs.make('sqlite-hook');
-    // module.register hooks change import() (here: the worker's) but not require.resolve, so the
-    // caller's check passes and the failure comes from the worker's load.
+  it('a better-sqlite3 that resolves but does not load (its native binding broken) also rejects with UNAVAILABLE', async () => {
+    const root = dirs.make('sqlite-broken');
+    // The built library in a directory of its own, beside a better-sqlite3 whose entry throws as a
+    // missing or mismatched native binding does: the owner's resolve succeeds, the thread's load fails.
+    const pkg = path.join(root, 'ringlog');
+    fs.cpSync(new URL('../dist/src', import.meta.url), path.join(pkg, 'dist', 'src'), { recursive: true });
+    fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'ringlog', type: 'module', main: './dist/src/index.js' }));
+    const stub = path.join(root, 'node_modules', 'better-sqlite3');
+    fs.mkdirSync(stub, { recursive: true });
+    fs.writeFileSync(path.join(stub, 'package.json'), JSON.stringify({ name: 'better-sqlite3', main: 'index.js' }));
     fs.writeFileSync(
-      path.join(root, 'hooks.mjs'),
-      `export async function resolve(specifier, context, next) {
-         if (specifier === 'better-sqlite3') {
-           const err = new Error("Cannot find package 'better-sqlite3' (hidden by a test hook)");
-           err.code = 'ERR_MODULE_NOT_FOUND';
-           throw err;
-         }
-         return next(specifier, context);
-       }`,
+      path.join(stub, 'index.js'),
+      `const err = new Error('Could not locate the bindings file (broken on purpose by the test)');\nerr.code = 'ERR_DLOPEN_FAILED';\nthrow err;\n`,
     );
-    fs.writeFileSync(path.join(root, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
     const r = await runChildWithEnv(
-      `import { openEventLog } from '%RINGLOG%';
+      `const { openEventLog } = await import(process.argv[2]);
        try {
-         await openEventLog({ backend: 'sqlite', sqlitePath: process.argv[2] });
+         await openEventLog({ backend: 'sqlite', sqlitePath: process.argv[3] });
          console.log(JSON.stringify({ opened: true }));
        } catch (err) {
          console.log(JSON.stringify({ code: err.code, message: err.message }));
        }`,
-      [path.join(root, 'x.sqlite')],
-      { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(root, 'register.mjs')).href}`.trim() } },
+      [pathToFileURL(path.join(pkg, 'dist', 'src', 'index.js')).href, path.join(root, 'x.sqlite')],
+      { env: { NODE_PATH: '' }, cwd: root },
     );
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson<{ code?: string; message?: string }>(r);
     expect(out.code).toBe(EventLogErrorCode.UNAVAILABLE);
-    expect(out.message).toMatch(/needs the optional dependency better-sqlite3.*ERR_MODULE_NOT_FOUND.*npm install better-sqlite3/);
+    expect(out.message).toMatch(/needs the optional dependency better-sqlite3.*broken on purpose by the test.*npm install better-sqlite3/);
   });
 });

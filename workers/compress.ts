@@ -1,14 +1,16 @@
-// The compression job of the janitor's pool (src/janitor.ts), run in a piscina worker thread so
-// gzip never runs on the caller's thread or the writer's. The order of steps is what keeps the set
+// The janitor's compression thread (src/compressor.ts): gzips closed segments, one job at a time,
+// so gzip never runs on the caller's thread or the writer's. The order of steps is what keeps the set
 // readable through a crash at any point: the plain segment goes only once a complete, fsynced
 // `.gz` has its final name, and both renames are made durable by fsyncing the directory.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { parentPort } from 'node:worker_threads';
 import { createGzip } from 'node:zlib';
 import { faultInfo } from '../src/errors.js';
-import type { CompressResult, CompressTask } from '../src/protocol.js';
+import type { CompressResult, CompressTask, ToCompressor } from '../src/protocol.js';
 import { GZ_SUFFIX, GZ_TMP_SUFFIX } from '../src/segments.js';
 
 /** Read size: large reads keep the syscall count low; 1 MiB is 5 to 30 ms of gzip (levels 1 to 6
@@ -24,7 +26,7 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export default async function compress(task: CompressTask): Promise<CompressResult> {
+async function compress(task: CompressTask): Promise<CompressResult> {
   const startedAt = Date.now();
   const { source, level } = task;
   const gz = source + GZ_SUFFIX;
@@ -68,3 +70,24 @@ export default async function compress(task: CompressTask): Promise<CompressResu
     return { status: 'failed', fault: faultInfo(err) };
   }
 }
+
+/**
+ * Lower priority for this thread only (Linux nice values are per thread; setpriority on "process"
+ * 0 means the calling thread there): when the cores are busy the writer and the caller win, and
+ * gzip gets the idle time. 10 rather than 19 so compression still progresses under sustained load
+ * instead of starving until it ends.
+ */
+const NICE_INCREMENT = 10;
+/** The weakest nice value Linux allows. */
+const NICE_MAX = 19;
+
+try {
+  os.setPriority(Math.min(NICE_MAX, os.getPriority() + NICE_INCREMENT));
+} catch {
+  // Not permitted (or not supported) here: compression then competes at normal priority.
+}
+
+const port = parentPort!;
+port.on('message', (msg: ToCompressor) => {
+  void compress(msg.task).then((result) => port.postMessage(result));
+});

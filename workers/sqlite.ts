@@ -5,6 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { AppendItem, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from '../src/event-log/sqlite-protocol.js';
@@ -93,10 +94,12 @@ function prepare(db: Database): Statements {
 }
 
 /** Loads better-sqlite3 and opens the database; reports failure (and returns undefined) itself. */
-async function open(): Promise<Database | undefined> {
+function open(): Database | undefined {
   let Sqlite: typeof BetterSqlite3;
   try {
-    Sqlite = (await import('better-sqlite3')).default;
+    // By the absolute path the owner resolved: this thread runs from embedded source text, with no
+    // module location of its own to resolve a package from.
+    Sqlite = createRequire(init.betterSqlite3)(init.betterSqlite3) as typeof BetterSqlite3;
   } catch (err) {
     // The caller checked that the package resolves; this catches one that resolves but does not
     // load (native binding missing or built for another Node ABI, or a loader hook refusing it).
@@ -173,7 +176,7 @@ function retryBusy(timeoutMs: number, fn: () => void): void {
 
 let db: Database;
 let stmts: Statements | undefined;
-const opened = await open();
+const opened = open();
 // On failure no 'message' listener is added, so nothing keeps this thread alive: it ends.
 if (opened !== undefined) serve(opened);
 

@@ -3,17 +3,18 @@
 // batches, and it sleeps when there is nothing to do.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { RingConsumer, type ConsumerHooks } from '../src/consumer.js';
 import { faultInfo } from '../src/errors.js';
 import { KeyTable } from '../src/keys.js';
-import { Ctl, LockOwner, ringViews, WorkerState } from '../src/layout.js';
+import { Ctl, LockOwner, ringViews, WorkerState, WRITER_GONE } from '../src/layout.js';
 import type { Source } from '../src/line-builder.js';
 import type { FromWriter, ToWriter, WriterInit } from '../src/protocol.js';
 import { compileRedaction } from '../src/redact.js';
 import { fast } from '../src/node-buffer.js';
 import { faultyIo, readInjection } from '../src/inject.js';
 import { realIo } from '../src/segment-writer.js';
+import { currentOsThreadId } from '../src/threads/os-thread.js';
 import { waitAsync } from '../src/wait.js';
 
 /** While events keep coming, poll every millisecond: a line is readable within about 1 ms and the
@@ -27,6 +28,19 @@ const init = workerData as WriterInit;
 const ring = ringViews(init.sab);
 const { ctl } = ring;
 const externals = new Map<number, Source>();
+
+/**
+ * However this thread ends by its own doing (an exception, process.exit() from a redaction module),
+ * the owner sees it at once in shared memory, without waiting for its 'exit' event. A swap, not a
+ * store: once the owner has started a successor the slot holds another id, which this must not touch.
+ */
+function announceExit(): void {
+  Atomics.compareExchange(ctl, Ctl.WRITER_ID, threadId, WRITER_GONE);
+}
+process.on('exit', announceExit);
+// First thing, before anything that can fail (loading a redaction module): who this thread is.
+Atomics.store(ctl, Ctl.WRITER_TID, currentOsThreadId());
+Atomics.store(ctl, Ctl.WRITER_ID, threadId);
 
 function post(msg: FromWriter): void {
   port.postMessage(msg);
@@ -134,9 +148,10 @@ async function run(): Promise<void> {
   port.close();
 }
 
+
 run().catch((err: unknown) => {
   const e = err as Error;
   post({ type: 'fatal', message: String(e?.message ?? err), ...(e?.stack ? { stack: e.stack } : {}) });
-  Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
+  announceExit();
   throw err;
 });

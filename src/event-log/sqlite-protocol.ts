@@ -12,6 +12,8 @@ export interface SqliteWorkerInit {
   readonly path: string;
   readonly readOnly: boolean;
   readonly busyTimeoutMs: number;
+  /** Absolute path of better-sqlite3's entry, resolved by the owner (the thread has no location of its own). */
+  readonly betterSqlite3: string;
 }
 
 /** One event of an append batch, as validated and snapshotted by prepareEvent(). */

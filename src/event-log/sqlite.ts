@@ -5,16 +5,15 @@
 
 import { promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { moduleBase } from '../threads/module-base.js';
+import { startThread } from '../threads/start.js';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
 import { LiveHub } from './live.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import type { AppendItem, SqliteOp, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-protocol.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
-
-/** Compiled layout: dist/src/event-log/sqlite.js starts dist/workers/sqlite.js (also in the package). */
-const WORKER_URL = new URL('../../workers/sqlite.js', import.meta.url);
 
 /**
  * An append batch is sent early once it holds this many events, even while the previous batch is
@@ -44,14 +43,22 @@ export interface SqliteEventLogOptions {
  * ERR_RINGLOG_EVENT_LOG_IO when the database cannot be opened.
  */
 export async function openSqliteEventLog(dbPath: string, opts: SqliteEventLogOptions): Promise<EventLog> {
-  // Checked before a thread is started, with the resolution the worker's import() will use (same
-  // package tree). It only looks up a path; the native module is loaded in the worker alone.
+  // Resolved here, from where ringlog (or the bundle holding it) lives, and handed to the thread: it
+  // only looks up a path; the native module is loaded in the thread alone.
+  let entry: string;
   try {
-    createRequire(import.meta.url).resolve('better-sqlite3');
+    entry = createRequire(moduleBase()).resolve('better-sqlite3');
   } catch (err) {
     throw new EventLogError(EventLogErrorCode.UNAVAILABLE, `ringlog: the sqlite backend needs the optional dependency better-sqlite3: ${INSTALL_HINT}`, { cause: err });
   }
-  const log = new SqliteEventLog(dbPath, opts);
+  let log: SqliteEventLog;
+  try {
+    log = new SqliteEventLog(dbPath, opts, entry);
+  } catch (err) {
+    // No thread can be started here (the permission model without --allow-worker): the backend
+    // cannot run, and nothing was touched.
+    throw new EventLogError(EventLogErrorCode.UNAVAILABLE, `ringlog: the sqlite backend cannot start its thread: ${(err as Error).message}`, { cause: err });
+  }
   await log.opened;
   return log;
 }
@@ -97,10 +104,11 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
   constructor(
     private readonly dbPath: string,
     private readonly opts: SqliteEventLogOptions,
+    betterSqlite3: string,
   ) {
     this.hub = new LiveHub(opts.queueDepth);
-    const init: SqliteWorkerInit = { path: dbPath, readOnly: opts.readOnly, busyTimeoutMs: opts.busyTimeoutMs };
-    this.worker = new Worker(WORKER_URL, { workerData: init });
+    const init: SqliteWorkerInit = { path: dbPath, readOnly: opts.readOnly, busyTimeoutMs: opts.busyTimeoutMs, betterSqlite3 };
+    this.worker = startThread('sqlite', { workerData: init });
     let openSettled = false;
     let openResolve!: () => void;
     let openReject!: (err: EventLogError) => void;

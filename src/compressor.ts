@@ -1,0 +1,82 @@
+// The janitor's compression thread: one worker, started on the first job, ended after an idle
+// spell, running one gzip job at a time (workers/compress.ts). A tiny pool of our own rather than a
+// pool library: a pool library starts its threads from its own worker file found on disk, which a
+// bundled application does not have; this thread starts from embedded source like every other.
+
+import type { Worker } from 'node:worker_threads';
+import { faultInfo } from './errors.js';
+import type { CompressResult, CompressTask, ToCompressor } from './protocol.js';
+import { startThread } from './threads/start.js';
+
+/** Keep an idle compression thread this long: a busy sink rotates every second or so (100 MiB at
+ *  100+ MB/s), so consecutive jobs reuse one thread, and a quiet sink holds none. */
+const IDLE_TIMEOUT_MS = 5000;
+
+interface Job {
+  resolve(result: CompressResult): void;
+}
+
+export class Compressor {
+  #worker: Worker | undefined;
+  #job: Job | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #workerError: unknown;
+
+  /**
+   * Runs one job (the janitor never overlaps them). Never rejects: a thread that cannot start or
+   * dies mid-job yields a 'failed' result carrying the cause, and the segment stays plain.
+   */
+  run(task: CompressTask): Promise<CompressResult> {
+    if (this.#job) throw new Error('ringlog: internal: compression jobs overlap');
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    let worker: Worker;
+    try {
+      worker = this.#worker ?? this.#start();
+    } catch (err) {
+      return Promise.resolve({ status: 'failed', fault: faultInfo(err) });
+    }
+    return new Promise<CompressResult>((resolve) => {
+      this.#job = { resolve };
+      // A job in flight holds the process, so a program that ends its loop still gets its last
+      // compression finished; an idle thread never does.
+      worker.ref();
+      worker.postMessage({ type: 'compress', task } satisfies ToCompressor);
+    });
+  }
+
+  /** Ends the thread (a job in flight is answered 'failed'). */
+  async destroy(): Promise<void> {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const worker = this.#worker;
+    if (worker) await worker.terminate();
+  }
+
+  #start(): Worker {
+    const worker = startThread('compress', { workerData: null });
+    this.#worker = worker;
+    this.#workerError = undefined;
+    worker.on('message', (result: CompressResult) => {
+      this.#finish(result);
+      worker.unref();
+      this.#idleTimer = setTimeout(() => void this.destroy(), IDLE_TIMEOUT_MS);
+      this.#idleTimer.unref();
+    });
+    worker.on('error', (err) => {
+      this.#workerError = err;
+    });
+    worker.once('exit', (code) => {
+      if (this.#worker === worker) this.#worker = undefined;
+      const cause = this.#workerError ?? new Error(`the compression thread exited with code ${code}`);
+      this.#finish({ status: 'failed', fault: faultInfo(cause) });
+    });
+    return worker;
+  }
+
+  #finish(result: CompressResult): void {
+    const job = this.#job;
+    this.#job = undefined;
+    job?.resolve(result);
+  }
+}

@@ -1,0 +1,24 @@
+// Telling, without the event loop, whether a thread of this process is still there. A worker's
+// 'exit' event is delivered by the owner's event loop, and an owner blocked on a full ring (or in
+// an exit drain) does not turn its loop. On Linux every thread is a task under /proc/self/task,
+// gone the moment the thread ends — however it ends (an exception, terminate(), the heap limit):
+// the writer records its task id in the ring at start and the owner checks for it while it waits.
+
+import * as fs from 'node:fs';
+
+/** This thread's kernel task id; 0 where the platform does not expose one. */
+export function currentOsThreadId(): number {
+  try {
+    // "<pid>/task/<tid>"
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isSafeInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** False only when thread `tid` of this process is known to be gone (0: unknown, assumed there). */
+export function osThreadExists(tid: number): boolean {
+  if (tid === 0) return true;
+  return fs.existsSync(`/proc/self/task/${tid}`);
+}
