@@ -113,6 +113,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    * no event waits again (a stall costs the loop one blockTimeoutMs, not one per event).
    */
   #stalledAt = -1;
+  #stalls = 0;
   /** Why the first event was dropped by the overload policy, for the flush error. */
   #dropReason: string | undefined;
   /** Flushes in progress, and the timer that keeps the loop alive meanwhile. */
@@ -555,6 +556,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
+        if (timeoutMs > 0) this.#stalls++;
         this.#stalledAt = Atomics.load(ctl, Ctl.READ_POS);
         return false;
       }
@@ -783,6 +785,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       ringHighWater: this.#ringHighWater,
       bufferedBytes: this.#bufferedBytes,
       bufferHighWater: this.#bufferHighWater,
+      stalls: this.#stalls,
       workerRestarts: this.#writer.restarts,
       faults: this.#faults,
       segmentsCompressed: this.#janitor?.stats.segmentsCompressed ?? 0,

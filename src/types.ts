@@ -38,6 +38,9 @@ export interface SinkStats {
   /** Bytes waiting in the overflow queue (and big events held outside the ring). */
   readonly bufferedBytes: number;
   readonly bufferHighWater: number;
+  /** Blocking waits that ran out (blockTimeoutMs). Each stall of the writer costs the caller at
+   *  most one such wait, however many events meet it (README, "Overload"). */
+  readonly stalls: number;
   /** Writer threads started after the first one died. */
   readonly workerRestarts: number;
   /** Persistent write faults reported. */

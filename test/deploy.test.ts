@@ -69,7 +69,7 @@ async function deployApp(JsonlEventSink, fs) {
   }
   const sink = pre
     ? pre.sink
-    : JsonlEventSink.open(env.DEPLOY_LOG, { onError: (e) => errors.push({ name: String(e.name), code: String(e.code), message: String(e.message) }) });
+    : JsonlEventSink.open(env.DEPLOY_LOG, { onError: (e) => errors.push({ name: String(e.name), code: String(e.code), message: String(e.message), cause: e.cause?.code ?? null }) });
   const payload = (seq) => ('event ' + seq + ' ').padEnd(100, 'abcdefghij');
 
   // Loop turns, counted in the check phase while the bursts wait in the timers phase.
@@ -125,6 +125,8 @@ interface Announcement {
   name?: string;
   code: string | null;
   message: string;
+  /** onError only: the code of the error's cause. */
+  cause?: string | null;
 }
 
 interface Report {
@@ -371,7 +373,7 @@ const { JsonlEventSink } = require(${JSON.stringify(RINGLOG_PATH)});
 const warnings = [];
 const errors = [];
 process.on('warning', (w) => warnings.push({ name: String(w.name), code: w.code === undefined ? null : String(w.code), message: String(w.message) }));
-const sink = JsonlEventSink.open(process.env.DEPLOY_LOG, { onError: (e) => errors.push({ name: String(e.name), code: String(e.code), message: String(e.message) }) });
+const sink = JsonlEventSink.open(process.env.DEPLOY_LOG, { onError: (e) => errors.push({ name: String(e.name), code: String(e.code), message: String(e.message), cause: e.cause?.code ?? null }) });
 sink.handleEvent({ type: 'preload', main: isMainThread });
 globalThis.__ringlogDeploy = { sink, warnings, errors };
 `;
@@ -382,7 +384,7 @@ fs.appendFileSync(process.env.DEPLOY_SIDE, JSON.stringify({ main: isMainThread, 
 const warnings = [];
 const errors = [];
 process.on('warning', (w) => warnings.push({ name: String(w.name), code: w.code === undefined ? null : String(w.code), message: String(w.message) }));
-const sink = JsonlEventSink.open(process.env.DEPLOY_LOG, { onError: (e) => errors.push({ name: String(e.name), code: String(e.code), message: String(e.message) }) });
+const sink = JsonlEventSink.open(process.env.DEPLOY_LOG, { onError: (e) => errors.push({ name: String(e.name), code: String(e.code), message: String(e.message), cause: e.cause?.code ?? null }) });
 sink.handleEvent({ type: 'preload', main: isMainThread });
 globalThis.__ringlogDeploy = { sink, warnings, errors };
 `;
@@ -500,16 +502,62 @@ deployApp(null, fs);
         const rep = lastJson<Report>(r);
         expectCompleteLog(dir);
         expectReport(rep);
-        // Exactly one announcement of the fallback, as a process warning or an onError call, with a
-        // ringlog code (whatever its exact value).
-        const announced = [
-          ...rep.warnings.filter(isRinglogWarning).map((w) => ({ via: 'warning', ...w })),
-          ...rep.errors.map((e) => ({ via: 'onError', ...e })),
-        ];
-        expect(announced, 'ringlog warnings and onError calls').toHaveLength(1);
-        expect(announced[0]!.code ?? '').toMatch(/RINGLOG/);
+        // The fallback is announced once, loudly: one process warning (seen with no option set) and
+        // one onError call, both carrying the real cause (the permission model's refusal).
+        const warned = rep.warnings.filter(isRinglogWarning);
+        expect(warned, 'ringlog warnings').toHaveLength(1);
+        expect(warned[0]!.code).toBe('RINGLOG_WRITER_FALLBACK');
+        expect(warned[0]!.message).toMatch(/could not be started .*restricted.*writing continues on the caller's thread/);
+        expect(rep.errors, 'onError calls').toHaveLength(1);
+        expect(rep.errors[0]).toMatchObject({ name: 'SinkError', code: 'ERR_RINGLOG_WORKER', cause: 'ERR_ACCESS_DENIED' });
       },
     );
+
+    it.each(['SIGTERM', 'SIGINT'] as const)('%s ends a process that logs without pause, promptly, with every accepted event written', async (sig) => {
+      const dir = dirs.make('deploy-permission-signal');
+      // Logs forever in bursts, saying after each how many events it has handed to the sink.
+      fs.writeFileSync(
+        path.join(dir, 'app.mjs'),
+        `import { JsonlEventSink } from ${JSON.stringify(FILE_URL)};
+const sink = JsonlEventSink.open(process.env.DEPLOY_LOG);
+let seq = 0;
+const burst = () => {
+  for (let i = 0; i < ${BURST}; i++) sink.handleEvent({ type: 'deploy', seq: seq++ });
+  process.stdout.write(seq + '\\n');
+  setImmediate(burst);
+};
+burst();
+`,
+      );
+      let reported = 0;
+      let signalled = false;
+      const run = startNode([...permissionFlags(dir), 'app.mjs'], {
+        cwd: dir,
+        env: { DEPLOY_LOG: path.join(dir, BASE_NAME) },
+        onStdout: (chunk) => {
+          for (const n of chunk.split('\n')) if (n !== '') reported = Math.max(reported, Number(n));
+          // Well into the run, with the caller's thread doing all the writing.
+          if (!signalled && reported >= 50 * BURST) {
+            signalled = true;
+            run.child.kill(sig);
+          }
+        },
+      });
+      const r = await run.result;
+      expect(r.timedOut, describeChild(r)).toBe(false);
+      // Default behaviour kept: the process dies of the signal.
+      expect(r.signal, describeChild(r)).toBe(sig);
+      const { lines } = readLines(dir);
+      const cov = coverage(lines);
+      expect(cov.problems).toEqual([]);
+      expect(cov.markers).toBe(0);
+      // Every event handed over before the signal is in the file (the child may have logged a few
+      // bursts more between its last report and the signal's arrival).
+      expect(lines.length).toBeGreaterThanOrEqual(reported);
+      lines.forEach((l, i) => {
+        if (l.seq !== i) expect.fail(`line ${i} holds seq ${String(l.seq)}`);
+      });
+    });
 
     it('open() on a path the fs write permission does not cover throws a SinkError (ERR_RINGLOG_OPEN) and leaves the existing log untouched', async () => {
       const dir = dirs.make('deploy-permission-denied');
