@@ -4,6 +4,11 @@
 export const ErrorCode = {
   /** The path cannot be used: reported synchronously by open(). */
   OPEN: 'ERR_RINGLOG_OPEN',
+  /**
+   * Another live sink (in another process, or in this one) writes the path: one writer per path.
+   * Reported synchronously by open(), with the holder's pid in `holderPid`.
+   */
+  LOCKED: 'ERR_RINGLOG_LOCKED',
   /** Writing the file failed; the events that could not be written are counted as dropped. */
   WRITE: 'ERR_RINGLOG_WRITE',
   /** Events were dropped by the overload policy. */
@@ -30,13 +35,22 @@ export class SinkError extends Error {
   readonly code: ErrorCode;
   /** Set when several sinks failed at one barrier (MultiSink, session registry): each one's error, first first. */
   readonly failures: readonly SinkError[] | undefined;
+  /**
+   * Set with code ERR_RINGLOG_LOCKED: the pid of the process holding the path (this process's own
+   * pid when another sink in it holds the path). On another host when the message says so.
+   */
+  readonly holderPid: number | undefined;
 
-  constructor(message: string, opts: { sink: string; code: ErrorCode; droppedEvents?: number; cause?: unknown; failures?: readonly SinkError[] }) {
+  constructor(
+    message: string,
+    opts: { sink: string; code: ErrorCode; droppedEvents?: number; cause?: unknown; failures?: readonly SinkError[]; holderPid?: number },
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.sink = opts.sink;
     this.code = opts.code;
     this.droppedEvents = opts.droppedEvents ?? 0;
     this.failures = opts.failures;
+    this.holderPid = opts.holderPid;
   }
 }
 
@@ -72,5 +86,6 @@ export function combineFailures(failures: readonly SinkError[]): SinkError {
     droppedEvents: failures.reduce((n, f) => n + f.droppedEvents, 0),
     cause: first.cause ?? first,
     failures,
+    ...(first.holderPid !== undefined ? { holderPid: first.holderPid } : {}),
   });
 }

@@ -7,8 +7,8 @@
 //                          (consumer names are arbitrary strings, so they live inside, not in names).
 //   <topic>.meta.json      {"latest": id}, written by compaction before it replaces the topic
 //                          file, so ids continue even when compaction removed every event.
-//   <topic>.lock           the cross-process lock of the topic (see file-lock.ts).
-//   <topic>.<token>.break  short-lived guard while a stale lock is being broken (file-lock.ts).
+//   <topic>.lock           the cross-process lock of the topic (see ../lock-protocol.ts).
+//   <topic>.<token>.break  short-lived guard while a stale lock is being broken (lock-protocol.ts).
 //   <pid>.<token>.owner    one per open read-write log: the content every lock it takes carries.
 //   *.<pid>.<token>.tmp    files being written for an atomic rename; a crash can leave one, which
 //                          the next read-write open removes once its pid is dead.
@@ -770,8 +770,8 @@ export class FileEventLog implements EventLog, PreparedAppender {
       const m = TMP_RE.exec(e) ?? OWNER_RE.exec(e);
       try {
         if (m) {
-          if (holderStale(Number(m[1]), m[2]!)) await fsp.rm(path.join(this.dir, e), { force: true });
-        } else if (e.endsWith('.break')) await removeDeadGuard(this.dir, e);
+          if (holderStale({ pid: Number(m[1]), token: m[2]! })) await fsp.rm(path.join(this.dir, e), { force: true });
+        } else if (e.endsWith('.break')) removeDeadGuard(this.dir, e);
       } catch {
         // Another process is cleaning up too, or the entry is not ours: leave it.
       }
