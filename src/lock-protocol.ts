@@ -40,6 +40,12 @@ export interface Holder {
   readonly boot?: string;
   /** ISO time the owner file was written (for a sink's path lock: when it was taken). */
   readonly since?: string;
+  /**
+   * Device and inode of the owner file (decimal strings: inode numbers may exceed 2^53), which the
+   * holder keeps open while it holds: how another thread of the same process tells it is live.
+   */
+  readonly dev?: string;
+  readonly ino?: string;
 }
 
 /** 8 random bytes: collisions between live instances are out of reach (2^64). */
@@ -125,8 +131,11 @@ function me(): Self {
   return (self ??= { host: os.hostname(), start: processStartTime(process.pid), boot: readBootId() });
 }
 
-/** The content of an owner file for `token`: the record every lock taken with it carries. */
-export function ownerText(token: string): string {
+/**
+ * The content of an owner file for `token`: the record every lock taken with it carries. `file` is
+ * the owner file's own stat (taken through the descriptor the holder keeps open).
+ */
+export function ownerText(token: string, file: fs.BigIntStats): string {
   const { host, start, boot } = me();
   return JSON.stringify({
     pid: process.pid,
@@ -135,6 +144,8 @@ export function ownerText(token: string): string {
     ...(start !== null ? { start } : {}),
     ...(boot !== null ? { boot } : {}),
     since: new Date().toISOString(),
+    dev: String(file.dev),
+    ino: String(file.ino),
   });
 }
 
@@ -143,7 +154,7 @@ export function parseHolder(text: string): Holder {
     const v = JSON.parse(text) as Record<string, unknown>;
     if (typeof v.pid === 'number' && typeof v.token === 'string' && TOKEN_RE.test(v.token)) {
       const str = (k: string): Record<string, string> => (typeof v[k] === 'string' ? { [k]: v[k] } : {});
-      return { pid: v.pid, token: v.token, ...str('host'), ...str('start'), ...str('boot'), ...str('since') };
+      return { pid: v.pid, token: v.token, ...str('host'), ...str('start'), ...str('boot'), ...str('since'), ...str('dev'), ...str('ino') };
     }
   } catch {
     // Not ours: fall through to a content-derived identity.
@@ -168,20 +179,21 @@ export function holderElsewhere(h: Holder): boolean {
 }
 
 /**
- * Whether the holder recorded in `file` is gone, so its lock (or guard, or owner file) may be
- * removed. Live means: on another host (nothing can be checked from here, so never broken), or a
- * pid that exists with the recorded start time (when both sides know it) since the same boot. Our
- * own pid is live only for a token this process holds: one in liveTokens, or, for a lock held by
- * another thread of this process (each thread has its own globalThis), a file this process keeps
- * open (`file`'s inode among our descriptors).
+ * Whether the holder is gone, so its lock (or guard, or owner file) may be removed. Live means: on
+ * another host (nothing can be checked from here, so never broken), or a pid that exists with the
+ * recorded start time (when both sides know it) since the same boot. Our own pid is live only for
+ * a token this process holds: one in liveTokens, or, for a holder in another thread of this process
+ * (each thread has its own globalThis), the owner file's inode among our open descriptors. Both
+ * stay true for the holder's whole life, so a holder once judged gone is gone for good, which the
+ * break protocol relies on.
  */
-export function holderStale(h: Holder, file?: string): boolean {
+export function holderStale(h: Holder): boolean {
   if (h.pid === null) return true;
   if (holderElsewhere(h)) return false;
   const { boot } = me();
   // Another boot of this machine: every process of that boot is gone, whatever its pid.
   if (h.boot !== undefined && boot !== null && h.boot !== boot) return true;
-  if (h.pid === process.pid) return !(liveTokens().has(h.token) || (file !== undefined && openInThisProcess(file)));
+  if (h.pid === process.pid) return !(liveTokens().has(h.token) || (h.dev !== undefined && h.ino !== undefined && openInThisProcess(h.dev, h.ino)));
   if (!pidAlive(h.pid)) return true;
   if (h.start === undefined) return false;
   const start = processStartTime(h.pid);
@@ -189,24 +201,23 @@ export function holderStale(h: Holder, file?: string): boolean {
 }
 
 /**
- * Whether some descriptor of this process is open on `file` (same device and inode), read through
- * /dev/fd (Linux, macOS). False where that cannot be listed: a same-pid lock is then judged by
- * liveTokens alone. Another thread reading the file at this very instant makes a dead same-pid lock
- * look live for that instant: the safe direction (refused, never shared).
+ * Whether some descriptor of this process is open on the file `dev`/`ino`, listed through /dev/fd
+ * (Linux, macOS). False where that cannot be listed: a same-pid holder is then judged by
+ * liveTokens alone. The inode cannot be another file's while a lock or guard carrying it exists
+ * (they are links of it), so a match is the holder's descriptor; the rare false match after that
+ * (a reused inode) errs on the safe side: refused, never shared.
  */
-function openInThisProcess(file: string): boolean {
-  let target: fs.Stats;
+function openInThisProcess(dev: string, ino: string): boolean {
   let fds: string[];
   try {
-    target = fs.statSync(file);
     fds = fs.readdirSync('/dev/fd');
   } catch {
     return false;
   }
   for (const name of fds) {
     try {
-      const st = fs.fstatSync(Number(name));
-      if (st.ino === target.ino && st.dev === target.dev) return true;
+      const st = fs.fstatSync(Number(name), { bigint: true });
+      if (String(st.ino) === ino && String(st.dev) === dev) return true;
     } catch {
       // The descriptor readdir itself used, closed by now; or one we may not stat.
     }
@@ -262,7 +273,7 @@ export function breakStale(taker: Taker, dir: string, name: string, staleToken: 
       guards.push(guard);
       break;
     }
-    if (!holderStale(holder, guard)) return holder;
+    if (!holderStale(holder)) return holder;
     guards.push(guard);
     target = holder.token;
   }
@@ -289,6 +300,6 @@ export function removeDeadGuard(dir: string, guardFile: string): void {
   if (holder !== null && holder.token === m[2]) return;
   const guard = path.join(dir, guardFile);
   const guardHolder = readHolderSync(guard);
-  if (guardHolder !== null && !holderStale(guardHolder, guard)) return;
+  if (guardHolder !== null && !holderStale(guardHolder)) return;
   unlinkIfPresentSync(guard);
 }

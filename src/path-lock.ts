@@ -81,7 +81,6 @@ export function lockPath(basePath: string): PathLock {
 
   const token = newToken();
   const ownerPath = path.join(dir, `${name}.${process.pid}.${token}.owner`);
-  const text = ownerText(token);
   let fd: number;
   try {
     fd = fs.openSync(ownerPath, 'wx');
@@ -91,8 +90,10 @@ export function lockPath(basePath: string): PathLock {
   // From here until release, the descriptor stays open on the owner's inode, which becomes the
   // lock's: it is how another thread of this process recognises the lock as live (holderStale).
   liveTokens().add(token);
+  let text = '';
   try {
     try {
+      text = ownerText(token, fs.fstatSync(fd, { bigint: true }));
       fs.writeFileSync(fd, text);
     } catch (err) {
       throw openError(abs, `cannot create its lock file ${lockFile}`, err);
@@ -159,7 +160,7 @@ function take(abs: string, dir: string, name: string, lockFile: string, taker: {
     if (linked) return;
     const holder = step('cannot read its lock file', () => readHolderSync(lockFile));
     if (holder === null) continue; // released between our link and our read
-    if (!holderStale(holder, lockFile)) throw lockedError(abs, lockFile, holder);
+    if (!holderStale(holder)) throw lockedError(abs, lockFile, holder);
     const breaker = step('cannot remove the stale lock file', () => breakStale(taker, dir, name, holder.token));
     if (breaker === null) continue;
     // Another live process is breaking the same stale lock: it will hold the path in a moment.
@@ -193,7 +194,7 @@ function removeLeftovers(dir: string, name: string): void {
         const file = path.join(dir, e);
         const recorded = readHolderSync(file);
         const holder: Holder = { ...(recorded?.pid != null ? recorded : {}), pid: Number(owner[1]), token: owner[2]! };
-        if (holderStale(holder, file)) removeQuietly(file);
+        if (holderStale(holder)) removeQuietly(file);
       } else if (GUARD_RE.exec(e)?.[1] === name) removeDeadGuard(dir, e);
     } catch {
       // Another opener is cleaning up too, or the entry is not ours: leave it.

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { EventLogErrorCode, openEventLog, type EventLog } from '../dist/src/index.js';
 import { lastJson, runChild, spawnScript, tempDirs, type ChildResult } from './helpers.js';
 
@@ -138,6 +139,51 @@ describe('file event log: two processes', () => {
       expect((await log.readRange('shared', 0, 10_000)).map((e) => e.id)).toEqual(range(1, 2 * perChild));
     } finally {
       fs.rmSync(gate, { force: true });
+    }
+  });
+
+  it('two threads of one process appending to one topic get unique, gap-free ids', async () => {
+    // Each thread has its own globalThis, so neither knows the other's tokens: a lock held by the
+    // other thread carries our pid and must still be seen as live.
+    const dir = dirs.make('file-two-threads');
+    const script = path.join(dir, '..', `${path.basename(dir)}.worker.mjs`);
+    fs.writeFileSync(
+      script,
+      `
+import { parentPort, workerData } from 'node:worker_threads';
+const { openEventLog } = await import(workerData.url);
+const log = await openEventLog({ backend: 'file', dir: workerData.dir });
+const ids = [];
+for (let i = 0; i < workerData.n; i += 5) {
+  const batch = [];
+  for (let j = i; j < i + 5; j++) batch.push(log.append('shared', { kind: 'k', payload: { who: workerData.who, i: j } }));
+  ids.push(...(await Promise.all(batch)));
+}
+await log.close();
+parentPort.postMessage(ids);
+`,
+    );
+    // 400 small batches (one lock each) per thread: the two threads' lock holds interleave hundreds
+    // of times, which made the threads break each other's locks in most runs before owners were
+    // recognised across threads.
+    const perThread = 2000;
+    const url = new URL('../dist/src/index.js', import.meta.url).href;
+    try {
+      const results = await Promise.all(
+        ['A', 'B'].map(
+          (who) =>
+            new Promise<number[]>((resolve, reject) => {
+              const w = new Worker(script, { workerData: { url, dir, who, n: perThread } });
+              w.once('message', (ids: number[]) => resolve(ids));
+              w.once('error', reject);
+            }),
+        ),
+      );
+      const lines = fileLines(path.join(dir, 'shared.jsonl')).map((l) => (JSON.parse(l) as { id: number }).id);
+      expect(lines).toEqual(range(1, 2 * perThread));
+      expect([...results[0]!, ...results[1]!].sort((x, y) => x - y)).toEqual(range(1, 2 * perThread));
+    } finally {
+      fs.rmSync(script, { force: true });
     }
   });
 

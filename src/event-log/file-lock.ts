@@ -3,9 +3,12 @@
 // backoff.
 //
 // Each open read-write log writes one owner file, `<pid>.<token>.owner`, holding its holder record;
-// every topic lock and break guard it takes is a hard link of that file.
+// every topic lock and break guard it takes is a hard link of that file. The log keeps the owner
+// file open while it is open: another thread of this process (its own globalThis, so its own
+// liveTokens) recognises our locks as live by that descriptor (holderStale).
 
 import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   BACKOFF_MAX_MS,
@@ -20,25 +23,43 @@ import {
   type Holder,
 } from '../lock-protocol.js';
 
-export { holderStale, removeDeadGuard } from '../lock-protocol.js';
+export { holderStale, readHolderSync, removeDeadGuard } from '../lock-protocol.js';
 
 export interface LockOwner {
   readonly pid: number;
   readonly token: string;
   readonly dir: string;
   readonly ownerPath: string;
+  /**
+   * Open on the owner file until removeOwner; one more for each time the file had to be recreated,
+   * since locks we hold at that moment still carry the earlier file's inode.
+   */
+  readonly handles: FileHandle[];
 }
 
 export async function createOwner(dir: string): Promise<LockOwner> {
   const token = newToken();
   const ownerPath = path.join(dir, `${process.pid}.${token}.owner`);
-  await fsp.writeFile(ownerPath, ownerText(token), { flag: 'wx' });
+  const handle = await writeOwner(ownerPath, token, 'wx');
   liveTokens().add(token);
-  return { pid: process.pid, token, dir, ownerPath };
+  return { pid: process.pid, token, dir, ownerPath, handles: [handle] };
+}
+
+async function writeOwner(ownerPath: string, token: string, flags: string): Promise<FileHandle> {
+  const handle = await fsp.open(ownerPath, flags);
+  try {
+    await handle.writeFile(ownerText(token, await handle.stat({ bigint: true })));
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await fsp.rm(ownerPath, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  return handle;
 }
 
 export async function removeOwner(owner: LockOwner): Promise<void> {
   liveTokens().delete(owner.token);
+  for (const h of owner.handles.splice(0)) await h.close().catch(() => undefined);
   await fsp.rm(owner.ownerPath, { force: true });
 }
 
@@ -81,7 +102,7 @@ export async function acquireLock(owner: LockOwner, name: string, timeoutMs: num
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
         // Our owner file vanished (someone cleaned the directory): recreate it and retry.
-        await fsp.writeFile(owner.ownerPath, ownerText(owner.token));
+        owner.handles.push(await writeOwner(owner.ownerPath, owner.token, 'w'));
         continue;
       }
       if (code !== 'EEXIST') throw err;
@@ -93,7 +114,7 @@ export async function acquireLock(owner: LockOwner, name: string, timeoutMs: num
       continue;
     }
     // Synchronous, as the protocol's module explains: met only after a crash, a few syscalls.
-    if (holderStale(holder, lockPath) && breakStale(owner, owner.dir, name, holder.token) === null) continue;
+    if (holderStale(holder) && breakStale(owner, owner.dir, name, holder.token) === null) continue;
     const waited = Date.now() - started;
     if (waited >= timeoutMs) throw new LockTimeoutError(lockPath, holder.pid, waited);
     // Jitter keeps two waiters from retrying in lockstep.

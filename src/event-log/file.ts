@@ -23,7 +23,7 @@ import { constants as fsc } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { EventLogError, EventLogErrorCode, closedError } from './errors.js';
-import { acquireLock, createOwner, holderStale, LockTimeoutError, releaseLock, removeDeadGuard, removeOwner, type LockOwner } from './file-lock.js';
+import { acquireLock, createOwner, holderStale, LockTimeoutError, readHolderSync, releaseLock, removeDeadGuard, removeOwner, type LockOwner } from './file-lock.js';
 import { LiveHub } from './live.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { topicName } from './topic.js';
@@ -770,7 +770,12 @@ export class FileEventLog implements EventLog, PreparedAppender {
       const m = TMP_RE.exec(e) ?? OWNER_RE.exec(e);
       try {
         if (m) {
-          if (holderStale({ pid: Number(m[1]), token: m[2]! })) await fsp.rm(path.join(this.dir, e), { force: true });
+          // Judged by the record in the owner file of the pid and token in the name (a log open
+          // in another thread of this process is recognised by it), or by the name alone. A
+          // synchronous read: once per leftover, at open.
+          const recorded = readHolderSync(path.join(this.dir, `${m[1]}.${m[2]}.owner`));
+          const holder = recorded?.pid === Number(m[1]) && recorded.token === m[2] ? recorded : { pid: Number(m[1]), token: m[2]! };
+          if (holderStale(holder)) await fsp.rm(path.join(this.dir, e), { force: true });
         } else if (e.endsWith('.break')) removeDeadGuard(this.dir, e);
       } catch {
         // Another process is cleaning up too, or the entry is not ours: leave it.
