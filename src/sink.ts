@@ -18,6 +18,7 @@ import { fast } from './node-buffer.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import type { FromWriter } from './protocol.js';
 import { compileRedaction } from './redact.js';
+import { lockPath, type PathLock } from './path-lock.js';
 import { lastLineOfSet, listSegmentFiles, RESUMED_SEGMENT, scanTail, segmentPath } from './segments.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
 import { sleepSync, waitAsync, waitSync } from './wait.js';
@@ -105,6 +106,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #ringHighWater = 0;
 
   readonly #writer: WriterThread;
+  /** The base path's lock (one writer per path), held from open() to close() or exit. */
+  readonly #lock: PathLock;
   /** Set when no writer thread can run: this thread writes, in slices (INLINE_SLICE_BYTES). */
   #inline = false;
   #inlineTimer: NodeJS.Timeout | undefined;
@@ -130,8 +133,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Retention and compression of closed segments; absent when neither is asked for. */
   readonly #janitor: Janitor | undefined;
 
-  private constructor(basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number) {
+  private constructor(basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number, lock: PathLock) {
     this.basePath = basePath;
+    this.#lock = lock;
     this.#opts = opts;
     this.#ring = createRing(opts.ringBytes);
     this.#free = opts.ringBytes;
@@ -200,29 +204,36 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     } catch (err) {
       fail(err, 'cannot create its directory');
     }
-    // Nothing on disk is destroyed before every check that can fail has passed: the file is opened
-    // without O_TRUNC (so permissions are proven) and the writer is started (or given up on: that
-    // degrades, it does not fail) before truncate mode empties the set.
+    // Nothing on disk is destroyed before every check that can fail has passed: the path's lock is
+    // taken (one writer per path), the file is opened without O_TRUNC (so permissions are proven)
+    // and the writer is started (or given up on: that degrades, it does not fail) before truncate
+    // mode empties the set.
+    const lock = lockPath(abs);
     const truncate = opts.mode === 'truncate';
-    const segment = truncate ? 0 : resumeSegment(abs);
-    const current = segmentPath(abs, segment);
     let fd = -1;
-    try {
-      fd = fs.openSync(current, RESUMED_SEGMENT);
-    } catch (err) {
-      fail(err, truncate ? 'cannot open the file for writing' : 'cannot open the file for appending');
-    }
     let sink: JsonlEventSink;
     try {
-      if (truncate) sink = new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0);
-      else {
-        const tail = scanTail(fd, current);
-        const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
-        sink = new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0);
+      const segment = truncate ? 0 : resumeSegment(abs);
+      const current = segmentPath(abs, segment);
+      try {
+        fd = fs.openSync(current, RESUMED_SEGMENT);
+      } catch (err) {
+        fail(err, truncate ? 'cannot open the file for writing' : 'cannot open the file for appending');
+      }
+      try {
+        if (truncate) sink = new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0, lock);
+        else {
+          const tail = scanTail(fd, current);
+          const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
+          sink = new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0, lock);
+        }
+      } catch (err) {
+        fs.closeSync(fd);
+        return fail(err, 'cannot resume the existing log');
       }
     } catch (err) {
-      fs.closeSync(fd);
-      return fail(err, 'cannot resume the existing log');
+      lock.release();
+      throw err;
     }
     if (truncate) {
       try {
@@ -245,6 +256,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     untrackForExit(this);
     void this.#writer.stop();
     fs.closeSync(Atomics.load(this.#ring.ctl, Ctl.FD));
+    this.#lock.release();
   }
 
   /** The next index to be stamped: the number of events of this session so far. */
@@ -751,6 +763,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#janitor.closed(Atomics.load(ctl, Ctl.SEGMENT));
       await this.#janitor.close();
     }
+    // Last: until the janitor is done, a new sink on this path would compress the same segments.
+    this.#lock.release();
     if (failure !== undefined) throw failure;
     this.#throwIfLost();
   }
@@ -763,7 +777,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     // open in append mode.
     this.#janitor?.abandon();
     this.#writer.abandon();
-    this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+    try {
+      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+    } finally {
+      this.#lock.release();
+    }
   }
 
   stats(): SinkStats {
