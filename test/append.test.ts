@@ -190,8 +190,9 @@ describe('truncate mode (default)', () => {
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'keep me\n');
     const sink = JsonlEventSink.open(base, { rotateBytes: 1000 });
     expect(sink.eventCount()).toBe(0);
-    // The stale segments are gone at open, before anything is written.
-    expect(fs.readdirSync(dir).sort()).toEqual([BASE_NAME, 'event_log-1.jsonl', 'notes.txt', 'other-000001.jsonl'].sort());
+    // The stale segments are gone at open, before anything is written; the open sink holds the
+    // path's lock file.
+    expect(fs.readdirSync(dir).sort()).toEqual([BASE_NAME, `${BASE_NAME}.lock`, 'event_log-1.jsonl', 'notes.txt', 'other-000001.jsonl'].sort());
     expect(fs.statSync(base).size).toBe(0);
     for (let i = 0; i < 3; i++) sink.handleEvent({ type: 'ev', session: 'two', n: i });
     await sink.close();
