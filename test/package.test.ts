@@ -23,6 +23,53 @@ function checkLog(file: string): void {
   });
 }
 
+interface Manifest {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+}
+
+const readManifest = (dir: string): Manifest => JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Manifest;
+
+/** Where Node would find `name` required from the package in `from`, or undefined. */
+function locate(name: string, from: string): string | undefined {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', name);
+    if (fs.existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (dir === repo || path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Copies ringlog's `dependencies` and everything they need from the repository's node_modules to
+ * `target`. Optional dependencies of those packages are taken where installed (platform binaries).
+ */
+function copyRuntimeDependencies(target: string): void {
+  const top = path.join(repo, 'node_modules');
+  const topLevel = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (names: string[], from: string, optional: boolean): void => {
+    for (const name of names) {
+      const dir = locate(name, from);
+      if (dir === undefined) {
+        if (optional) continue;
+        throw new Error(`${name} (needed from ${from}) is not installed in ${top}`);
+      }
+      if (seen.has(dir)) continue;
+      seen.add(dir);
+      // A nested package comes along with the top-level one that holds it.
+      const rel = path.relative(top, dir).split(path.sep);
+      topLevel.add(rel.slice(0, rel[0]!.startsWith('@') ? 2 : 1).join('/'));
+      const m = readManifest(dir);
+      visit(Object.keys(m.dependencies ?? {}), dir, false);
+      visit(Object.keys(m.optionalDependencies ?? {}), dir, true);
+    }
+  };
+  visit(Object.keys(readManifest(repo).dependencies ?? {}), repo, false);
+  for (const name of topLevel) {
+    fs.cpSync(path.join(top, name), path.join(target, name), { recursive: true, dereference: true });
+  }
+}
+
 describe('the packed package', () => {
   let project: string;
 
@@ -31,8 +78,17 @@ describe('the packed package', () => {
     const out = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', project], { cwd: repo, encoding: 'utf8' });
     const [{ filename }] = JSON.parse(out) as [{ filename: string }];
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-    // Offline: the tarball, and its dependencies (commander, piscina; better-sqlite3 optional) from
-    // the npm cache the repository's own `npm install` filled.
+    // The npm cache cannot supply the dependencies: an install from the repository's lockfile
+    // caches tarballs but never registry metadata, and CI starts from an empty cache anyway.
+    // Fetching them from the registry would make the test depend on the network and, for
+    // better-sqlite3, on a native build. So the runtime dependencies are copied from the
+    // repository's node_modules (the versions the suite runs against) and npm installs the tarball
+    // offline: it unpacks it, links its bin and checks every declared range against what is there;
+    // a dependency missing or out of range still fails the install (ENOTCACHED). Copies, not
+    // symlinks: a symlinked package would resolve its own dependencies from the repository and hide
+    // one this copy lacks. The optional better-sqlite3 is left out: offline npm skips it, as it
+    // does where it cannot be built, and the package must load without it.
+    copyRuntimeDependencies(path.join(project, 'node_modules'));
     execFileSync(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(project, filename)], { cwd: project, encoding: 'utf8' });
   });
 
