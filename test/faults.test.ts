@@ -361,8 +361,9 @@ interface InjectReport {
 }
 
 /**
- * Logs in rounds of 20 events, each followed by a flush (so each round is a write of its own),
- * until `rounds` rounds are done and, when faults happened, until writing has worked again.
+ * Logs in rounds of 20 events, each followed by a flush (so no write spans two rounds, though the
+ * writer may split one), until `rounds` rounds are done and, when faults happened, until a round
+ * is written whole again.
  */
 const INJECTED = `
 import { JsonlEventSink, SinkError } from '%RINGLOG%';
@@ -446,8 +447,14 @@ describe('injected write faults (RINGLOG_TEST_INJECT)', () => {
     expect.soft(report.heard.length, 'onError calls for one fault streak').toBe(1);
     expect(report.heard[0]).toEqual({ code: 'ERR_RINGLOG_WRITE', cause: code });
     checkMarkedLoss(lines, s);
-    // The first two rounds were written before the fault; the last round after it.
-    expect(lines.slice(0, 40).map((l) => l.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    // Two writes succeeded before the fault, so the file starts with events from index 0 and the
+    // loss comes after them. How many events those writes held is the writer's batching (its
+    // polling can split a round), so only "at least one" is asserted.
+    const firstMarker = lines.findIndex((l) => l.type === 'events_dropped');
+    expect(firstMarker).toBeGreaterThan(0);
+    expect(lines.slice(0, firstMarker).map((l) => l.index)).toEqual(Array.from({ length: firstMarker }, (_, i) => i));
+    // The script stops after a round with no new fault and all of its 20 events written: writing
+    // resumed by itself, so the file ends with that round, after every marker.
     expect(lines.slice(-20).map((l) => l.type)).toEqual(Array(20).fill('inj'));
     // Event lines are exact; the marker lines have exactly the documented shape.
     lines.forEach((l, i) => {
