@@ -1,7 +1,12 @@
 // The names users type: the sink interface of the harn runtime, in TypeScript.
 
-/** An agent event: any object; by convention it has a string `type`. */
-export type AgentEvent = { readonly type?: string } & Record<string, unknown>;
+/**
+ * An agent event: any object; by convention it has a string `type`. Plain `object` so that events
+ * declared as interfaces (which have no index signature, so a record type refuses them) and object
+ * literals with any fields (which a type naming `type` would check for excess properties) are
+ * accepted as they are, while primitives are still refused. Read its fields after narrowing.
+ */
+export type AgentEvent = object;
 
 export interface EventContext {
   /** Call-stack depth at emission; written as `frame_depth` (null when absent). */

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
-import { SinkError } from '../dist/src/index.js';
+import { SinkError, type AgentEvent } from '../dist/src/index.js';
 
 /** The compiled library, located from this file (test/ → ../dist/src/index.js), never hard-coded. */
 export const RINGLOG_URL = new URL('../dist/src/index.js', import.meta.url);
@@ -14,6 +14,12 @@ export const RINGLOG_URL = new URL('../dist/src/index.js', import.meta.url);
 export const CORPUS_URL = new URL('../dist/bench/corpus.js', import.meta.url);
 
 export const BASE_NAME = 'event_log.jsonl';
+
+/** An event as the tests' own sinks read it: the tests only emit plain records. */
+export type EventFields = { readonly type?: string; readonly [key: string]: unknown };
+
+/** AgentEvent is any object, so a sink that reads fields narrows it first. */
+export const fields = (event: AgentEvent): EventFields => event as EventFields;
 
 /** A fresh, unique directory under os.tmpdir(). The test file removes it (removeDir) when done. */
 export function tempDir(label: string): string {

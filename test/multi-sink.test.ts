@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { ErrorCode, JsonlEventSink, MultiSink, SinkError, type AgentEvent, type AgentEventSink, type EventContext } from '../dist/src/index.js';
-import { failure, readLines, sinkFailure, tempDirs } from './helpers.js';
+import { failure, fields, readLines, sinkFailure, tempDirs, type EventFields } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -22,15 +22,16 @@ interface Delivery {
 
 /** Records every event it gets into a shared journal (to check the order across sinks) and its own list. */
 class RecordingSink implements AgentEventSink {
-  readonly events: AgentEvent[] = [];
+  readonly events: EventFields[] = [];
   flushes = 0;
   constructor(
     readonly sinkName: string,
     private readonly journal: Delivery[] = [],
   ) {}
   handleEvent(event: AgentEvent, context?: EventContext): void {
-    this.events.push(event);
-    this.journal.push({ sink: this.sinkName, type: event.type, context });
+    const ev = fields(event);
+    this.events.push(ev);
+    this.journal.push({ sink: this.sinkName, type: ev.type, context });
   }
   flush(): Promise<void> {
     this.flushes++;
@@ -169,9 +170,10 @@ describe('MultiSink: re-entrancy', () => {
     let relayed = 0;
     const relay: AgentEventSink = {
       handleEvent(event: AgentEvent): void {
-        if (event.type === 'a') {
+        const ev = fields(event);
+        if (ev.type === 'a') {
           relayed++;
-          multi.handleEvent({ type: 'b', from: event.n });
+          multi.handleEvent({ type: 'b', from: ev.n });
         }
       },
       flush: () => Promise.resolve(),
@@ -201,7 +203,7 @@ describe('MultiSink: re-entrancy', () => {
     const echo: AgentEventSink = {
       handleEvent(event: AgentEvent): void {
         handled++;
-        multi.handleEvent({ type: 'echo', depth: ((event.depth as number | undefined) ?? 0) + 1 });
+        multi.handleEvent({ type: 'echo', depth: ((fields(event).depth as number | undefined) ?? 0) + 1 });
       },
       flush: () => Promise.resolve(),
     };

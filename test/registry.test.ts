@@ -33,7 +33,7 @@ import {
   type EventContext,
   type ProducerHandle,
 } from '../dist/src/index.js';
-import { failure, lastJson, type Line, readLines, RINGLOG_URL, runChild, sinkFailure, tempDirs } from './helpers.js';
+import { failure, fields, lastJson, type EventFields, type Line, readLines, RINGLOG_URL, runChild, sinkFailure, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -52,7 +52,7 @@ const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(
 
 /** Records the events it gets; flush settles the way `onFlush` says (resolves by default). */
 class RecordingSink implements AgentEventSink {
-  readonly events: AgentEvent[] = [];
+  readonly events: EventFields[] = [];
   readonly contexts: (EventContext | undefined)[] = [];
   flushes = 0;
   flushed = 0;
@@ -61,7 +61,7 @@ class RecordingSink implements AgentEventSink {
     private readonly onFlush: () => Promise<void> = () => Promise.resolve(),
   ) {}
   handleEvent(event: AgentEvent, context?: EventContext): void {
-    this.events.push(event);
+    this.events.push(fields(event));
     this.contexts.push(context);
   }
   flush(): Promise<void> {
@@ -83,7 +83,7 @@ describe('SessionRegistry: routing', () => {
       const r = new RecordingSink(name);
       const orig = r.handleEvent.bind(r);
       r.handleEvent = (e, c) => {
-        order.push(`${name}:${String(e.type)}`);
+        order.push(`${name}:${String(fields(e).type)}`);
         orig(e, c);
       };
       return r;
@@ -381,7 +381,8 @@ describe('SessionRegistry: re-entrancy', () => {
     const w = new RecordingSink('w');
     const relay: AgentEventSink = {
       handleEvent(e: AgentEvent): void {
-        if (e.type === 'a') reg.emitEvent({ type: 'b', session_id: 's', from: e.n });
+        const ev = fields(e);
+        if (ev.type === 'a') reg.emitEvent({ type: 'b', session_id: 's', from: ev.n });
       },
       flush: () => Promise.resolve(),
     };
@@ -401,7 +402,7 @@ describe('SessionRegistry: re-entrancy', () => {
     const rec = new RecordingSink('rec');
     const echo: AgentEventSink = {
       handleEvent(e: AgentEvent): void {
-        reg.emitEvent({ type: 'echo', session_id: e.session_id });
+        reg.emitEvent({ type: 'echo', session_id: fields(e).session_id });
       },
       flush: () => Promise.resolve(),
     };
