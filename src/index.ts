@@ -41,4 +41,4 @@ export {
   sparseIndexPath,
   ReadError,
 } from './reader/index.js';
-export type { PersistedEvent, RawRecord, ReadIssue, ReadIssueCode, ReadErrorCode, ReadOptions, FollowOptions, SegmentInfo, TornTail } from './reader/index.js';
+export type { EventEnvelope, LogMarker, PersistedEvent, UntypedEvent, RawRecord, ReadIssue, ReadIssueCode, ReadErrorCode, ReadOptions, FollowOptions, SegmentInfo, TornTail } from './reader/index.js';

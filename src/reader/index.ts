@@ -3,4 +3,4 @@ export { readEvents, readRecords, followEvents, followRecords, eventAt, readStre
 export { listSegments, CHUNK_BYTES } from './files.js';
 export { indexPath as sparseIndexPath, CHECKPOINT_BYTES } from './sparse-index.js';
 export { ReadError } from './types.js';
-export type { PersistedEvent, RawRecord, ReadIssue, ReadIssueCode, ReadErrorCode, ReadOptions, FollowOptions, SegmentInfo, TornTail } from './types.js';
+export type { EventEnvelope, LogMarker, PersistedEvent, UntypedEvent, RawRecord, ReadIssue, ReadIssueCode, ReadErrorCode, ReadOptions, FollowOptions, SegmentInfo, TornTail } from './types.js';

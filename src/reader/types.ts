@@ -1,13 +1,31 @@
 // Public shapes of the reader: what a record and an issue look like, and the one error class.
 
-/** One line of the log, parsed: the envelope first, then the event's own fields. */
-export interface PersistedEvent {
+/** The fields ringlog writes before an event's own. */
+export interface EventEnvelope {
   index: number;
   emitted_at_ms: number;
   frame_depth: number | null;
+  /** Present when the event was logged with an `executionId`. */
+  execution_id?: string;
+}
+
+/** An event the reader is told nothing about: any fields, `type` a string when present. */
+export interface UntypedEvent {
   type?: string;
   [field: string]: unknown;
 }
+
+/** The lines ringlog itself writes in place of events: lost ones, and ones it could not write. */
+export type LogMarker =
+  | { type: 'events_dropped'; /** Indexes covered, this line's first. */ count: number }
+  | { type: 'event_rejected'; reason: string };
+
+/**
+ * One line of the log, parsed: the envelope, then the event's own fields. `E` is the caller's word
+ * for what the log holds (nothing checks it while reading); markers come through as they are, so
+ * `E | LogMarker` is the honest type of a log that may have lost or refused events.
+ */
+export type PersistedEvent<E extends object = UntypedEvent> = EventEnvelope & E;
 
 /** One line of the log as bytes on disk, with only the envelope decoded. */
 export interface RawRecord {

@@ -16,6 +16,7 @@ import {
   type ReadIssue,
   type ReadOptions,
   type SegmentInfo,
+  type UntypedEvent,
 } from './types.js';
 
 /**
@@ -26,17 +27,20 @@ import {
  */
 export const DEFAULT_POLL_MS = 100;
 
-export function readEvents(basePath: string, options: ReadOptions = {}): AsyncIterableIterator<PersistedEvent> {
-  return walkSet(basePath, options, EVENTS, null);
+export function readEvents<E extends object = UntypedEvent>(basePath: string, options: ReadOptions = {}): AsyncIterableIterator<PersistedEvent<E>> {
+  return walkSet(basePath, options, eventsAs<E>(), null);
 }
 
 export function readRecords(basePath: string, options: ReadOptions = {}): AsyncIterableIterator<RawRecord> {
   return walkSet(basePath, options, RECORDS, null);
 }
 
-export function followEvents(basePath: string, options: FollowOptions): AsyncIterableIterator<PersistedEvent> {
-  return walkSet(basePath, options, EVENTS, followConfig(options));
+export function followEvents<E extends object = UntypedEvent>(basePath: string, options: FollowOptions): AsyncIterableIterator<PersistedEvent<E>> {
+  return walkSet(basePath, options, eventsAs<E>(), followConfig(options));
 }
+
+/** Lines are parsed, not validated against `E`: the type parameter is the caller's assertion. */
+const eventsAs = <E extends object>(): LineKind<PersistedEvent<E>> => EVENTS as LineKind<PersistedEvent<E>>;
 
 export function followRecords(basePath: string, options: FollowOptions): AsyncIterableIterator<RawRecord> {
   return walkSet(basePath, options, RECORDS, followConfig(options));
@@ -190,7 +194,7 @@ async function seek(basePath: string, segs: SegmentInfo[], from: number): Promis
  * extended or rebuilt), reading at most about one checkpoint interval of lines. A drop marker is
  * returned for the indexes it covers; an index the set does not hold gives undefined.
  */
-export async function eventAt(basePath: string, index: number): Promise<PersistedEvent | undefined> {
+export async function eventAt<E extends object = UntypedEvent>(basePath: string, index: number): Promise<PersistedEvent<E> | undefined> {
   if (typeof index !== 'number') throw new TypeError('index must be a number');
   if (!Number.isSafeInteger(index) || index < 0) return undefined;
   const segs = await listSegments(basePath);
@@ -204,7 +208,7 @@ export async function eventAt(basePath: string, index: number): Promise<Persiste
     const [, offset] = checkpointFor(e, index);
     const src = await openSegment(seg, offset);
     if (!src) continue;
-    let found: PersistedEvent | undefined;
+    let found: PersistedEvent<E> | undefined;
     let past = false;
     try {
       await forEachLine(src, (buf, start, end) => {
@@ -212,7 +216,7 @@ export async function eventAt(basePath: string, index: number): Promise<Persiste
         if (typeof env === 'string') return true;
         if (env.index <= index && index < env.index + env.covers) {
           try {
-            found = JSON.parse(buf.toString('utf8', start, end)) as PersistedEvent;
+            found = JSON.parse(buf.toString('utf8', start, end)) as PersistedEvent<E>;
             return false;
           } catch {
             // A line whose envelope reads but whose body is not JSON is not an event.
