@@ -1,6 +1,6 @@
 // The built package works where users get it: packed with `npm pack`, installed into another
-// project, loaded through `import` and through `require`, its writer worker found with no bundler
-// plugin and no path option.
+// project, loaded through `import` and through `require`, its writer thread started with no
+// bundler plugin and no path option.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -94,12 +94,14 @@ describe('the packed package', () => {
 
   afterAll(() => removeDir(project));
 
-  it('ships the library, its workers, the command and the demo — no benchmarks, no tests', () => {
+  it('ships the library (its threads embedded as source), the command and the demo — no benchmarks, no tests', () => {
     const installed = path.join(project, 'node_modules', 'ringlog');
     expect(fs.existsSync(path.join(installed, 'dist/src/index.js'))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'dist/src/index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'dist/src/cli/main.js'))).toBe(true);
-    expect(fs.readdirSync(path.join(installed, 'dist/workers')).filter((f) => f.endsWith('.js')).sort()).toEqual(['compress.js', 'sqlite.js', 'writer.js']);
+    // The threads start from source text built into the library, never from files beside it.
+    expect(fs.existsSync(path.join(installed, 'dist/src/threads/sources.generated.js'))).toBe(true);
+    expect(fs.existsSync(path.join(installed, 'dist/workers'))).toBe(false);
     // `ringlog demo` runs the demo, so it ships with its corpus; the benchmarks stay in the repository.
     expect(fs.readdirSync(path.join(installed, 'dist/bench')).filter((f) => f.endsWith('.js')).sort()).toEqual(['corpus.js', 'demo.js', 'lib.js']);
     expect(fs.existsSync(path.join(installed, 'test'))).toBe(false);
