@@ -319,6 +319,39 @@ describe('deployment modes (200,000 events in bursts, the loop turning)', () => 
     expectQuietWriter(rep);
   });
 
+  it.each(['esm', 'cjs'] as const)('bundled by esbuild (format %s): the compression thread starts too, and the set reads back whole', async (format) => {
+    const a = dirs.make(`deploy-bundle-gzip-src-${format}`);
+    const b = dirs.make(`deploy-bundle-gzip-out-${format}`);
+    const logDir = dirs.make(`deploy-bundle-gzip-log-${format}`);
+    const app = `import { JsonlEventSink, readEvents } from ${JSON.stringify(RINGLOG_PATH)};
+const errors = [];
+const base = process.env.DEPLOY_LOG;
+const sink = JsonlEventSink.open(base, { rotateBytes: 64 * 1024, compress: 'gzip', onError: (e) => errors.push(e.message) });
+for (let seq = 0; seq < 20000; seq++) {
+  sink.handleEvent({ type: 'gz', seq, text: ('event ' + seq + ' ').padEnd(100, 'abcdefghij') });
+  if (seq % 1000 === 999) await new Promise((r) => setImmediate(r));
+}
+await sink.close();
+let read = 0;
+for await (const ev of readEvents(base)) if (ev.seq === read) read++;
+console.log(JSON.stringify({ errors, compressed: sink.stats().segmentsCompressed, rotations: sink.stats().rotations, read }));
+`;
+    fs.writeFileSync(path.join(a, 'app.mjs'), app);
+    const outfile = path.join(b, format === 'esm' ? 'out.mjs' : 'out.cjs');
+    // A CommonJS bundle cannot hold top-level await: wrap the app for that format.
+    if (format === 'cjs') fs.writeFileSync(path.join(a, 'app.mjs'), app.replace(/^(const errors[\s\S]*)$/m, '(async () => {\n$1\n})();'));
+    await bundle(path.join(a, 'app.mjs'), outfile, format);
+    const r = await runNode([outfile], { cwd: dirs.make(`deploy-bundle-gzip-cwd-${format}`), env: { DEPLOY_LOG: path.join(logDir, BASE_NAME) } });
+    expectExitedCleanly(r);
+    const out = lastJson<{ errors: string[]; compressed: number; rotations: number; read: number }>(r);
+    expect(out.errors).toEqual([]);
+    expect(out.rotations).toBeGreaterThan(5);
+    // Every closed segment was compressed by the thread, and the reader takes the set back whole.
+    expect(out.compressed).toBe(out.rotations);
+    expect(out.read).toBe(20000);
+    expect(fs.readdirSync(logDir).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(out.rotations);
+  });
+
   it("`node -e '<CommonJS source>'` requiring the library (ends by exit)", async () => {
     const dir = dirs.make('deploy-eval-cjs');
     const cwd = dirs.make('deploy-eval-cjs-cwd');
