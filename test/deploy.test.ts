@@ -11,13 +11,12 @@
 // exactly once and in order, each event's own payload, no drop markers, `written` equal to the
 // number of events, and a loop that kept turning (a count, never a time).
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BASE_NAME, RINGLOG_URL, coverage, lastJson, readLines, spawnScript, tempDirs, type ChildResult, type Line } from './helpers.js';
+import { BASE_NAME, RINGLOG_URL, coverage, lastJson, readLines, spawnNode, spawnScript, tempDirs, type ChildResult, type Line, type SpawnedChild } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -225,35 +224,8 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
-function startNode(args: readonly string[], opts: NodeRun): { child: ReturnType<typeof spawn>; result: Promise<ChildResult> } {
-  const child = spawn(process.execPath, args, {
-    cwd: opts.cwd,
-    env: { ...baseEnv(), ...(opts.env ?? {}) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const result = new Promise<ChildResult>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      opts.onStdout?.(d);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? CHILD_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut });
-    });
-  });
-  return { child, result };
+function startNode(args: readonly string[], opts: NodeRun): SpawnedChild {
+  return spawnNode(args, { cwd: opts.cwd, env: { ...baseEnv(), ...(opts.env ?? {}) }, timeoutMs: opts.timeoutMs ?? CHILD_TIMEOUT_MS, ...(opts.onStdout ? { onStdout: opts.onStdout } : {}) });
 }
 
 function runNode(args: readonly string[], opts: NodeRun): Promise<ChildResult> {

@@ -260,12 +260,28 @@ export interface SpawnedChild {
  */
 export function spawnScript(scriptSource: string, args: readonly string[] = [], opts: SpawnOptions = {}): SpawnedChild {
   const { dir, file } = writeScript(scriptSource, opts);
-  const child = spawn(process.execPath, [file, ...args], {
+  return spawnNode([file, ...args], { ...opts, cwd: opts.cwd ?? dir, env: { ...process.env, ...(opts.env ?? {}) } }, () => removeDir(dir));
+}
+
+export interface NodeSpawnOptions {
+  /** The child's whole environment. */
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  uid?: number;
+  gid?: number;
+  /** Kill the child (SIGKILL) after this long; default 60 s. */
+  timeoutMs?: number;
+  onStdout?: (chunk: string) => void;
+}
+
+/** Runs `node <args>` (this process's node), collecting its output; `done` runs once it has ended. */
+export function spawnNode(args: readonly string[], opts: NodeSpawnOptions, done?: () => void): SpawnedChild {
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...(opts.env ?? {}) },
+    env: opts.env,
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
     ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
-    cwd: opts.cwd ?? dir,
+    cwd: opts.cwd,
   });
   const result = new Promise<ChildResult>((resolve, reject) => {
     let stdout = '';
@@ -282,12 +298,12 @@ export function spawnScript(scriptSource: string, args: readonly string[] = [], 
     }, opts.timeoutMs ?? 60_000);
     child.on('error', (err) => {
       clearTimeout(timer);
-      removeDir(dir);
+      done?.();
       reject(err);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      removeDir(dir);
+      done?.();
       resolve({ code, signal, stdout, stderr, timedOut });
     });
   });
