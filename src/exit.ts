@@ -1,15 +1,34 @@
-// Process-exit flushing. One 'exit' listener for all sinks: it runs synchronously after
-// process.exit(), an uncaught exception or unhandled rejection, or the natural end of the loop,
-// and each open sink drains what is left on this thread (the writer threads may never run again).
+// Process exit and signals, for every open sink of the process.
 //
-// SIGTERM and SIGINT kill a Node process without an 'exit' event. While a sink is open and
-// nobody else listens for them, ringlog listens: it flushes, then re-raises the signal so the
-// process still dies of it (exit status and parent's view unchanged). When the application has its
-// own listener, that listener decides; if it exits, the 'exit' listener flushes.
+// Exit. One 'exit' listener: it runs synchronously after process.exit(), an uncaught exception or
+// unhandled rejection, or the natural end of the loop, and each open sink writes what is left on
+// this thread (its writer thread may never run again). Exit is last: the sink does not close there
+// but goes on writing every later event synchronously at its call, so events logged from the
+// application's own 'exit' listeners — added before or after open() — are written too.
+//
+// Signals. SIGTERM and SIGINT end a Node process without an 'exit' event. ringlog never changes
+// what the application decided about them, and it never takes part in the decision:
+// - its listener is prepended, so it runs before any other and sees every listener there is;
+// - alone, it keeps the default: everything is written, then the signal is raised again with no
+//   listener left, and the process dies of it (exit status and parent's view unchanged);
+// - with others, it writes everything accepted so far (the sinks stay open: an asynchronous
+//   shutdown may log more), then steps out of the listener list until the signal has been
+//   handled, so that a library that acts only when it is the sole listener (signal-exit, used by
+//   ora, execa, write-file-atomic, …) finds itself alone, and an application's `once` handler runs
+//   undisturbed. It is back for the next signal. Such a library dies by raising the signal again
+//   once its own handlers ran (which may log): with no listener left the process ends inside that
+//   process.kill() call, so for that moment ringlog wraps process.kill and writes everything left
+//   first.
 
 export interface ExitFlushable {
-  exitFlush(): void;
+  /** A signal arrived and others decide: write everything accepted so far; stay open. */
+  signalFlush(): void;
+  /** The process is exiting: write everything left, then write every later event at its call.
+   *  `last`: no other 'exit' listener runs after this one (the sink may let go of its path). */
+  exitFlush(last: boolean): void;
 }
+
+import { constants } from 'node:os';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 type Sig = (typeof SIGNALS)[number];
@@ -17,35 +36,88 @@ type Sig = (typeof SIGNALS)[number];
 const open = new Set<ExitFlushable>();
 let installed = false;
 
-function flushAll(): void {
+function report(what: string, err: unknown): void {
+  // Nothing can be thrown from an exit or signal listener usefully; say it where a person will see it.
+  process.stderr.write(`ringlog: ${what} failed: ${(err as Error)?.message ?? String(err)}\n`);
+}
+
+function onExit(): void {
+  const listeners = process.listeners('exit');
+  const last = listeners[listeners.length - 1] === onExit;
   for (const sink of open) {
     try {
-      sink.exitFlush();
+      sink.exitFlush(last);
     } catch (err) {
-      // Nothing can be thrown from an exit listener usefully; say it where a person will see it.
-      process.stderr.write(`ringlog: exit flush failed: ${(err as Error)?.message ?? String(err)}\n`);
+      report('exit flush', err);
     }
   }
 }
 
+const signalListeners: Record<Sig, () => void> = {
+  SIGTERM: () => onSignal('SIGTERM'),
+  SIGINT: () => onSignal('SIGINT'),
+};
+
 function onSignal(sig: Sig): void {
-  if (process.listenerCount(sig) > 1) return;
-  flushAll();
-  open.clear();
-  uninstall();
-  process.kill(process.pid, sig);
+  const mine = signalListeners[sig];
+  const others = process.listeners(sig).some((l) => l !== mine);
+  if (!others) {
+    // The default: die of the signal, after everything is written. No 'exit' event follows.
+    uninstall();
+    exitAll(true);
+    open.clear();
+    process.kill(process.pid, sig);
+    return;
+  }
+  for (const sink of open) {
+    try {
+      sink.signalFlush();
+    } catch (err) {
+      report('signal flush', err);
+    }
+  }
+  // Out of the list while the other listeners of this signal run (they see the list as it is when
+  // they run), back once they all have: a microtask runs after the signal's emit returns.
+  process.removeListener(sig, mine);
+  const kill = process.kill;
+  const guarded = function (this: NodeJS.Process, pid: number, signal?: string | number): true {
+    if (pid === process.pid && sameSignal(signal, sig)) exitAll(true);
+    return kill.call(this, pid, signal);
+  };
+  process.kill = guarded;
+  queueMicrotask(() => {
+    if (process.kill === guarded) process.kill = kill;
+    if (installed && !process.listeners(sig).includes(mine)) process.prependListener(sig, mine);
+  });
+}
+
+/** `signal` as process.kill takes it (a name, a number, or absent for SIGTERM) is `sig`. */
+function sameSignal(signal: string | number | undefined, sig: Sig): boolean {
+  if (signal === undefined) return sig === 'SIGTERM';
+  return signal === sig || signal === constants.signals[sig];
+}
+
+/** The process ends now without an 'exit' event: every sink writes everything, for good. */
+function exitAll(last: boolean): void {
+  for (const sink of open) {
+    try {
+      sink.exitFlush(last);
+    } catch (err) {
+      report('signal flush', err);
+    }
+  }
 }
 
 function install(): void {
   installed = true;
-  process.on('exit', flushAll);
-  for (const sig of SIGNALS) process.on(sig, onSignal);
+  process.on('exit', onExit);
+  for (const sig of SIGNALS) process.prependListener(sig, signalListeners[sig]);
 }
 
 function uninstall(): void {
   installed = false;
-  process.removeListener('exit', flushAll);
-  for (const sig of SIGNALS) process.removeListener(sig, onSignal);
+  process.removeListener('exit', onExit);
+  for (const sig of SIGNALS) process.removeListener(sig, signalListeners[sig]);
 }
 
 export function trackForExit(sink: ExitFlushable): void {

@@ -64,6 +64,8 @@ const enum State {
   OPEN,
   CLOSING,
   CLOSED,
+  /** The process is exiting: every event is written at its call (exit is last: src/exit.ts). */
+  EXITING,
 }
 
 export class JsonlEventSink implements AgentEventSink, ExitFlushable {
@@ -266,7 +268,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   /** Stamps and snapshots `event`. Never throws, never waits on I/O (see the overload policy). */
   handleEvent(event: AgentEvent, context?: EventContext): void {
-    if (this.#state !== State.OPEN) {
+    if (this.#state !== State.OPEN && this.#state !== State.EXITING) {
       // Nowhere to write it: counted as dropped, and no index is spent on it.
       this.#afterClose++;
       return;
@@ -592,6 +594,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Inline mode, after each event: write once a slice has gathered, else soon after the burst. */
   #inlineStep(): void {
     const { ctl } = this.#ring;
+    if (this.#state === State.EXITING) {
+      // Nothing will run after the exit listeners: written now, or never.
+      this.#writeHere();
+      return;
+    }
     if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) >= INLINE_SLICE_BYTES) {
       this.#writeHere();
       return;
@@ -608,7 +615,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Writes everything pending on this thread, from a path that must not throw (handleEvent). */
   #writeHere(): void {
     try {
-      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+      // Exiting, the lock stays with this thread: the writer thread must not take it back.
+      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, this.#state === State.EXITING);
     } catch (err) {
       // Write faults are counted and reported by the consumer; this is anything else (a
       // redaction module that cannot load on this thread either): reported, never thrown.
@@ -769,18 +777,33 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#throwIfLost();
   }
 
-  /** Called by the process 'exit' listener: write everything still pending, on this thread. */
-  exitFlush(): void {
+  /** A signal arrived that other listeners handle: everything accepted so far goes to the file now
+   *  (they may end the process without an 'exit' event); the sink stays open. */
+  signalFlush(): void {
+    if (this.#state !== State.OPEN) return;
+    this.#writeHere();
+  }
+
+  /**
+   * Called by the process 'exit' listener: writes everything still pending on this thread, and from
+   * then on every event at its call — events logged by later 'exit' listeners included. `last`:
+   * nothing runs after this, so the path's lock can go; otherwise it stays, for the next open() to
+   * find its holder dead and take it over.
+   */
+  exitFlush(last: boolean): void {
     if (this.#state === State.CLOSED) return;
-    this.#state = State.CLOSED;
-    // Exit cannot wait for compression: closed segments left plain are compressed by the next
-    // open in append mode.
-    this.#janitor?.abandon();
-    this.#writer.abandon();
+    if (this.#state !== State.EXITING) {
+      this.#state = State.EXITING;
+      this.#inline = true;
+      // Exit cannot wait for compression: closed segments left plain are compressed by the next
+      // open in append mode.
+      this.#janitor?.abandon();
+      this.#writer.abandon();
+    }
     try {
       this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
     } finally {
-      this.#lock.release();
+      if (last) this.#lock.release();
     }
   }
 
