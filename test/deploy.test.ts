@@ -250,8 +250,8 @@ function permissionFlags(writable: string): string[] {
     : ['--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${path.join(writable, '*')}`];
 }
 
-async function bundle(entry: string, outfile: string, format: 'esm' | 'cjs'): Promise<string> {
-  const result = await esbuild.build({ entryPoints: [entry], bundle: true, platform: 'node', format, outfile, logLevel: 'silent' });
+async function bundle(entry: string, outfile: string, format: 'esm' | 'cjs', external: string[] = []): Promise<string> {
+  const result = await esbuild.build({ entryPoints: [entry], bundle: true, platform: 'node', format, outfile, external, logLevel: 'silent' });
   expect(result.errors).toEqual([]);
   return fs.readFileSync(outfile, 'utf8');
 }
@@ -322,6 +322,29 @@ console.log(JSON.stringify({ errors, compressed: sink.stats().segmentsCompressed
     expect(out.compressed).toBe(out.rotations);
     expect(out.read).toBe(20000);
     expect(fs.readdirSync(logDir).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(out.rotations);
+  });
+
+  it.each(['esm', 'cjs'] as const)('bundled by esbuild (format %s), better-sqlite3 left external as a native addon must be: the SQLite thread starts', async (format) => {
+    const a = dirs.make(`deploy-bundle-sqlite-src-${format}`);
+    const b = dirs.make(`deploy-bundle-sqlite-out-${format}`);
+    const data = dirs.make(`deploy-bundle-sqlite-data-${format}`);
+    // The bundle's directory has the native package beside it, as an application's node_modules would.
+    fs.mkdirSync(path.join(b, 'node_modules'));
+    fs.symlinkSync(path.join(path.dirname(RINGLOG_PATH), '..', '..', 'node_modules', 'better-sqlite3'), path.join(b, 'node_modules', 'better-sqlite3'));
+    const body = `const log = await openEventLog({ backend: 'sqlite', sqlitePath: process.env.DEPLOY_DB });
+for (let i = 0; i < 100; i++) await log.append('t', { kind: 'k', payload: { i } });
+const read = await log.readRange('t', 0, 1000);
+await log.close();
+console.log(JSON.stringify({ read: read.length, last: read.at(-1).id }));`;
+    fs.writeFileSync(
+      path.join(a, 'app.mjs'),
+      `import { openEventLog } from ${JSON.stringify(RINGLOG_PATH)};\n` + (format === 'esm' ? body : `(async () => {\n${body}\n})();`),
+    );
+    const outfile = path.join(b, format === 'esm' ? 'out.mjs' : 'out.cjs');
+    await bundle(path.join(a, 'app.mjs'), outfile, format, ['better-sqlite3']);
+    const r = await runNode([outfile], { cwd: dirs.make(`deploy-bundle-sqlite-cwd-${format}`), env: { DEPLOY_DB: path.join(data, 'log.sqlite') } });
+    expectExitedCleanly(r);
+    expect(lastJson<{ read: number; last: number }>(r)).toEqual({ read: 100, last: 100 });
   });
 
   it("`node -e '<CommonJS source>'` requiring the library (ends by exit)", async () => {
