@@ -98,12 +98,7 @@ export class RingConsumer {
   private settleDebt(): void {
     const num = this.ring.num;
     if (num[Num.OWED_FIRST]! < 0) return;
-    try {
-      this.payDebt(num[Num.OWED_LAST]! + 1);
-    } catch (err) {
-      if (!(err instanceof WriteFault)) throw err;
-      this.failed(err, this.writer.discard());
-    }
+    this.tryPayDebt(num[Num.OWED_LAST]! + 1);
   }
 
   /** Writes one record that is not in the ring (the caller's overflow queue at exit). */
@@ -195,38 +190,63 @@ export class RingConsumer {
     const last = kind === Kind.DROPPED ? first + dv.getFloat64(off + 16, true) - 1 : first;
     const events = kind === Kind.DROPPED ? 0 : 1;
     const num = this.ring.num;
-    const out = this.writer.out;
     this.lastBuilt = last;
-    const backingOff = this.retryDelay > 0 && Date.now() < this.retryAt;
-    if (last <= this.skipThrough || backingOff) {
-      // Not written, but built all the same: its key definitions are needed by later records.
-      const start = out.len;
-      this.builder.build(src, off, out);
-      out.len = start;
-      if (last <= this.skipThrough) {
-        // Written by a holder that died before publishing it: count it now.
-        num[Num.LINES] = num[Num.LINES]! + events;
-        return;
-      }
-      // Still backing off after a fault: this one is lost too, and owed a marker.
+    if (last <= this.skipThrough) {
+      // Written by a holder that died before publishing it: count it now.
+      this.skim(src, off);
+      num[Num.LINES] = num[Num.LINES]! + events;
+      return;
+    }
+    // An earlier loss is marked first, where those events would have been. A failure to write the
+    // marker starts a new backoff, so this record is then lost below, like any other during one.
+    if (num[Num.OWED_FIRST]! >= 0 && this.markerEnd < 0 && !this.backingOff()) this.tryPayDebt(first);
+    if (this.backingOff()) {
+      // Lost too, and owed a marker.
+      this.skim(src, off);
       this.owe(first, last);
       num[Num.LOST] = num[Num.LOST]! + events;
       this.writer.publish(last, 0);
       return;
     }
+    const out = this.writer.out;
+    const start = out.len;
     try {
-      if (num[Num.OWED_FIRST]! >= 0 && this.markerEnd < 0) this.payDebt(first);
-      const start = out.len;
-      try {
-        this.builder.build(src, off, out);
-      } catch (err) {
-        out.len = start;
-        throw err;
-      }
+      this.builder.build(src, off, out);
+    } catch (err) {
+      out.len = start;
+      throw err;
+    }
+    try {
       this.writer.lineEnd(start, last, events);
     } catch (err) {
       if (!(err instanceof WriteFault)) throw err;
-      this.failed(err, this.writer.discard() + events, last);
+      // The line was handed over: discard() counts it with the rest of the batch, exactly once.
+      this.failed(err, this.writer.discard(), last);
+    }
+  }
+
+  /** After a persistent fault, records are counted lost without a write until the retry time. */
+  private backingOff(): boolean {
+    return this.retryDelay > 0 && Date.now() < this.retryAt;
+  }
+
+  /** Builds a record that is not written: its key definitions are needed by later records. */
+  private skim(src: Source, off: number): void {
+    const out = this.writer.out;
+    const start = out.len;
+    try {
+      this.builder.build(src, off, out);
+    } finally {
+      out.len = start;
+    }
+  }
+
+  private tryPayDebt(nextIndex: number): void {
+    try {
+      this.payDebt(nextIndex);
+    } catch (err) {
+      if (!(err instanceof WriteFault)) throw err;
+      this.failed(err, this.writer.discard());
     }
   }
 

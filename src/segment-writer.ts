@@ -82,7 +82,9 @@ export class SegmentWriter {
   /**
    * Completes the line built into `out` from `start`: adds the newline, rotates first if the line
    * would make the current segment cross rotateBytes, and writes out once enough is pending.
-   * `events` is 1 for an event line, 0 for a marker.
+   * `events` is 1 for an event line, 0 for a marker. From this call on the line is the writer's to
+   * account for: it is published once written, and if any write fails first — here or in a later
+   * commit — it is among the events discard() returns, once.
    */
   lineEnd(start: number, lastIndex: number, events: number): void {
     const out = this.out;
@@ -91,13 +93,16 @@ export class SegmentWriter {
     const len = out.len - start;
     const inFile = this.ring.num[Num.FILE_BYTES]! + start;
     if (inFile > 0 && inFile + len > this.rotateBytes) {
-      // What came before this line closes the current segment; the line opens the next.
-      this.commit(start);
       try {
+        // What came before this line closes the current segment; the line opens the next.
+        this.commit(start);
         this.rotate();
       } catch (err) {
+        // Not yet in the pending counters (a rotation publishes only what precedes the line), so
+        // it joins them here, to be lost with whatever else the failed write carried.
         out.len = 0;
-        throw new WriteFault(err);
+        this.pendingEvents += events;
+        throw err instanceof WriteFault ? err : new WriteFault(err);
       }
     }
     this.pendingLast = lastIndex;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { rng } from '../dist/bench/corpus.js';
 import { JsonlEventSink } from '../dist/src/index.js';
-import { BASE_NAME, coverage, lastJson, readLines, runChildWithEnv, tempDirs } from './helpers.js';
+import { BASE_NAME, coverage, expectLossAccounted, lastJson, readLines, runChildWithEnv, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -125,6 +125,7 @@ describe('writer thread terminated from outside', () => {
     checkWholeStream(dir, n, rotateBytes);
     // The counters agree with the file: every index's line is in it.
     expect(s, `stats after close (seed ${seed})`).toMatchObject({ accepted: n, written: n, dropped: 0, pending: 0 });
+    expectLossAccounted(s, readLines(dir).lines);
   });
 });
 
@@ -133,6 +134,8 @@ interface CrashReport {
   statsAfterFlush: { accepted: number; written: number; dropped: number; pending: number; workerRestarts: number };
   flushErr: string | null;
   total: number;
+  /** After the exit flush. */
+  finalStats: { accepted: number; written: number; dropped: number; pending: number };
 }
 
 /**
@@ -158,8 +161,9 @@ try { await sink.flush(); } catch (e) { flushErr = String(e); }
 const statsAfterFlush = sink.stats();
 const tail = Number(tailArg);
 for (let i = 0; i < tail; i++) sink.handleEvent(event(n++));
-console.log(JSON.stringify({ heard, statsAfterFlush, flushErr, total: n }));
-// no close(): the process ends and the exit flush writes the tail
+// no close(): the process ends and the exit flush writes the tail. This listener comes after
+// ringlog's own (added when the sink opened), so it reports the counters once that flush is done.
+process.on('exit', () => console.log(JSON.stringify({ heard, statsAfterFlush, flushErr, total: n, finalStats: sink.stats() })));
 `;
 
 /** Runs CRASHING with an injection; checks the child ended cleanly and the whole stream is there. */
@@ -179,6 +183,8 @@ async function runCrashing(label: string, rounds: number, tail: number, inject: 
   expect(out.flushErr).toBeNull();
   expect(out.statsAfterFlush).toMatchObject({ accepted: out.total - tail, written: out.total - tail, dropped: 0, pending: 0 });
   checkWholeStream(dir, out.total, 64 * 1024);
+  expect(out.finalStats).toMatchObject({ accepted: out.total, written: out.total, dropped: 0, pending: 0 });
+  expectLossAccounted(out.finalStats, readLines(dir).lines);
   return out;
 }
 

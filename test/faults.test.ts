@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JsonlEventSink, SinkError } from '../dist/src/index.js';
-import { BASE_NAME, coverage, lastJson, readLines, runChild, runChildWithEnv, tempDirs, type Line } from './helpers.js';
+import { BASE_NAME, expectLossAccounted, lastJson, readLines, runChild, runChildWithEnv, tempDirs, type Line } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -29,15 +29,10 @@ function causeCode(err: unknown): unknown {
   return (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
 }
 
-/** Whole-set checks after a fault: every index once, in order; markers account for every loss. */
+/** Whole-set checks after a fault that lost events: the loss contract, and the loss really happened. */
 function checkMarkedLoss(lines: readonly Line[], stats: { accepted: number; written: number; dropped: number; pending: number }): void {
-  const cov = coverage(lines);
-  expect(cov.problems, 'every index exactly once, in order (a drop marker covers `count`)').toEqual([]);
-  expect(cov.next).toBe(stats.accepted);
   expect(stats.pending).toBe(0);
-  expect(stats.written + stats.dropped).toBe(stats.accepted);
-  expect(cov.events).toBe(stats.written);
-  expect(cov.markedDropped, 'the markers account for every lost event').toBe(stats.dropped);
+  const cov = expectLossAccounted(stats, lines)!;
   expect(stats.dropped).toBeGreaterThan(0);
   expect(cov.markers).toBeGreaterThan(0);
 }
@@ -74,6 +69,7 @@ describe('/dev/full: every write fails with ENOSPC', () => {
 
     const s = sink.stats();
     expect(s).toMatchObject({ accepted: n, written: 0, dropped: n, pending: 0, bytes: 0 });
+    expectLossAccounted(s, null);
     // The writer did retry (so "once for the streak" means something) ...
     expect(s.faults).toBeGreaterThanOrEqual(2);
     // ... and onError heard the streak once, as a SinkError.
@@ -88,6 +84,25 @@ describe('/dev/full: every write fails with ENOSPC', () => {
     expect(closed).toBeInstanceOf(SinkError);
     expect((closed as SinkError).droppedEvents).toBe(sink.stats().dropped);
     expect(sink.stats().dropped).toBe(n);
+    expectLossAccounted(sink.stats(), null);
+  });
+});
+
+describe('a burst larger than one write (the writer writes at most 256 KiB per call)', () => {
+  it('/dev/full: every event of the burst counted lost exactly once', async (ctx) => {
+    if (!fs.existsSync('/dev/full')) ctx.skip('no /dev/full on this system');
+    const sink = JsonlEventSink.open('/dev/full');
+    // ~1 MB in one go: the writer's buffer fills past its write size while lines are being added,
+    // so the failing write happens in the middle of the batch, not at its end.
+    const N = 4000;
+    for (let i = 0; i < N; i++) sink.handleEvent({ type: 'burst', i, pad: 'q'.repeat(240) });
+    const err = await rejection(sink.flush());
+    expect(err).toMatchObject({ code: 'ERR_RINGLOG_WRITE', droppedEvents: N });
+    const s = sink.stats();
+    expect(s).toMatchObject({ accepted: N, written: 0, dropped: N, pending: 0 });
+    expectLossAccounted(s, null);
+    await sink.close().catch(() => undefined);
+    expectLossAccounted(sink.stats(), null);
   });
 });
 
@@ -270,6 +285,82 @@ describe('disk full', () => {
   });
 });
 
+/**
+ * A disk that is full while a burst of ~600 KB (several of the writer's 256 KiB writes) arrives,
+ * then freed. `filler` is a file to fill the disk with and remove again ('-': the fault is injected
+ * through RINGLOG_TEST_INJECT instead, and there is no phase A).
+ */
+const FULL_DURING_BURST = `
+import * as fs from 'node:fs';
+import { JsonlEventSink } from '%RINGLOG%';
+const [base, filler] = process.argv.slice(2);
+const info = (e) => ({ code: e.code, cause: e.cause?.code, dropped: e.droppedEvents });
+const sink = JsonlEventSink.open(base);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const big = 'b'.repeat(5000);
+let n = 0;
+const log = (phase) => sink.handleEvent({ type: 'disk', phase, n: n++, big });
+const fill = (file) => {
+  const fd = fs.openSync(file, 'w');
+  for (const size of [64 * 1024, 4096, 512, 1]) {
+    const chunk = Buffer.alloc(size, 0x66);
+    for (;;) {
+      try { fs.writeSync(fd, chunk); } catch (err) { if (err.code === 'ENOSPC') break; throw err; }
+    }
+  }
+  fs.closeSync(fd);
+};
+if (filler !== '-') {
+  for (let i = 0; i < 10; i++) log('A');
+  await sink.flush();
+  fill(filler);
+}
+for (let i = 0; i < 120; i++) log('B');
+let errB = null;
+try { await sink.flush(); } catch (e) { errB = info(e); }
+const statsB = sink.stats();
+if (filler !== '-') fs.rmSync(filler);
+const writtenAtFree = sink.stats().written;
+let resumed = false;
+for (let i = 0; i < 600 && !resumed; i++) { log('C'); await sleep(25); resumed = sink.stats().written > writtenAtFree; }
+for (let i = 0; i < 10; i++) log('C');
+let closeErr = null;
+try { await sink.close(); } catch (e) { closeErr = info(e); }
+console.log(JSON.stringify({ errB, statsB, resumed, closeErr, stats: sink.stats() }));
+`;
+
+describe('disk full during a burst larger than one write', () => {
+  it('every lost event counted once: accepted = written + dropped, the markers add up to dropped', async () => {
+    const mnt = dirs.make('tmpfs-burst');
+    const reason = process.env.RINGLOG_TEST_NO_TMPFS ? 'RINGLOG_TEST_NO_TMPFS is set' : tryMount(mnt);
+    const injected = reason !== undefined;
+    if (injected) console.warn(`faults.test: cannot mount a tmpfs (${reason}); testing disk-full through RINGLOG_TEST_INJECT instead`);
+    try {
+      const r = await runChildWithEnv(FULL_DURING_BURST, [path.join(mnt, BASE_NAME), injected ? '-' : path.join(mnt, 'filler')], {
+        env: injected ? { RINGLOG_TEST_INJECT: JSON.stringify({ code: 'ENOSPC', afterWrites: 0, times: 3 }) } : {},
+      });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const out = lastJson<{
+        errB: { code: string; cause: string; dropped: number } | null;
+        statsB: { accepted: number; written: number; dropped: number; pending: number };
+        resumed: boolean;
+        closeErr: { code: string; cause: string; dropped: number } | null;
+        stats: { accepted: number; written: number; dropped: number; pending: number };
+      }>(r);
+      expect(out.errB).toMatchObject({ code: 'ERR_RINGLOG_WRITE', cause: 'ENOSPC', dropped: out.statsB.dropped });
+      expectLossAccounted(out.statsB, null);
+      expect(out.resumed, 'writing resumed once space was freed').toBe(true);
+      expect(out.closeErr).toMatchObject({ code: 'ERR_RINGLOG_WRITE', dropped: out.stats.dropped });
+      const cov = expectLossAccounted(out.stats, readLines(mnt).lines)!;
+      expect(out.stats.dropped).toBeGreaterThan(0);
+      expect(cov.markers).toBeGreaterThan(0);
+    } finally {
+      if (!injected) unmount(mnt);
+    }
+  });
+});
+
 // --- A read-only directory met at rotation -----------------------------------------------------
 
 const READ_ONLY_ROTATION = `
@@ -349,6 +440,70 @@ describe('read-only directory', () => {
   });
 });
 
+/**
+ * Rotation refused again and again while every event brings a key of its own (`k<n>`, used again by
+ * event n+1): when the marker of the earlier loss is what crosses rotateBytes, its failed rotation
+ * loses the record behind it, whose key definition the next record still needs.
+ */
+const READ_ONLY_NEW_KEYS = `
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { JsonlEventSink } from '%RINGLOG%';
+const [base] = process.argv.slice(2);
+const dir = path.dirname(base);
+const heard = [];
+const sink = JsonlEventSink.open(base, { rotateBytes: 4096, onError: (e) => heard.push(e.code) });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+const log = () => {
+  const ev = { type: 'k', n, pad: 'r'.repeat(150 + ((n * 37) % 200)) };
+  ev['k' + n] = n;
+  if (n > 0) ev['k' + (n - 1)] = n - 1;
+  sink.handleEvent(ev);
+  n++;
+};
+for (let cycle = 0; cycle < 12; cycle++) {
+  for (let i = 0; i < 20; i++) log();
+  await sink.flush().catch(() => {});
+  fs.chmodSync(dir, 0o555);
+  for (let i = 0; i < 8; i++) { for (let k = 0; k < 5; k++) log(); await sleep(40); }
+  fs.chmodSync(dir, 0o755);
+  for (let i = 0; i < 10; i++) { log(); await sleep(15); }
+}
+let closeErr = null;
+try { await sink.close(); } catch (e) { closeErr = e.code; }
+console.log(JSON.stringify({ heard: [...new Set(heard)], closeErr, stats: sink.stats() }));
+`;
+
+describe('read-only directory, new keys in every event', () => {
+  it('records lost behind a marker that could not be written still define their keys: the writer never fails on a later record', async () => {
+    const root = dirs.make('readonly-keys');
+    fs.chmodSync(root, 0o755);
+    const dir = path.join(root, 'logs');
+    fs.mkdirSync(dir);
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) fs.chownSync(dir, 65534, 65534);
+    const r = await runChild(READ_ONLY_NEW_KEYS, [path.join(dir, BASE_NAME)], asRoot ? { uid: 65534, gid: 65534 } : {});
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = lastJson<{ heard: string[]; closeErr: string | null; stats: { accepted: number; written: number; dropped: number; pending: number; workerRestarts: number } }>(r);
+    expect(out.heard, 'write faults only, never a writer thread that failed').toEqual(['ERR_RINGLOG_WRITE']);
+    expect(out.stats.workerRestarts).toBe(0);
+    expect(out.closeErr).toBe('ERR_RINGLOG_WRITE');
+    const { lines, raw } = readLines(dir);
+    expectLossAccounted(out.stats, lines);
+    const wrong: string[] = [];
+    lines.forEach((l, i) => {
+      if (l.type === 'events_dropped') return;
+      const ev: Record<string, unknown> = { index: l.index, emitted_at_ms: l.emitted_at_ms, frame_depth: null, type: 'k', n: l.index, pad: 'r'.repeat(150 + ((l.index * 37) % 200)) };
+      ev[`k${l.index}`] = l.index;
+      if (l.index > 0) ev[`k${l.index - 1}`] = l.index - 1;
+      if (raw[i] !== JSON.stringify(ev) && wrong.length < 5) wrong.push(raw[i]!.slice(0, 200));
+    });
+    expect(wrong).toEqual([]);
+  });
+});
+
 // --- Injected faults ---------------------------------------------------------------------------
 
 interface InjectReport {
@@ -420,6 +575,7 @@ describe('injected write faults (RINGLOG_TEST_INJECT)', () => {
     expect(report.closeErr).toBeNull();
     expect(report.heard).toEqual([]);
     expect(s).toMatchObject({ accepted: 160, written: 160, dropped: 0, pending: 0, faults: 0 });
+    expectLossAccounted(s, lines);
     expect(lines.map((l) => l.index)).toEqual(Array.from({ length: 160 }, (_, i) => i));
     raw.forEach((line, i) => {
       expect(line).toBe(JSON.stringify({ index: i, emitted_at_ms: lines[i]!.emitted_at_ms, frame_depth: null, type: 'inj', n: i, text: `event ${i + 1}` }));
@@ -485,6 +641,7 @@ describe('the current file removed under the sink', () => {
     expect(lines.map((l) => l.index)).toEqual(Array.from({ length: 150 }, (_, k) => 100 + k));
     expect(lines.map((l) => l.type)).toEqual([...Array(100).fill('after'), ...Array(50).fill('later')]);
     expect(sink.stats()).toMatchObject({ accepted: 250, written: 250, dropped: 0, faults: 0 });
+    expectLossAccounted(sink.stats(), lines, 100);
     expect(heard).toEqual([]);
   });
 });

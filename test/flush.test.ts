@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JsonlEventSink, SinkError } from '../dist/src/index.js';
 import { makeCorpus } from '../dist/bench/corpus.js';
-import { BASE_NAME, expectedLine, failure, type Line, readLines, runChild, tempDirs } from './helpers.js';
+import { BASE_NAME, expectedLine, expectLossAccounted, failure, type Line, readLines, runChild, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -165,7 +165,9 @@ describe('flush()', () => {
     expect(heard.length).toBeGreaterThan(0);
     expect(heard[0]!.code).toBe('ERR_RINGLOG_WRITE');
     expect(sink.stats()).toMatchObject({ accepted: 10, written: 0, dropped: 10 });
+    expectLossAccounted(sink.stats(), null);
     await expect(sink.close()).rejects.toMatchObject({ code: 'ERR_RINGLOG_WRITE', droppedEvents: 10 });
+    expectLossAccounted(sink.stats(), null);
   });
 
   it('validates its options', async () => {

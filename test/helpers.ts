@@ -475,6 +475,39 @@ export function coverage(lines: readonly Line[], first = 0): Coverage {
   return { next: expected, events, markers, markedDropped, problems };
 }
 
+/** The counters of `sink.stats()` the loss contract is about. */
+export interface LossStats {
+  readonly accepted: number;
+  readonly written: number;
+  readonly dropped: number;
+  readonly pending: number;
+}
+
+/**
+ * The loss contract (README "Guarantees"): `accepted = written + dropped + pending`, and the set's
+ * lines cover every index from `from` exactly once, in order, the `events_dropped` markers adding up
+ * to `dropped` and the event lines to `written`. For a sink opened in truncate mode (indexes from
+ * 0). `from` is where the set starts when the test itself removed the lines before it (all of them
+ * written); `lines` is null for a sink whose output cannot be read back (/dev/full), where only the
+ * identity can be checked. Returns the coverage for further checks.
+ */
+export function expectLossAccounted(stats: LossStats, lines: readonly Line[] | null, from = 0): Coverage | undefined {
+  const { accepted, written, dropped, pending } = stats;
+  expect(accepted, `accepted = written + dropped + pending (${written} + ${dropped} + ${pending})`).toBe(written + dropped + pending);
+  if (lines === null) return undefined;
+  const cov = coverage(lines, from);
+  expect(cov.problems, 'every index exactly once, in order (a drop marker covers `count`)').toEqual([]);
+  expect(cov.markedDropped, 'the events_dropped markers add up to stats().dropped').toBe(dropped);
+  if (pending === 0) {
+    expect(from + cov.events, 'every written event is in the set').toBe(written);
+    expect(cov.next, 'the set ends with the last accepted index').toBe(accepted);
+  } else {
+    // Lines can be in the file a moment before the counters say so, never the other way round.
+    expect(from + cov.events).toBeGreaterThanOrEqual(written);
+  }
+  return cov;
+}
+
 /** What a call throws or rejects with (undefined if it succeeds). */
 export async function failure(fn: () => unknown): Promise<unknown> {
   try {
