@@ -3,6 +3,7 @@
 // change of hands lives in the ring header, not in this object.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Ctl, Num, type RingViews } from './layout.js';
 import { OutBuffer } from './out-buffer.js';
 import { FRESH_SEGMENT, RESUMED_SEGMENT, segmentPath } from './segments.js';
@@ -17,6 +18,8 @@ export interface FileIo {
   openForAppend(path: string): number;
   /** Names the file still has (0 once it was removed under the sink). */
   linkCount(fd: number): number;
+  /** Creates a directory and any missing parents (a segment's directory removed under the sink). */
+  makeDir(path: string): void;
   close(fd: number): void;
   fsync(fd: number): void;
   truncate(fd: number, len: number): void;
@@ -27,6 +30,7 @@ export const realIo: FileIo = {
   openForRotation: (path) => fs.openSync(path, FRESH_SEGMENT),
   openForAppend: (path) => fs.openSync(path, RESUMED_SEGMENT),
   linkCount: (fd) => fs.fstatSync(fd).nlink,
+  makeDir: (dir) => void fs.mkdirSync(dir, { recursive: true }),
   close: (fd) => fs.closeSync(fd),
   fsync: (fd) => fs.fsyncSync(fd),
   truncate: (fd, len) => fs.ftruncateSync(fd, len),
@@ -122,8 +126,9 @@ export class SegmentWriter {
       const fd = Atomics.load(ctl, Ctl.FD);
       try {
         this.writeAll(fd, len);
-        // Someone removed the file under the sink: writes to it succeed but reach no name. Write
-        // the batch again into a file recreated at the same path, and go on there.
+        // Someone removed the file (or its whole directory) under the sink: writes to it succeed
+        // but reach no name. Write the batch again into a file recreated at the same path, and go
+        // on there.
         if (this.io.linkCount(fd) === 0) this.writeAll(this.recreate(fd), len);
       } catch (err) {
         this.cutBack(Atomics.load(ctl, Ctl.FD));
@@ -208,7 +213,7 @@ export class SegmentWriter {
   /** Opens the current segment's path afresh (its file was removed) and makes it the shared fd. */
   private recreate(old: number): number {
     const { ctl, num } = this.ring;
-    const fd = this.io.openForAppend(segmentPath(this.basePath, Atomics.load(ctl, Ctl.SEGMENT)));
+    const fd = this.openMakingDir(this.io.openForAppend, segmentPath(this.basePath, Atomics.load(ctl, Ctl.SEGMENT)));
     num[Num.FILE_BYTES] = 0;
     Atomics.store(ctl, Ctl.FD, fd);
     try {
@@ -217,6 +222,22 @@ export class SegmentWriter {
       // The old fd points at a file with no name: nothing to keep.
     }
     return fd;
+  }
+
+  /**
+   * Opens a segment; when its directory is gone (removed under the sink, a log cleaner's rm -rf),
+   * makes it again with its parents first, as open() did, so that logging is not over for good.
+   * Anything else in the way (a regular file where the directory was, no permission) stays a
+   * persistent fault, tried again after each backoff like any other.
+   */
+  private openMakingDir(open: (path: string) => number, where: string): number {
+    try {
+      return open(where);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.io.makeDir(path.dirname(where));
+      return open(where);
+    }
   }
 
   /** After a failed write the segment may end mid-line: cut it back to what was committed. */
@@ -237,7 +258,7 @@ export class SegmentWriter {
   private rotate(): void {
     const { ctl, num } = this.ring;
     const next = Atomics.load(ctl, Ctl.SEGMENT) + 1;
-    const fd = this.io.openForRotation(segmentPath(this.basePath, next));
+    const fd = this.openMakingDir(this.io.openForRotation, segmentPath(this.basePath, next));
     const old = Atomics.load(ctl, Ctl.FD);
     num[Num.FILE_BYTES] = 0;
     Atomics.store(ctl, Ctl.SEGMENT, next);

@@ -645,3 +645,110 @@ describe('the current file removed under the sink', () => {
     expect(heard).toEqual([]);
   });
 });
+
+describe('the directory removed under the sink', () => {
+  /** A line of ~300 bytes: a few hundred make several writes and, at 16 KiB, several segments. */
+  const text = 't'.repeat(260);
+
+  /**
+   * rm -rf, run again until it succeeds: the writer recreating the file between the removal of
+   * the files and of their directory makes one run fail (ENOTEMPTY), as it would for a person.
+   */
+  function removeTree(dir: string): void {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt >= 10_000) throw err;
+      }
+    }
+  }
+
+  it('removed mid-stream, five times: recreated with its parents, writing resumes there, nothing written after a removal is lost', async () => {
+    const root = dirs.make('rmdir');
+    const top = path.join(root, 'logs');
+    const dir = path.join(top, 'run-1');
+    const heard: unknown[] = [];
+    const sink = JsonlEventSink.open(path.join(dir, BASE_NAME), { rotateBytes: 16 * 1024, onError: (e) => heard.push(e) });
+    let n = 0;
+    const log = (count: number): void => {
+      for (let i = 0; i < count; i++) sink.handleEvent({ type: 'rm', n: n++, text });
+    };
+    let firstAfterRemoval = 0;
+    for (let round = 0; round < 5; round++) {
+      log(300);
+      await sleep(1);
+      // More on its way while the tree goes: the writer is in the middle of the stream.
+      log(300);
+      removeTree(top);
+      firstAfterRemoval = n;
+      log(200);
+      await sink.flush();
+      expect(fs.statSync(dir).isDirectory(), `round ${round}: the directory is back`).toBe(true);
+    }
+    log(100);
+    await sink.close();
+    const s = sink.stats();
+    expect(s).toMatchObject({ accepted: n, written: n, dropped: 0, pending: 0, faults: 0 });
+    expect(heard).toEqual([]);
+    // What was written before the last removal went with it (the remover's doing); everything the
+    // set holds is one gap-free run to the end, and it starts no later than the last removal.
+    const { lines, files } = readLines(dir);
+    expect(lines.length).toBeGreaterThan(0);
+    const from = lines[0]!.index;
+    expect(from).toBeLessThanOrEqual(firstAfterRemoval);
+    expectLossAccounted(s, lines, from);
+    for (const l of lines) expect(l).toEqual({ index: l.index, emitted_at_ms: l.emitted_at_ms, frame_depth: null, type: 'rm', n: l.index, text });
+    for (const f of files) expect(f.bytes, f.name).toBeLessThanOrEqual(16 * 1024);
+  });
+
+  it('replaced by a regular file: a persistent fault (counted, reported by flush, onError once) until the file is removed; then recreated, the loss marked', async () => {
+    const root = dirs.make('rmdir-file');
+    const dir = path.join(root, 'logs');
+    const base = path.join(dir, BASE_NAME);
+    const heard: SinkError[] = [];
+    const sink = JsonlEventSink.open(base, { onError: (e) => heard.push(e) });
+    let n = 0;
+    const log = (phase: string): void => sink.handleEvent({ type: 'rm', phase, n: n++, text });
+    for (let i = 0; i < 100; i++) log('A');
+    await sink.flush();
+
+    fs.rmSync(dir, { recursive: true });
+    fs.writeFileSync(dir, 'a file where the directory was\n');
+    for (let i = 0; i < 100; i++) log('B');
+    const blocked = await rejection(sink.flush());
+    expect(blocked).toBeInstanceOf(SinkError);
+    expect(blocked).toMatchObject({ code: 'ERR_RINGLOG_WRITE', droppedEvents: sink.stats().dropped });
+    expect(causeCode(blocked)).toBe('ENOTDIR');
+    expect(sink.stats().dropped).toBeGreaterThan(0);
+    expectLossAccounted(sink.stats(), null);
+    // Still in the way for a while: the writer keeps probing, backing off, and the streak is one.
+    for (let i = 0; i < 6; i++) {
+      log('B');
+      await sleep(50);
+    }
+    expect(fs.readFileSync(dir, 'utf8')).toBe('a file where the directory was\n');
+
+    fs.rmSync(dir);
+    const writtenAtFix = sink.stats().written;
+    let resumed = false;
+    for (let i = 0; i < 600 && !resumed; i++) {
+      log('C');
+      await sleep(25);
+      resumed = sink.stats().written > writtenAtFix;
+    }
+    expect(resumed, 'writing resumed by itself once the file was removed').toBe(true);
+    for (let i = 0; i < 10; i++) log('C');
+    const closed = await rejection(sink.close());
+    const s = sink.stats();
+    expect(closed).toMatchObject({ code: 'ERR_RINGLOG_WRITE', droppedEvents: s.dropped });
+    expect(heard.map((e) => [e.code, causeCode(e)]), 'onError hears the streak once').toEqual([['ERR_RINGLOG_WRITE', 'ENOTDIR']]);
+    // Phase A went with the directory; the recreated set starts with the marker of the loss.
+    const { lines } = readLines(dir);
+    expect(lines[0]).toMatchObject({ index: 100, type: 'events_dropped' });
+    const cov = expectLossAccounted(s, lines, 100)!;
+    expect(cov.markers).toBeGreaterThan(0);
+    expect(lines[lines.length - 1]).toMatchObject({ index: n - 1, phase: 'C' });
+  });
+});
