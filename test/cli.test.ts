@@ -337,6 +337,39 @@ describe('ringlog verify', () => {
     });
   }
 
+  it('an index rewritten backwards is out of order, and only the index it replaced is missing', async () => {
+    // Line 30 (index 30) now says 25: one line is wrong, one index is absent, nothing else.
+    const d = damaged('backwards', (l) => l.map((line, i) => (i === 30 ? line.replace('"index":30,', '"index":25,') : line)));
+    const r = await cli(['verify', d]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAILED — 2 problems in 40 lines/);
+    expect(r.stdout).toMatch(/out of order: .*event_log-000001\.jsonl:11: index 25 after 29: out of order \(30 was expected\)/);
+    expect(r.stdout).toMatch(/gap: .*event_log-000001\.jsonl:12: index 31 where 30 was expected: index 30 is missing/);
+    expect(r.stdout).not.toMatch(/indexes \d+…\d+ are missing/);
+    const json = JSON.parse((await cli(['verify', '--json', d])).stdout) as { problems: { total: number; byCode: Record<string, number> } };
+    expect(json.problems).toMatchObject({ total: 2, byCode: { ERR_RINGLOG_READ_ORDER: 1, ERR_RINGLOG_READ_GAP: 1 } });
+  });
+
+  it('a truncated .gz segment is a problem in the report, named, and verify reads on through the next segments', async () => {
+    const d = dirs.make('cli-verify-truncated-gz');
+    const gzBase = path.join(d, BASE_NAME);
+    const sink = JsonlEventSink.open(gzBase, { rotateBytes: ROTATE_BYTES, compress: 'gzip' });
+    for (const ev of makeCorpus(EVENTS, 7)) sink.handleEvent(ev);
+    await sink.close();
+    const gz = path.join(d, `${segmentName(1)}.gz`);
+    const bytes = fs.readFileSync(gz);
+    fs.writeFileSync(gz, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const r = await cli(['verify', d]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/damaged segment: .*event_log-000001\.jsonl\.gz:\d+: compressed data damaged \d+ bytes into the segment \(unexpected end of file\)/);
+    // What the damage took is missing; every later segment was read, to the last index.
+    expect(r.stdout).toMatch(/gap: .*event_log-000002\.jsonl\.gz:1: /);
+    const json = JSON.parse((await cli(['verify', '--json', d])).stdout) as { problems: { total: number; byCode: Record<string, number> }; lastIndex: number };
+    expect(json.problems).toMatchObject({ total: 2, byCode: { ERR_RINGLOG_READ_CORRUPT: 1, ERR_RINGLOG_READ_GAP: 1 } });
+    expect(json.lastIndex).toBe(EVENTS - 1);
+  });
+
   it('accepts a torn last line with a note (what a writer killed mid-line leaves)', async () => {
     const d = damaged('torn-last', (l) => l, set.raw[40]!.slice(0, 100));
     const r = await cli(['verify', d]);

@@ -148,6 +148,55 @@ describe('issues', () => {
     });
   }
 
+  it('one index rewritten backwards: out of order, then only the index it replaced is missing; the expectation does not move back', async () => {
+    // Index 4 rewritten as 1: a replayed run would go on 2, 3, …; this goes on at 5.
+    const base = craft('stray-back', { [BASE_NAME]: lines(0, 1, 2, 3, 1, 5, 6) });
+    const { opts, issues } = warnMode();
+    expect(await indexesOf(base, opts)).toEqual([0, 1, 2, 3, 1, 5, 6]);
+    expect(issues.map((i) => [i.code, i.line, i.index, i.expected])).toEqual([
+      ['ERR_RINGLOG_READ_ORDER', 5, 1, 4],
+      ['ERR_RINGLOG_READ_GAP', 6, 5, 4],
+    ]);
+    expect(issues[1]!.message).toMatch(/index 5 where 4 was expected: index 4 is missing$/);
+    // A stray line after which the stream goes on as if it were not there: only the stray is wrong.
+    const { opts: o2, issues: i2 } = warnMode();
+    await indexesOf(craft('stray-back-2', { [BASE_NAME]: lines(0, 1, 2, 3, 1, 4, 5) }), o2);
+    expect(i2.map((i) => [i.code, i.line])).toEqual([['ERR_RINGLOG_READ_ORDER', 5]]);
+  });
+
+  it('a base file must start at index 0; a set whose base file is gone or empty starts where its oldest segment does', async () => {
+    const { opts, issues } = warnMode();
+    expect(await indexesOf(craft('base-late', { [BASE_NAME]: lines(3, 4), [segmentName(1)]: lines(5) }), opts)).toEqual([3, 4, 5]);
+    expect(issues.map((i) => [i.code, i.line, i.index, i.expected])).toEqual([['ERR_RINGLOG_READ_GAP', 1, 3, 0]]);
+    expect(await indexesOf(craft('base-gone', { [segmentName(2)]: lines(3, 4), [segmentName(3)]: lines(5) }))).toEqual([3, 4, 5]);
+    expect(await indexesOf(craft('base-empty', { [BASE_NAME]: '', [segmentName(2)]: lines(3, 4) }))).toEqual([3, 4]);
+  });
+
+  it('a truncated .gz segment is ERR_RINGLOG_READ_CORRUPT, naming it; in warn mode reading goes on with the next segment', async () => {
+    const seg1 = lines(...Array.from({ length: 200 }, (_, i) => 100 + i));
+    const gz = zlib.gzipSync(Buffer.from(seg1));
+    const base = craft('gz-truncated', {
+      [BASE_NAME]: lines(...Array.from({ length: 100 }, (_, i) => i)),
+      [segmentName(2)]: lines(300, 301),
+    });
+    const gzPath = path.join(path.dirname(base), `${segmentName(1)}.gz`);
+    fs.writeFileSync(gzPath, gz.subarray(0, gz.length - 20));
+    const got: number[] = [];
+    const err = (await failure(async () => {
+      for await (const e of readEvents(base)) got.push(e.index);
+    })) as ReadError;
+    expect(err).toBeInstanceOf(ReadError);
+    expect(err.code).toBe('ERR_RINGLOG_READ_CORRUPT');
+    expect(err.file).toBe(gzPath);
+    expect(err.message).toContain(`${gzPath}:${err.line}: compressed data damaged`);
+    // Every whole line before the damage was read.
+    expect(got).toEqual(Array.from({ length: 100 + err.line - 1 }, (_, i) => i));
+    const { opts, issues } = warnMode();
+    const all = await indexesOf(base, opts);
+    expect(all.slice(-2)).toEqual([300, 301]);
+    expect(issues.map((i) => i.code)).toEqual(['ERR_RINGLOG_READ_CORRUPT', 'ERR_RINGLOG_READ_GAP']);
+  });
+
   it('a torn line in the middle of the set is ERR_RINGLOG_READ_TORN', async () => {
     const base = craft('torn-mid', { [BASE_NAME]: lines(0, 1) + L(2).slice(0, 20), [segmentName(1)]: lines(2, 3) });
     const err = (await failure(() => collect(readEvents(base)))) as ReadError;

@@ -69,11 +69,19 @@ export function judge(src: Source, r: ScanResult): VerifyJson {
     const missing: number[] = [];
     for (let i = 1; i < numbers.length; i++) for (let n = numbers[i - 1]! + 1; n < numbers[i]!; n++) missing.push(n);
     if (missing.length > 0) notes.push(`segment number(s) ${missing.join(', ')} missing from the sequence`);
-    if (numbers[0] !== undefined && numbers[0] > 0) notes.push(`the set starts at segment ${numbers[0]}: the base file and earlier segments are gone (removed by retention?)`);
     const gz = src.segments.filter((s) => s.compressed).length;
     if (gz > 0) notes.push(`${int(gz)} compressed segment(s) read through`);
   }
-  if (r.firstIndex !== null && r.firstIndex > 0) notes.push(`the first index is ${int(r.firstIndex)}, not 0`);
+  if (r.firstIndex !== null && r.firstIndex > 0) {
+    // The reader has already judged the start (README, Reading it back): a set whose base file is
+    // gone or empty starts at its oldest remaining segment; a base file not starting at 0 is a gap.
+    const first = src.kind === 'set' ? src.segments[0]!.number : 0;
+    notes.push(
+      first > 0
+        ? `the set starts at segment ${first}, index ${int(r.firstIndex)}: the base file and segments before it were removed (as retention, maxFiles, does)`
+        : `the first index is ${int(r.firstIndex)}, not 0`,
+    );
+  }
   if (r.timeBackwards > 0) notes.push(`${int(r.timeBackwards)} record(s) stamped earlier than the record before (separate sessions on different clocks?)`);
   return {
     source: sourceLabel(src),
@@ -99,6 +107,7 @@ const NAMES: Record<string, string> = {
   ERR_RINGLOG_READ_ORDER: 'out of order',
   ERR_RINGLOG_READ_PARSE: 'parse error',
   ERR_RINGLOG_READ_TORN: 'torn line',
+  ERR_RINGLOG_READ_CORRUPT: 'damaged segment',
 };
 
 export function render(v: VerifyJson): string[] {

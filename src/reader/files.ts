@@ -151,6 +151,26 @@ export function plainSource(fh: fs.promises.FileHandle, file: string, offset: nu
   };
 }
 
+/**
+ * A compressed segment whose data ends early or does not inflate (a truncated or damaged `.gz`):
+ * unlike an I/O error, it is a fault of that one file, so a reader can report it and go on.
+ */
+export class DamagedData extends Error {
+  constructor(
+    message: string,
+    /** Bytes inflated (and handed out) before the damage. */
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** zlib's own errors carry its status names (Z_DATA_ERROR, Z_BUF_ERROR for a stream cut short, …). */
+function isZlibError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
 function gzipSource(fh: fs.promises.FileHandle, file: string, offset: number): ChunkSource {
   const input = fh.createReadStream({ highWaterMark: CHUNK_BYTES, autoClose: true });
   const gunzip = zlib.createGunzip({ chunkSize: CHUNK_BYTES });
@@ -171,6 +191,7 @@ function gzipSource(fh: fs.promises.FileHandle, file: string, offset: number): C
         try {
           r = await it.next();
         } catch (err) {
+          if (isZlibError(err)) throw new DamagedData((err as Error).message, position);
           throw ioError(err, file);
         }
         if (r.done) return null;

@@ -51,26 +51,47 @@ export class IssueItem {
   constructor(readonly issue: ReadIssue) {}
 }
 
-/** Checks each record against the one before it: every issue is about a pair of adjacent lines. */
+/**
+ * Checks each record's index. Two positions are kept: where the line before ends (`follow`) and
+ * where the highest line read so far ends (`high`). A line continuing either is fine: `follow` is
+ * a replayed run going on after its first line was reported, `high` the stream resuming after a
+ * stray line. Judging a line against `follow` alone would let one bad index move the
+ * expectation — one index rewritten backwards would then report every index between it and the
+ * truth as missing — so gaps are measured from `high`, which no line moves backwards.
+ */
 export class IndexChecker {
   private prevIndex = -1;
-  private expected: number | undefined;
+  private follow: number | undefined;
+  private high = 0;
+
+  /**
+   * Before the first line: the index it must have. Only the base file's first line has one (0);
+   * anywhere else the set's first line starts it, whatever its index (retention removed what came
+   * before). Ignored once a line was checked.
+   */
+  startAt(index: number | undefined): void {
+    if (this.prevIndex >= 0) return;
+    this.follow = index;
+    this.high = index ?? 0;
+  }
 
   check(env: Envelope, file: string, line: number): ReadIssue | undefined {
     const { index } = env;
-    const expected = this.expected;
+    const follow = this.follow;
+    const high = this.high;
     const prev = this.prevIndex;
     this.prevIndex = index;
-    this.expected = index + env.covers;
-    if (expected === undefined || index === expected) return undefined;
+    this.follow = index + env.covers;
+    this.high = Math.max(high, this.follow);
+    if (follow === undefined || index === follow || index === high) return undefined;
     const at = `${file}:${line}`;
-    const mk = (code: ReadIssueCode, message: string): ReadIssue => ({ code, message: `${at}: ${message}`, file, line, index, expected });
-    if (index > expected) {
-      const missing = index - expected === 1 ? `index ${expected} is` : `indexes ${expected}…${index - 1} are`;
-      return mk('ERR_RINGLOG_READ_GAP', `index ${index} where ${expected} was expected: ${missing} missing`);
+    const mk = (code: ReadIssueCode, message: string, expected: number): ReadIssue => ({ code, message: `${at}: ${message}`, file, line, index, expected });
+    if (index > high) {
+      const missing = index - high === 1 ? `index ${high} is` : `indexes ${high}…${index - 1} are`;
+      return mk('ERR_RINGLOG_READ_GAP', `index ${index} where ${high} was expected: ${missing} missing`, high);
     }
-    if (index >= prev) return mk('ERR_RINGLOG_READ_DUPLICATE', `index ${index} again (the line before already covers it; ${expected} was expected)`);
-    return mk('ERR_RINGLOG_READ_ORDER', `index ${index} after ${prev}: out of order (${expected} was expected)`);
+    if (index >= prev) return mk('ERR_RINGLOG_READ_DUPLICATE', `index ${index} again (an earlier line already covers it; ${follow} was expected)`, follow);
+    return mk('ERR_RINGLOG_READ_ORDER', `index ${index} after ${prev}: out of order (${follow} was expected)`, follow);
   }
 }
 

@@ -48,7 +48,9 @@ export type ReadIssueCode =
   | 'ERR_RINGLOG_READ_DUPLICATE'
   | 'ERR_RINGLOG_READ_ORDER'
   | 'ERR_RINGLOG_READ_PARSE'
-  | 'ERR_RINGLOG_READ_TORN';
+  | 'ERR_RINGLOG_READ_TORN'
+  /** A compressed segment that ends early or does not inflate: the lines before the damage are read. */
+  | 'ERR_RINGLOG_READ_CORRUPT';
 
 export interface ReadIssue {
   code: ReadIssueCode;

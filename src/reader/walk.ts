@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { segmentName } from '../segments.js';
 import { decodeEnvelope } from './decode.js';
-import { ioError, listSegments, openSegment, type ChunkSource } from './files.js';
+import { DamagedData, ioError, listSegments, openSegment, type ChunkSource } from './files.js';
 import { EVENTS, IndexChecker, IssueItem, LineProcessor, RECORDS, issueSink, selection, type LineKind } from './lines.js';
 import { checkpointFor, forEachLine, getIndex } from './sparse-index.js';
 import {
@@ -75,7 +75,8 @@ function walkSet<T>(basePath: string, options: ReadOptions, kind: LineKind<T>, f
 
   async function* walk(): AsyncGenerator<T> {
     if (signal?.aborted) return;
-    const proc = new LineProcessor(kind, sel, new IndexChecker());
+    const checker = new IndexChecker();
+    const proc = new LineProcessor(kind, sel, checker);
     let segs = await listSegments(basePath);
     if (segs.length === 0 && !follow) {
       throw new ReadError(`${basePath}: no such event log (neither the base file nor any segment exists)`, {
@@ -123,11 +124,24 @@ function walkSet<T>(basePath: string, options: ReadOptions, kind: LineKind<T>, f
         }
         proc.file = seg.path;
         proc.line = firstLine - 1;
+        // How a set's start is told (README, Reading it back): a set read from the start of its
+        // base file starts at index 0; one whose base file is gone or empty starts wherever the first
+        // line of its oldest remaining segment does, since retention removes whole segments,
+        // oldest first. Only the first line read is affected: everything after is checked as usual.
+        checker.startAt(seg.number === 0 && offset === 0 ? 0 : undefined);
         let carry: Buffer | null = null;
         try {
           for (;;) {
             if (signal?.aborted) return;
-            const chunk = await readChunk(src, seg.path);
+            const chunk = await readChunk(src, seg.path, proc.line);
+            if (chunk instanceof IssueItem) {
+              // The lines inflated before the damage were delivered; a line cut by it is part of
+              // the damage, not a torn line of its own. The next segment is read as usual, and the
+              // index check reports what the damage took as a gap.
+              yield* deliver<T>([chunk], onIssue);
+              carry = null;
+              break;
+            }
             if (chunk === null) {
               if (!waiter) break;
               // A newer segment exists: this file is complete (the writer finishes a file before
@@ -158,6 +172,14 @@ function walkSet<T>(basePath: string, options: ReadOptions, kind: LineKind<T>, f
         }
         lastNumber = seg.number;
         next = segs.find((s) => s.number > seg.number);
+        if (next !== undefined && next.number !== seg.number + 1) {
+          // A directory listing is no snapshot: taken while the writer rotates, it can miss a
+          // segment created while it ran yet show a newer one. Look again before the index check
+          // calls the jump a gap. (A segment still missing then is a hole, or one retention removed
+          // before this reader got to it: events it can no longer read, a gap either way.)
+          segs = await listSegments(basePath);
+          next = segs.find((s) => s.number > seg.number);
+        }
         offset = 0;
         firstLine = 1;
       }
@@ -167,10 +189,20 @@ function walkSet<T>(basePath: string, options: ReadOptions, kind: LineKind<T>, f
   }
 }
 
-async function readChunk(src: ChunkSource, file: string): Promise<Buffer | null> {
+/** The next chunk; a compressed segment that cannot be inflated to its end gives an issue instead. */
+async function readChunk(src: ChunkSource, file: string, line: number): Promise<Buffer | null | IssueItem> {
   try {
     return await src.read();
   } catch (err) {
+    if (err instanceof DamagedData) {
+      const at = line + 1;
+      return new IssueItem({
+        code: 'ERR_RINGLOG_READ_CORRUPT',
+        message: `${file}:${at}: compressed data damaged ${err.offset} bytes into the segment (${err.message}): line ${at} and the rest of the segment cannot be read`,
+        file,
+        line: at,
+      });
+    }
     throw ioError(err, file);
   }
 }

@@ -182,8 +182,8 @@ export class LogIndex {
     }
     let skipped = false;
     const onIssue = (issue: ReadIssue): void => {
-      // A line left out (unparseable, torn) shifts every later offset in its file.
-      if (issue.code === 'ERR_RINGLOG_READ_PARSE' || issue.code === 'ERR_RINGLOG_READ_TORN') skipped = true;
+      // A line left out (unparseable, torn, lost to a damaged .gz) shifts every later offset in its file.
+      if (issue.code === 'ERR_RINGLOG_READ_PARSE' || issue.code === 'ERR_RINGLOG_READ_TORN' || issue.code === 'ERR_RINGLOG_READ_CORRUPT') skipped = true;
     };
     let seg: IndexedSegment | undefined;
     let k = -1;
