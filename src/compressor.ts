@@ -45,6 +45,11 @@ export class Compressor {
     });
   }
 
+  /** Asks the job on `source`, if it is the one running, to stop (it answers 'cancelled' or 'done'). */
+  cancel(source: string): void {
+    if (this.#job) this.#worker?.postMessage({ type: 'cancel', source } satisfies ToCompressor);
+  }
+
   /** Ends the thread (a job in flight is answered 'failed'). */
   async destroy(): Promise<void> {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);

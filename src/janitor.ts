@@ -2,6 +2,11 @@
 // blocking work there: gzip runs in a thread of its own (src/compressor.ts), removals go through
 // fs.promises. Nothing it does can affect writing: its failures reach onError with their own codes
 // (ERR_RINGLOG_COMPRESS, ERR_RINGLOG_RETENTION), and a segment it fails to compress stays plain.
+//
+// Retention removes one segment at a time, oldest first, every form of it before the next: a
+// process that dies at any point (exit, SIGKILL) leaves the newest segments as one contiguous run,
+// which readers take for a set whose beginning was removed (README, Reading it back). Removing
+// several at once, or skipping one that is busy, would leave a hole in the middle: a real gap.
 
 import * as fs from 'node:fs';
 import { Compressor } from './compressor.js';
@@ -32,13 +37,21 @@ export class Janitor {
   readonly #o: JanitorOptions;
   /** The current segment as last heard: every lower one is closed. */
   #current: number;
-  /** Segments at or below this are gone or being removed (retention). */
+  /** Segments at or below this are gone or going (retention): none is compressed any more. */
   #retiredThrough = -1;
-  /** Closed segments waiting to be compressed, oldest first (jobs run one at a time). */
+  /** Segments still to remove, ascending; the first is removed before the next is touched. */
+  readonly #doomed: number[] = [];
+  /** A removal is in flight (of #doomed[0]). */
+  #removing = false;
+  /** The oldest doomed segment could not be removed: retention waits for the next rotation to retry. */
+  #removalBlocked = false;
+  /** The segment whose removal failure was reported (once per segment, not once per retry). */
+  #reportedFailure = -1;
+  /** Closed segments waiting to be compressed, ascending; taken newest first, one job at a time. */
   readonly #queue: number[] = [];
   #running: number | undefined;
   #nextJob: NodeJS.Timeout | undefined;
-  /** Removals and the open-time tidy-up in flight. */
+  /** The open-time tidy-up of stale temporary files in flight. */
   readonly #chores = new Set<Promise<void>>();
   /**
    * One compression thread, one job at a time: the writer thread and the caller's thread already
@@ -89,6 +102,7 @@ export class Janitor {
     if (this.#stopped || current <= this.#current) return;
     if (this.#o.compress) for (let n = this.#current; n < current; n++) this.#queue.push(n);
     this.#current = current;
+    this.#removalBlocked = false;
     this.#retire(current - this.#o.maxFiles);
     this.#schedule();
   }
@@ -116,30 +130,80 @@ export class Janitor {
     if (this.#nextJob) clearTimeout(this.#nextJob);
   }
 
-  /** Removes segments at or below `through` in every form; one being compressed goes once its job ends. */
-  #retire(through: number, files?: readonly { n: number; path: string }[]): void {
-    if (through <= this.#retiredThrough) return;
-    const from = this.#retiredThrough + 1;
-    this.#retiredThrough = through;
-    // Queued jobs for these segments are pointless now; #startNext skips them.
-    if (files) {
-      const doomed = new Map<number, string[]>();
-      for (const f of files) if (f.n <= through) doomed.set(f.n, [...(doomed.get(f.n) ?? []), f.path]);
-      for (const [n, paths] of doomed) this.#chore(() => removeAll(paths), n, true);
-      return;
+  /**
+   * After abandon(), at process exit, once the last lines are written (`current` is the segment
+   * they ended in): applies retention synchronously, oldest first, as far as it can. It stops below
+   * a segment whose compression is in flight: the compression thread may still rename its `.gz`
+   * into place before the process ends, so that segment and the younger ones stay, and the next
+   * open in append mode removes them. A removal in flight is harmless: it targets the oldest doomed
+   * segment, which this starts with too.
+   */
+  retireAtExit(current: number): void {
+    const through = current - this.#o.maxFiles;
+    for (let n = this.#retiredThrough + 1; n <= through; n++) this.#doomed.push(n);
+    this.#retiredThrough = Math.max(this.#retiredThrough, through);
+    for (const n of this.#doomed) {
+      if (n === this.#running) return;
+      try {
+        if (removeAllSync(formsOf(segmentPath(this.#o.basePath, n)))) this.#removed++;
+      } catch (err) {
+        this.#report(ErrorCode.RETENTION, `cannot remove segment ${n}; younger segments are kept until it goes`, faultInfo(err));
+        return;
+      }
     }
-    for (let n = from; n <= through; n++) {
-      if (n === this.#running) continue; // #jobEnded removes it
-      this.#chore(() => removeAll(formsOf(segmentPath(this.#o.basePath, n))), n, true);
-    }
+    this.#doomed.length = 0;
   }
 
-  #chore(work: () => Promise<unknown>, n: number, counts = false): void {
-    const p = work().then(
+  /**
+   * Dooms segments at or below `through`. With `files` (the listing at open), the ones listed;
+   * otherwise every number since the last call: segments appear one by one as the writer rotates.
+   */
+  #retire(through: number, files?: readonly { n: number }[]): void {
+    if (through > this.#retiredThrough) {
+      // Queued jobs for these segments are pointless now; #startNext skips them.
+      if (files) this.#doomed.push(...[...new Set(files.filter((f) => f.n <= through).map((f) => f.n))].sort((a, b) => a - b));
+      else for (let n = this.#retiredThrough + 1; n <= through; n++) this.#doomed.push(n);
+      this.#retiredThrough = through;
+    }
+    this.#removeNext();
+  }
+
+  /**
+   * Removes the oldest doomed segment, then the next, one at a time. A segment being compressed is
+   * waited for (#jobEnded calls back): its job renames a `.gz` into place, which would bring back a
+   * segment already removed. The job is asked to stop, so the wait is one chunk of gzip rather
+   * than the whole job. A failure stops retention at that segment until the next rotation
+   * retries it: removing younger ones past it would make the hole this order exists to prevent.
+   */
+  #removeNext(): void {
+    if (this.#stopped || this.#removing || this.#removalBlocked) return;
+    const n = this.#doomed[0];
+    if (n === undefined) return this.#settle();
+    if (n === this.#running) return this.#compressor.cancel(segmentPath(this.#o.basePath, n));
+    this.#removing = true;
+    void removeAll(formsOf(segmentPath(this.#o.basePath, n))).then(
       (removed) => {
-        if (counts && removed === true) this.#removed++;
+        this.#removing = false;
+        if (this.#doomed[0] === n) this.#doomed.shift();
+        if (removed) this.#removed++;
+        this.#removeNext();
       },
-      (err: unknown) => this.#report(ErrorCode.RETENTION, `cannot remove segment ${n}`, faultInfo(err)),
+      (err: unknown) => {
+        this.#removing = false;
+        this.#removalBlocked = true;
+        if (this.#reportedFailure !== n) {
+          this.#reportedFailure = n;
+          this.#report(ErrorCode.RETENTION, `cannot remove segment ${n}; younger segments are kept until it goes`, faultInfo(err));
+        }
+        this.#settle();
+      },
+    );
+  }
+
+  #chore(work: () => Promise<unknown>, n: number): void {
+    const p = work().then(
+      () => undefined,
+      (err: unknown) => this.#report(ErrorCode.RETENTION, `cannot remove a temporary file of segment ${n}`, faultInfo(err)),
     );
     const tracked = p.finally(() => {
       this.#chores.delete(tracked);
@@ -166,7 +230,10 @@ export class Janitor {
 
   #startNext(): void {
     let n: number | undefined;
-    while ((n = this.#queue.shift()) !== undefined && n <= this.#retiredThrough);
+    // Newest first: when compression lags behind rotation, the oldest waiting segments are the
+    // next ones retention removes, so compressing them would be wasted work that retention then
+    // has to wait for.
+    while ((n = this.#queue.pop()) !== undefined && n <= this.#retiredThrough);
     if (n === undefined) return this.#settle();
     const segment = n;
     this.#running = segment;
@@ -184,17 +251,17 @@ export class Janitor {
   #jobEnded(segment: number, result: CompressResult): void {
     this.#running = undefined;
     if (result.status === 'done') this.#compressed++;
-    else if (result.status === 'failed') {
+    else if (result.status === 'failed' && segment > this.#retiredThrough) {
       this.#report(ErrorCode.COMPRESS, `cannot compress segment ${segment}; it stays uncompressed`, result.fault);
     }
-    if (segment <= this.#retiredThrough) {
-      this.#chore(() => removeAll(formsOf(segmentPath(this.#o.basePath, segment))), segment, true);
-    }
+    // Retention may have been waiting for this segment.
+    this.#removeNext();
     this.#schedule();
   }
 
   #idle(): boolean {
-    return this.#running === undefined && this.#queue.length === 0 && this.#chores.size === 0 && this.#nextJob === undefined;
+    const removals = this.#removing || (this.#doomed.length > 0 && !this.#removalBlocked && !this.#stopped);
+    return this.#running === undefined && this.#queue.length === 0 && this.#chores.size === 0 && this.#nextJob === undefined && !removals;
   }
 
   #settle(): void {
@@ -225,16 +292,31 @@ function formsOf(plain: string): string[] {
   return [plain, plain + GZ_SUFFIX, plain + GZ_TMP_SUFFIX];
 }
 
-/** Removes the paths that exist; true when any did. */
-async function removeAll(paths: readonly string[]): Promise<boolean> {
+/** removeAll, synchronously (for process exit). */
+function removeAllSync(paths: readonly string[]): boolean {
   let any = false;
   for (const p of paths) {
     try {
-      await fs.promises.unlink(p);
+      fs.unlinkSync(p);
       any = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+  }
+  return any;
+}
+
+/**
+ * Removes the paths that exist; true when any did. All at once: they are the forms of one segment,
+ * which stays part of the set while any of them is left, so their order does not matter, and
+ * retention, which cannot overlap segments, then costs one round trip per segment rather than three.
+ */
+async function removeAll(paths: readonly string[]): Promise<boolean> {
+  const results = await Promise.allSettled(paths.map((p) => fs.promises.unlink(p)));
+  let any = false;
+  for (const r of results) {
+    if (r.status === 'fulfilled') any = true;
+    else if ((r.reason as NodeJS.ErrnoException).code !== 'ENOENT') throw r.reason;
   }
   return any;
 }

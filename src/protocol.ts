@@ -37,11 +37,14 @@ export interface CompressTask {
   readonly level: number;
 }
 
-/** Owner → compression thread: one job at a time; the thread answers each with a CompressResult. */
-export interface ToCompressor {
-  readonly type: 'compress';
-  readonly task: CompressTask;
-}
+/**
+ * Owner → compression thread: one job at a time; the thread answers each with a CompressResult.
+ * 'cancel' asks the job on `source`, if it is still running, to stop before its `.gz` takes its
+ * final name (retention wants that segment gone).
+ */
+export type ToCompressor =
+  | { readonly type: 'compress'; readonly task: CompressTask }
+  | { readonly type: 'cancel'; readonly source: string };
 
 export type CompressResult =
   | {
@@ -55,4 +58,6 @@ export type CompressResult =
   /** The plain segment was gone already (compressed or removed by someone else): nothing to do. */
   | { readonly status: 'missing' }
   /** The plain segment is untouched; whatever temporary file the job made is removed. */
-  | { readonly status: 'failed'; readonly fault: FaultInfo };
+  | { readonly status: 'failed'; readonly fault: FaultInfo }
+  /** Stopped by a 'cancel' before the rename: as 'failed', but asked for. */
+  | { readonly status: 'cancelled' };

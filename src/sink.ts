@@ -240,8 +240,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (truncate) {
       try {
         // A fresh session: segments left by an earlier one would read as part of this one, in any
-        // form (the base file's compressed copy included).
-        for (const seg of listSegmentFiles(abs)) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
+        // form (the base file's compressed copy included). Newest first, and the base file emptied
+        // last: a process killed part way leaves the earlier session's oldest segments, a set
+        // without a hole, rather than its base file and newest segments with the middle gone.
+        for (const seg of listSegmentFiles(abs).reverse()) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
         // Only a regular file has contents to empty (a FIFO or /dev/null has none, and refuses).
         if (fs.fstatSync(fd).isFile()) fs.ftruncateSync(fd, 0);
       } catch (err) {
@@ -802,6 +804,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     try {
       this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+      // Retention is a few unlinks, and the drain above may have rotated many times: without this,
+      // a process that exits with a full ring would leave far more than maxFiles segments.
+      this.#janitor?.retireAtExit(Atomics.load(this.#ring.ctl, Ctl.SEGMENT));
     } finally {
       if (last) this.#lock.release();
     }

@@ -5,10 +5,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { JsonlEventSink, readEvents, SinkError } from '../dist/src/index.js';
 import { makeCorpus } from '../dist/bench/corpus.js';
-import { BASE_NAME, coverage, expectedLine, segmentName, spawnScript, splitLines, tempDirs, type Line } from './helpers.js';
+import { BASE_NAME, coverage, expectedLine, lastJson, runChild, segmentName, spawnNode, spawnScript, splitLines, tempDirs, type Line } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -415,5 +416,204 @@ describe('option validation', () => {
     expect(open({ maxFiles: 1 })).toBeUndefined();
     expect(open({ compress: false })).toBeUndefined();
     expect(open({ compress: 'gzip', compressLevel: 9, maxFiles: 3 })).toBeUndefined();
+  });
+});
+
+// Retention and compression racing the end of the process: whatever moment the process ends at,
+// the set left on disk is the newest segments as one contiguous run, which the reader and
+// `ringlog verify` accept and an append-mode open continues.
+
+const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+
+/** `ringlog verify <base>` in a child: its exit code and output. */
+async function verifyCli(base: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { result } = spawnNode([CLI, 'verify', base], { env: process.env, cwd: path.dirname(base), timeoutMs: 60_000 });
+  return result;
+}
+
+/** Reads the set through readEvents (which throws on any issue): every index once, in order. */
+async function readRun(base: string): Promise<{ first: number; last: number; count: number }> {
+  let first = -1;
+  let prev = -1;
+  let count = 0;
+  for await (const ev of readEvents(base)) {
+    if (first < 0) first = ev.index;
+    else if (ev.index !== prev + 1) throw new Error(`index ${ev.index} after ${prev}`);
+    prev = ev.index;
+    count++;
+  }
+  return { first, last: prev, count };
+}
+
+/** Segment numbers present in some readable form (plain or .gz), ascending, each once. */
+function segmentNumbers(dir: string): number[] {
+  return [...new Set(setFiles(dir).filter((f) => f.form !== 'tmp').map((f) => f.n))].sort((a, b) => a - b);
+}
+
+function expectContiguous(numbers: readonly number[]): void {
+  expect(numbers.length).toBeGreaterThan(0);
+  expect(numbers).toEqual(range(numbers[0]!, numbers.at(-1)! + 1));
+}
+
+/**
+ * Logs `count` events to a sink with maxFiles 3, gzip and small segments, yielding to the loop
+ * now and then (so rotations reach the janitor and removals and compressions are in flight), then
+ * ends with process.exit() or close() as argv says. Prints the index it started at.
+ */
+const END_CHILD = `
+import { JsonlEventSink } from '%RINGLOG%';
+const [base, mode, count, end] = process.argv.slice(2);
+const sink = JsonlEventSink.open(base, { mode, rotateBytes: 8 * 1024, maxFiles: 3, compress: 'gzip' });
+console.log(JSON.stringify({ start: sink.eventCount() }));
+const n = Number(count);
+for (let i = 0; i < n; i++) {
+  sink.handleEvent({ type: 'tick', i, pad: 'x'.repeat(100) });
+  if (i % 40 === 39) await new Promise((r) => setImmediate(r));
+}
+if (end === 'close') await sink.close();
+process.exit(0);
+`;
+
+describe('retention never leaves a hole', () => {
+  it('process.exit() mid-stream, round after round in append mode: a contiguous run of the newest segments that reads whole', async () => {
+    const dir = dirs.make('exit-holes');
+    const base = path.join(dir, BASE_NAME);
+    let next = 0;
+    const counts = [1500, 2600, 700, 3100, 1900, 1200];
+    for (let round = 0; round < counts.length; round++) {
+      const count = counts[round]!;
+      const r = await runChild(END_CHILD, [base, round === 0 ? 'truncate' : 'append', String(count), 'exit']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson<{ start: number }>(r).start).toBe(next);
+      next += count;
+      expectContiguous(segmentNumbers(dir));
+      const run = await readRun(base);
+      // Exit writes every accepted event: the run ends at the last one logged.
+      expect(run.last).toBe(next - 1);
+      expect(run.first).toBeGreaterThan(0);
+      const v = await verifyCli(base);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+      expect(v.stdout).toMatch(/OK — /);
+    }
+  });
+
+  it('close() leaves exactly maxFiles segments, the newest, and the set reads whole', async () => {
+    const dir = dirs.make('close-holes');
+    const base = path.join(dir, BASE_NAME);
+    const r = await runChild(END_CHILD, [base, 'truncate', '4000', 'close']);
+    expect(r.code, r.stderr).toBe(0);
+    const numbers = segmentNumbers(dir);
+    expect(numbers).toHaveLength(3);
+    expectContiguous(numbers);
+    expect(setFiles(dir).filter((f) => f.form === 'tmp')).toEqual([]);
+    expect((await readRun(base)).last).toBe(3999);
+    expect((await verifyCli(base)).code).toBe(0);
+  });
+
+  it('SIGKILL at random moments, 20 rounds on one set: every round leaves a gap-free run that verify accepts and append mode continues', async () => {
+    const dir = dirs.make('kill-holes');
+    const base = path.join(dir, BASE_NAME);
+    // Logs until killed; every 200 events it flushes and prints how many are in the file.
+    const KILL_CHILD = `
+import { JsonlEventSink } from '%RINGLOG%';
+const [base, mode] = process.argv.slice(2);
+const sink = JsonlEventSink.open(base, { mode, rotateBytes: 8 * 1024, maxFiles: 3, compress: 'gzip' });
+console.log(JSON.stringify({ start: sink.eventCount() }));
+for (let i = 0; ; i++) {
+  sink.handleEvent({ type: 'tick', i, pad: 'x'.repeat(100) });
+  if (i % 200 === 199) {
+    await sink.flush();
+    console.log(JSON.stringify({ written: sink.eventCount() }));
+  } else if (i % 40 === 39) await new Promise((r) => setImmediate(r));
+}
+`;
+    let next = 0;
+    for (let round = 0; round < 20; round++) {
+      let out = '';
+      let started!: () => void;
+      const ready = new Promise<void>((resolve) => (started = resolve));
+      const { child, result } = spawnScript(KILL_CHILD, [base, round === 0 ? 'truncate' : 'append'], {
+        onStdout: (chunk) => {
+          out += chunk;
+          if (out.includes('"start"')) started();
+        },
+      });
+      await Promise.race([ready, result]);
+      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 400)));
+      child.kill('SIGKILL');
+      const r = await result;
+      expect(r.signal, r.stderr).toBe('SIGKILL');
+      const reports = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{') && l.endsWith('}'))
+        .map((l) => JSON.parse(l) as { start?: number; written?: number });
+      // Append mode picks up right after the last whole line the previous round left.
+      expect(reports[0]!.start, `round ${round}`).toBe(next);
+      const flushed = Math.max(next, ...reports.map((x) => x.written ?? 0));
+      expectContiguous(segmentNumbers(dir));
+      const run = await readRun(base);
+      // Everything flushed is there; a SIGKILL may leave more, never less.
+      expect(run.last + 1).toBeGreaterThanOrEqual(flushed);
+      const v = await verifyCli(base);
+      expect(v.code, `round ${round}: ${v.stdout}${v.stderr}`).toBe(0);
+      next = run.last + 1;
+    }
+    // A last append-mode open keeps going and, closed, leaves maxFiles segments.
+    const sink = JsonlEventSink.open(base, { mode: 'append', rotateBytes: 8 * 1024, maxFiles: 3, compress: 'gzip' });
+    expect(sink.eventCount()).toBe(next);
+    for (let i = 0; i < 500; i++) sink.handleEvent({ type: 'after', i });
+    await sink.close();
+    expect(segmentNumbers(dir)).toHaveLength(3);
+    expect((await readRun(base)).last).toBe(next + 499);
+  });
+
+  it("mode 'truncate' removes an earlier session newest first: stopped part way, what is left has no hole", async () => {
+    const dir = dirs.make('truncate-order');
+    const base = path.join(dir, BASE_NAME);
+    const first = JsonlEventSink.open(base, { rotateBytes: 4096 });
+    for (let i = 0; i < 300; i++) first.handleEvent({ type: 'a', i, pad: 'p'.repeat(50) });
+    await first.close();
+    const last = first.stats().segment;
+    expect(last).toBeGreaterThan(6);
+    // A non-empty directory where segment 4's temporary file would be: removing it fails, which
+    // stops the open part way, as a kill would.
+    fs.mkdirSync(path.join(dir, `${segmentName(4)}.gz.tmp`, 'x'), { recursive: true });
+    expect(() => JsonlEventSink.open(base)).toThrow(/cannot empty the previous session/);
+    const left = segmentNumbers(dir);
+    expect(left[0]).toBe(0);
+    expectContiguous(left);
+    expect(left.at(-1)!).toBeLessThan(last);
+    const run = await readRun(base);
+    expect(run.first).toBe(0);
+  });
+});
+
+describe('the reader and retained sets', () => {
+  it('a set starting in a later segment reads from there; a base file not starting at 0, or a missing middle segment, is a gap', async () => {
+    const dir = dirs.make('retained-rule');
+    const base = path.join(dir, BASE_NAME);
+    const sink = JsonlEventSink.open(base, { rotateBytes: 4096, maxFiles: 3, compress: 'gzip' });
+    for (let i = 0; i < 400; i++) sink.handleEvent({ type: 'a', i, pad: 'p'.repeat(50) });
+    await sink.close();
+    const numbers = segmentNumbers(dir);
+    expect(numbers[0]).toBeGreaterThan(0);
+    const run = await readRun(base);
+    expect(run.first).toBeGreaterThan(0);
+    expect(run.last).toBe(399);
+    // An empty base file is a base file retention would have removed: still a retained set.
+    fs.writeFileSync(base, '');
+    expect(await readRun(base)).toEqual(run);
+    // A base file holding lines must start at 0: here it starts where the set's first kept line is.
+    const firstLines = readSet(dir).raw.slice(0, 2);
+    fs.writeFileSync(base, firstLines.map((l) => l + '\n').join(''));
+    const issues: string[] = [];
+    for await (const _ of readEvents(base, { issues: 'warn', onIssue: (i) => issues.push(i.code + ' ' + i.message) }));
+    expect(issues[0]).toMatch(new RegExp(`^ERR_RINGLOG_READ_GAP .*event_log\\.jsonl:1: index ${run.first} where 0 was expected`));
+    fs.rmSync(base);
+    // The middle of the run missing: a gap, reported in the segment after it.
+    const middle = setFiles(dir).filter((f) => f.n === numbers[1]!);
+    for (const f of middle) fs.rmSync(path.join(dir, f.name));
+    const err = await readRun(base).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ERR_RINGLOG_READ_GAP');
   });
 });

@@ -26,7 +26,17 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** The source of the job a 'cancel' was received for (null: none). */
+let cancelled: string | null = null;
+
+class Cancelled extends Error {}
+
+function checkCancelled(source: string): void {
+  if (cancelled === source) throw new Cancelled();
+}
+
 async function compress(task: CompressTask): Promise<CompressResult> {
+  cancelled = null;
   const startedAt = Date.now();
   const { source, level } = task;
   const gz = source + GZ_SUFFIX;
@@ -47,13 +57,19 @@ async function compress(task: CompressTask): Promise<CompressResult> {
       // Written through the handle itself (not a write stream over it) so that it stays open for
       // the fsync below.
       await pipeline(fs.createReadStream(source, { highWaterMark: READ_CHUNK }), createGzip({ level }), async (gzipped: AsyncIterable<Buffer>) => {
-        for await (const chunk of gzipped) await out.write(chunk);
+        for await (const chunk of gzipped) {
+          checkCancelled(source);
+          await out.write(chunk);
+        }
       });
       await out.sync();
     } finally {
       await out.close();
     }
     const bytesOut = (await fs.promises.stat(tmp)).size;
+    // The last point a cancel can take effect: once renamed, the segment exists as `.gz`, and the
+    // owner, which waits for this job's answer, removes it in that form.
+    checkCancelled(source);
     await fs.promises.rename(tmp, gz);
     renamed = true;
     await fsyncDir(dir);
@@ -67,7 +83,7 @@ async function compress(task: CompressTask): Promise<CompressResult> {
         // set, and the next open in append mode (or the next job) tries again.
       });
     }
-    return { status: 'failed', fault: faultInfo(err) };
+    return err instanceof Cancelled ? { status: 'cancelled' } : { status: 'failed', fault: faultInfo(err) };
   }
 }
 
@@ -89,5 +105,9 @@ try {
 
 const port = parentPort!;
 port.on('message', (msg: ToCompressor) => {
+  if (msg.type === 'cancel') {
+    cancelled = msg.source;
+    return;
+  }
   void compress(msg.task).then((result) => port.postMessage(result));
 });
