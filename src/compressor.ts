@@ -4,7 +4,7 @@
 // bundled application does not have; this thread starts from embedded source like every other.
 
 import type { Worker } from 'node:worker_threads';
-import { faultInfo } from './errors.js';
+import { faultInfo, type FaultInfo } from './errors.js';
 import type { CompressResult, CompressTask, ToCompressor } from './protocol.js';
 import { startThread } from './threads/start.js';
 
@@ -13,6 +13,8 @@ import { startThread } from './threads/start.js';
 const IDLE_TIMEOUT_MS = 5000;
 
 interface Job {
+  /** The thread running it: a late 'exit' of an earlier thread must not answer for it. */
+  readonly worker: Worker;
   resolve(result: CompressResult): void;
 }
 
@@ -21,23 +23,28 @@ export class Compressor {
   #job: Job | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #workerError: unknown;
+  /** Set once a thread could not be started: it will not be, here, ever. */
+  #unavailable: FaultInfo | undefined;
 
   /**
-   * Runs one job (the janitor never overlaps them). Never rejects: a thread that cannot start or
-   * dies mid-job yields a 'failed' result carrying the cause, and the segment stays plain.
+   * Runs one job (the janitor never overlaps them). Never rejects: a thread that dies mid-job
+   * yields 'failed', one that cannot start 'unavailable', each with the cause; the segment stays
+   * plain.
    */
   run(task: CompressTask): Promise<CompressResult> {
     if (this.#job) throw new Error('ringlog: internal: compression jobs overlap');
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
+    if (this.#unavailable) return Promise.resolve({ status: 'unavailable', fault: this.#unavailable });
     let worker: Worker;
     try {
       worker = this.#worker ?? this.#start();
     } catch (err) {
-      return Promise.resolve({ status: 'failed', fault: faultInfo(err) });
+      this.#unavailable = faultInfo(err);
+      return Promise.resolve({ status: 'unavailable', fault: this.#unavailable });
     }
     return new Promise<CompressResult>((resolve) => {
-      this.#job = { resolve };
+      this.#job = { worker, resolve };
       // A job in flight holds the process, so a program that ends its loop still gets its last
       // compression finished; an idle thread never does.
       worker.ref();
@@ -55,6 +62,9 @@ export class Compressor {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     const worker = this.#worker;
+    // Forgotten now, not at its 'exit': a job arriving meanwhile starts a new thread instead of
+    // being posted to this dying one.
+    this.#worker = undefined;
     if (worker) await worker.terminate();
   }
 
@@ -63,7 +73,7 @@ export class Compressor {
     this.#worker = worker;
     this.#workerError = undefined;
     worker.on('message', (result: CompressResult) => {
-      this.#finish(result);
+      this.#finish(worker, result);
       worker.unref();
       this.#idleTimer = setTimeout(() => void this.destroy(), IDLE_TIMEOUT_MS);
       this.#idleTimer.unref();
@@ -74,14 +84,15 @@ export class Compressor {
     worker.once('exit', (code) => {
       if (this.#worker === worker) this.#worker = undefined;
       const cause = this.#workerError ?? new Error(`the compression thread exited with code ${code}`);
-      this.#finish({ status: 'failed', fault: faultInfo(cause) });
+      this.#finish(worker, { status: 'failed', fault: faultInfo(cause) });
     });
     return worker;
   }
 
-  #finish(result: CompressResult): void {
+  #finish(worker: Worker, result: CompressResult): void {
     const job = this.#job;
+    if (job?.worker !== worker) return;
     this.#job = undefined;
-    job?.resolve(result);
+    job.resolve(result);
   }
 }

@@ -17,18 +17,17 @@
 //   ora, execa, write-file-atomic, …) finds itself alone, and an application's `once` handler runs
 //   undisturbed. It is back for the next signal. Such a library dies by raising the signal again
 //   once its own handlers ran (which may log): with no listener left the process ends inside that
-//   process.kill() call, so for that moment ringlog wraps process.kill and writes everything left
-//   first.
-
-export interface ExitFlushable {
-  /** A signal arrived and others decide: write everything accepted so far; stay open. */
-  signalFlush(): void;
-  /** The process is exiting: write everything left, then write every later event at its call.
-   *  `last`: no other 'exit' listener runs after this one (the sink may let go of its path). */
-  exitFlush(last: boolean): void;
-}
+//   process.kill() call, so for that moment ringlog wraps process.kill and, when the call is such a
+//   fatal re-raise (no listener left for it), writes everything left first.
 
 import { constants } from 'node:os';
+
+export interface ExitFlushable {
+  /** A signal arrived and others decide: write what can be written without waiting; stay open. */
+  signalFlush(): void;
+  /** The process is ending: write everything left, then every later event at its call. */
+  exitFlush(): void;
+}
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 type Sig = (typeof SIGNALS)[number];
@@ -42,15 +41,7 @@ function report(what: string, err: unknown): void {
 }
 
 function onExit(): void {
-  const listeners = process.listeners('exit');
-  const last = listeners[listeners.length - 1] === onExit;
-  for (const sink of open) {
-    try {
-      sink.exitFlush(last);
-    } catch (err) {
-      report('exit flush', err);
-    }
-  }
+  exitAll('exit flush');
 }
 
 const signalListeners: Record<Sig, () => void> = {
@@ -64,7 +55,7 @@ function onSignal(sig: Sig): void {
   if (!others) {
     // The default: die of the signal, after everything is written. No 'exit' event follows.
     uninstall();
-    exitAll(true);
+    exitAll('signal flush');
     open.clear();
     process.kill(process.pid, sig);
     return;
@@ -80,12 +71,18 @@ function onSignal(sig: Sig): void {
   // they run), back once they all have: a microtask runs after the signal's emit returns.
   process.removeListener(sig, mine);
   const kill = process.kill;
+  let armed = true;
   const guarded = function (this: NodeJS.Process, pid: number, signal?: string | number): true {
-    if (pid === process.pid && sameSignal(signal, sig)) exitAll(true);
+    // Only a re-raise that will end the process (nobody left to hear it) calls for the final write;
+    // a process that lives on keeps its sinks open.
+    if (armed && pid === process.pid && sameSignal(signal, sig) && process.listenerCount(sig) === 0) exitAll('signal flush');
     return kill.call(this, pid, signal);
   };
   process.kill = guarded;
   queueMicrotask(() => {
+    armed = false;
+    // Another wrapper (a second copy of ringlog) may sit on top of this one: then this one stays in
+    // the chain, disarmed, passing calls through.
     if (process.kill === guarded) process.kill = kill;
     if (installed && !process.listeners(sig).includes(mine)) process.prependListener(sig, mine);
   });
@@ -97,13 +94,13 @@ function sameSignal(signal: string | number | undefined, sig: Sig): boolean {
   return signal === sig || signal === constants.signals[sig];
 }
 
-/** The process ends now without an 'exit' event: every sink writes everything, for good. */
-function exitAll(last: boolean): void {
+/** The process is ending: every sink writes everything, for good. */
+function exitAll(what: string): void {
   for (const sink of open) {
     try {
-      sink.exitFlush(last);
+      sink.exitFlush();
     } catch (err) {
-      report('signal flush', err);
+      report(what, err);
     }
   }
 }

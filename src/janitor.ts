@@ -64,6 +64,8 @@ export class Janitor {
   #closing = false;
   #keepAlive: NodeJS.Timeout | undefined;
   readonly #idleWaiters: (() => void)[] = [];
+  /** No compression thread can start here: closed segments are left plain. */
+  #compressOff = false;
   #compressed = 0;
   #removed = 0;
 
@@ -100,7 +102,7 @@ export class Janitor {
   /** The writer now writes `current`: every lower segment is closed for good. Idempotent. */
   closed(current: number): void {
     if (this.#stopped || current <= this.#current) return;
-    if (this.#o.compress) for (let n = this.#current; n < current; n++) this.#queue.push(n);
+    if (this.#o.compress && !this.#compressOff) for (let n = this.#current; n < current; n++) this.#queue.push(n);
     this.#current = current;
     this.#removalBlocked = false;
     this.#retire(current - this.#o.maxFiles);
@@ -253,6 +255,11 @@ export class Janitor {
     if (result.status === 'done') this.#compressed++;
     else if (result.status === 'failed' && segment > this.#retiredThrough) {
       this.#report(ErrorCode.COMPRESS, `cannot compress segment ${segment}; it stays uncompressed`, result.fault);
+    } else if (result.status === 'unavailable') {
+      // Said once: no thread will ever start here, so nothing more is queued for it.
+      this.#report(ErrorCode.COMPRESS, 'cannot start the compression thread; segments stay uncompressed', result.fault);
+      this.#queue.length = 0;
+      this.#compressOff = true;
     }
     // Retention may have been waiting for this segment.
     this.#removeNext();

@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, SinkError } from './errors.js';
+import { sleepSync } from './wait.js';
 import {
   BACKOFF_MAX_MS,
   BACKOFF_START_MS,
@@ -62,11 +63,6 @@ function canonical(abs: string): string {
   } catch {
     return abs;
   }
-}
-
-const nap = new Int32Array(new SharedArrayBuffer(4));
-function sleepSync(ms: number): void {
-  Atomics.wait(nap, 0, 0, ms);
 }
 
 /** Takes `<basePath>.lock`; throws SinkError code ERR_RINGLOG_LOCKED when a live holder has it. */

@@ -1,5 +1,6 @@
 // Messages between the caller's thread and the writer worker. Types only: the ring carries the
 // events; these carry the rare things that do not fit in it.
+import type { MessagePort } from 'node:worker_threads';
 import type { FaultInfo } from './errors.js';
 import type { RedactSpec } from './redact.js';
 
@@ -12,6 +13,15 @@ export interface WriterInit {
   readonly rotateBytes: number;
   /** The redaction policy (null: off); the writer compiles it, loading a custom module itself. */
   readonly redact: RedactSpec | null;
+  /** Where the writer tells why it is dying (a WriterFatal), on a port of its own: the owner reads
+   *  it synchronously (receiveMessageOnPort), also while it is blocked and cannot turn its loop. */
+  readonly fatal: MessagePort;
+}
+
+/** The exception that is ending the writer, as it can cross threads. */
+export interface WriterFatal {
+  readonly message: string;
+  readonly stack?: string;
 }
 
 export type ToWriter =
@@ -24,8 +34,6 @@ export type FromWriter =
   | { readonly type: 'fault'; readonly fault: FaultInfo; readonly lost: number }
   /** A write succeeded again after faults. */
   | { readonly type: 'recovered' }
-  /** An unexpected exception is about to end the writer (a bug or a corrupt ring). */
-  | { readonly type: 'fatal'; readonly message: string; readonly stack?: string }
   /** The writer moved on to `segment`: segment - 1 and every earlier one are closed for good. */
   | { readonly type: 'rotated'; readonly segment: number };
 
@@ -60,4 +68,6 @@ export type CompressResult =
   /** The plain segment is untouched; whatever temporary file the job made is removed. */
   | { readonly status: 'failed'; readonly fault: FaultInfo }
   /** Stopped by a 'cancel' before the rename: as 'failed', but asked for. */
-  | { readonly status: 'cancelled' };
+  | { readonly status: 'cancelled' }
+  /** Owner side only: no compression thread can be started here (the permission model). */
+  | { readonly status: 'unavailable'; readonly fault: FaultInfo };

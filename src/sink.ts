@@ -43,6 +43,11 @@ const KEEP_ALIVE_MS = 60_000;
 const INLINE_SLICE_BYTES = 64 * 1024;
 /** ... and what is left after a burst is written this soon after it, so lines stay visible. */
 const INLINE_IDLE_MS = 1;
+/**
+ * A signal handled by other listeners: how long their turn may wait for the writer to let go of
+ * the file. A batch takes milliseconds; longer is a stuck disk, and the exit flush deals with that.
+ */
+const SIGNAL_FLUSH_MS = 100;
 /** process.emitWarning code of the switch to writing on the caller's thread. */
 export const WRITER_FALLBACK_WARNING = 'RINGLOG_WRITER_FALLBACK';
 let fallbackWarned = false;
@@ -119,6 +124,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    */
   #stalledAt = -1;
   #stalls = 0;
+  /** Exiting: when the exit's writing must be done by, and whether it already failed (said once). */
+  #exitDeadline = 0;
+  #exitFailed = false;
   /** Why the first event was dropped by the overload policy, for the flush error. */
   #dropReason: string | undefined;
   /** Flushes in progress, and the timer that keeps the loop alive meanwhile. */
@@ -175,6 +183,15 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       opts.writerResourceLimits,
       {
         message: (msg) => this.#onMessage(msg),
+        died: (cause) =>
+          this.#report(
+            new SinkError(`ringlog: the writer thread of "${this.basePath}" died (${errorText(cause)})`, {
+              sink: this.basePath,
+              code: ErrorCode.WORKER,
+              droppedEvents: this.#lostTotal(),
+              cause,
+            }),
+          ),
         started: (post) => {
           for (const [id, ext] of this.#externals) post({ type: 'external', id, sab: ext.sab });
         },
@@ -546,7 +563,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
   }
 
-  /** Blocks the caller (pumping the queue) until `cond` holds or `timeoutMs` passes. */
   /**
    * Blocks the caller (pumping the queue) until `cond` holds or `timeoutMs` passes. Bounded per
    * stall, not per event: once a wait has timed out, later calls do not wait again until the
@@ -616,10 +632,16 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   /** Writes everything pending on this thread, from a path that must not throw (handleEvent). */
   #writeHere(): void {
+    const exiting = this.#state === State.EXITING;
     try {
-      // Exiting, the lock stays with this thread: the writer thread must not take it back.
-      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, this.#state === State.EXITING);
+      // Exiting, the lock stays with this thread (the writer thread must not take it back), and the
+      // whole exit has one deadline: a writer stuck in write(2) costs it once, not once per event.
+      this.#drainHere(exiting ? this.#exitDeadline : Date.now() + this.#opts.exitTimeoutMs, exiting);
     } catch (err) {
+      if (exiting) {
+        if (this.#exitFailed) return;
+        this.#exitFailed = true;
+      }
       // Write faults are counted and reported by the consumer; this is anything else (a
       // redaction module that cannot load on this thread either): reported, never thrown.
       this.#report(
@@ -734,7 +756,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (!(timeoutMs >= 0)) throw new RangeError(`ringlog: flushSync option "timeoutMs" must be >= 0, got ${timeoutMs}`);
     if (this.#encoding) throw new Error('ringlog: flushSync() cannot be called while an event is being encoded (from its getter or toJSON)');
     if (this.#state === State.CLOSED) return this.#throwIfLost();
-    this.#drainHere(Date.now() + timeoutMs, false);
+    const exiting = this.#state === State.EXITING;
+    this.#drainHere(exiting ? this.#exitDeadline : Date.now() + timeoutMs, exiting);
     this.#throwIfLost();
   }
 
@@ -756,7 +779,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     await this.#writer.stop();
     // Anything the writer could not take (it died on the way out) is written here.
     if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) > 0) {
-      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+      try {
+        this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+      } catch (err) {
+        // Reported below; the file and the path are let go of all the same.
+        failure ??= err;
+      }
     }
     this.#state = State.CLOSED;
     untrackForExit(this);
@@ -783,19 +811,24 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    *  (they may end the process without an 'exit' event); the sink stays open. */
   signalFlush(): void {
     if (this.#state !== State.OPEN) return;
-    this.#writeHere();
+    try {
+      this.#drainHere(Date.now() + SIGNAL_FLUSH_MS, false);
+    } catch {
+      // The writer holds the file (a slow disk): the other listeners are not kept waiting for it.
+      // What is left is written by the exit flush, or before a fatal re-raise (src/exit.ts).
+    }
   }
 
   /**
-   * Called by the process 'exit' listener: writes everything still pending on this thread, and from
-   * then on every event at its call — events logged by later 'exit' listeners included. `last`:
-   * nothing runs after this, so the path's lock can go; otherwise it stays, for the next open() to
-   * find its holder dead and take it over.
+   * Called when the process ends ('exit', or a fatal signal): writes everything still pending on
+   * this thread, and from then on every event at its call — events logged by later 'exit' listeners
+   * included. The path's lock goes now: what other listeners still log takes microseconds.
    */
-  exitFlush(last: boolean): void {
+  exitFlush(): void {
     if (this.#state === State.CLOSED) return;
     if (this.#state !== State.EXITING) {
       this.#state = State.EXITING;
+      this.#exitDeadline = Date.now() + this.#opts.exitTimeoutMs;
       this.#inline = true;
       // Exit cannot wait for compression: closed segments left plain are compressed by the next
       // open in append mode.
@@ -803,12 +836,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#writer.abandon();
     }
     try {
-      this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+      this.#drainHere(this.#exitDeadline, true);
       // Retention is a few unlinks, and the drain above may have rotated many times: without this,
       // a process that exits with a full ring would leave far more than maxFiles segments.
       this.#janitor?.retireAtExit(Atomics.load(this.#ring.ctl, Ctl.SEGMENT));
     } finally {
-      if (last) this.#lock.release();
+      this.#lock.release();
     }
   }
 
@@ -991,19 +1024,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       case 'rotated':
         this.#janitor?.closed(msg.segment);
         return;
-      case 'fatal': {
-        const cause = new Error(msg.message);
-        if (msg.stack !== undefined) cause.stack = msg.stack;
-        this.#report(
-          new SinkError(`ringlog: the writer thread of "${this.basePath}" failed: ${msg.message}`, {
-            sink: this.basePath,
-            code: ErrorCode.WORKER,
-            droppedEvents: this.#lostTotal(),
-            cause,
-          }),
-        );
-        return;
-      }
     }
   }
 

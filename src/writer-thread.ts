@@ -8,10 +8,10 @@
 // id for WRITER_GONE on its own way out, and on Linux a thread killed from outside (terminate(),
 // the heap limit) is seen gone from /proc — either way the replacement starts at once.
 
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { Ctl, LockOwner, WorkerState, WRITER_GONE, type RingViews } from './layout.js';
 import type { WriterResourceLimits } from './options.js';
-import type { FromWriter, ToWriter, WriterInit } from './protocol.js';
+import type { FromWriter, ToWriter, WriterFatal, WriterInit } from './protocol.js';
 import { osThreadExists } from './threads/os-thread.js';
 import { startThread } from './threads/start.js';
 
@@ -21,6 +21,8 @@ const MAX_FAILED_STARTS = 3;
 
 export interface WriterThreadHooks {
   message(msg: FromWriter): void;
+  /** A writer died (not on request); a replacement starts unless gaveUp follows. */
+  died(cause: unknown): void;
   /** The first message a new writer needs (external records still held by the owner). */
   started(post: (msg: ToWriter) => void): void;
   /** No writer thread will run again; `cause` is what the last attempt failed with. */
@@ -29,7 +31,7 @@ export interface WriterThreadHooks {
 
 export class WriterThread {
   readonly #ring: RingViews;
-  readonly #init: () => WriterInit;
+  readonly #init: () => Omit<WriterInit, 'fatal'>;
   readonly #limits: WriterResourceLimits | undefined;
   readonly #hooks: WriterThreadHooks;
   #worker: Worker | undefined;
@@ -44,8 +46,10 @@ export class WriterThread {
   /** Why the last writer ended, kept for the reports of whatever was lost meanwhile. */
   #lastDeath: unknown;
   #restarts = 0;
+  /** Our end of the current writer's WriterInit.fatal port. */
+  #fatal: MessagePort | undefined;
 
-  constructor(ring: RingViews, init: () => WriterInit, limits: WriterResourceLimits | undefined, hooks: WriterThreadHooks) {
+  constructor(ring: RingViews, init: () => Omit<WriterInit, 'fatal'>, limits: WriterResourceLimits | undefined, hooks: WriterThreadHooks) {
     this.#ring = ring;
     this.#init = init;
     this.#limits = limits;
@@ -87,9 +91,11 @@ export class WriterThread {
     Atomics.store(ctl, Ctl.WRITER_TID, 0);
     Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.STARTING);
     let worker: Worker;
+    const { port1, port2 } = new MessageChannel();
     try {
       worker = startThread('writer', {
-        workerData: this.#init(),
+        workerData: { ...this.#init(), fatal: port2 } satisfies WriterInit,
+        transferList: [port2],
         resourceLimits: this.#limits,
         // Segment fds opened by a writer must outlive it: its successor, or the owner's exit
         // drain, keeps writing to them.
@@ -100,11 +106,13 @@ export class WriterThread {
       // out of threads): trying again will not help.
       this.#error = err;
       this.#lastDeath = err;
+      port1.close();
       Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
       this.#giveUp(1);
       return;
     }
     this.#worker = worker;
+    this.#fatal = port1;
     this.#alive = true;
     this.#hooks.started((msg) => worker.postMessage(msg));
     worker.on('message', (msg: FromWriter) => this.#hooks.message(msg));
@@ -154,8 +162,14 @@ export class WriterThread {
     this.#alive = false;
     const { ctl } = this.#ring;
     Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
-    this.#lastDeath = this.#error ?? new Error(code === undefined ? 'the writer thread ended' : `the writer thread exited with code ${code}`);
+    // Its own account first: it is there even when its 'error' event has not been delivered yet
+    // (a death seen by poll()).
+    const told = this.#fatal && receiveMessageOnPort(this.#fatal)?.message as WriterFatal | undefined;
+    this.#fatal?.close();
+    this.#fatal = undefined;
+    this.#lastDeath = this.#error ?? (told ? fatalError(told) : new Error(code === undefined ? 'the writer thread ended' : `the writer thread exited with code ${code}`));
     if (this.#stopping) return;
+    this.#hooks.died(this.#lastDeath);
     // Its lock is free now; DIRTY stays set, so the next holder repairs the file's tail.
     Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.WORKER, LockOwner.FREE);
     const progressed = Atomics.load(ctl, Ctl.READ_POS) !== this.#readPosAtStart;
@@ -169,4 +183,10 @@ export class WriterThread {
     this.#gaveUp = true;
     this.#hooks.gaveUp(this.#lastDeath, attempts);
   }
+}
+
+function fatalError(f: WriterFatal): Error {
+  const err = new Error(f.message);
+  if (f.stack !== undefined) err.stack = f.stack;
+  return err;
 }

@@ -132,6 +132,33 @@ describe('signals', () => {
     });
   }
 
+  it('a handler that re-raises the signal while another listener stays: the process lives on, the sink stays open and keeps its path', async () => {
+    const dir = dirs.make('sig-reraise');
+    const r = await signalChild(
+      `import { JsonlEventSink } from '%RINGLOG%';
+       import * as fs from 'node:fs';
+       const base = process.argv[2];
+       const sink = JsonlEventSink.open(base);
+       let heard = 0;
+       // A persistent listener: it keeps the process alive through the re-raise below.
+       process.on('SIGTERM', () => { heard++; });
+       process.once('SIGTERM', () => { sink.handleEvent({ type: 'cleanup' }); process.kill(process.pid, 'SIGTERM'); });
+       sink.handleEvent({ type: 'start' });
+       setTimeout(async () => {
+         sink.handleEvent({ type: 'after', heard, lockHeld: fs.existsSync(base + '.lock') });
+         await sink.close();
+         console.log('closed');
+       }, 200);
+       console.log('ready');`,
+      'SIGTERM',
+      [path.join(dir, BASE_NAME)],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('closed');
+    expect(types(dir)).toEqual(['start', 'cleanup', 'after']);
+    expect(readLines(dir).lines.at(-1)).toMatchObject({ heard: 2, lockHeld: true });
+  });
+
   it('a handler that keeps the process running: ringlog writes, stays out of the way, and is there again for the next signal', async () => {
     const dir = dirs.make('sig-ignore');
     const r = await signalChild(
@@ -184,8 +211,7 @@ describe('exit is last', () => {
         expect(t.slice(-3)).toEqual(['from-exit-listener', 'from-exit-listener', 'from-exit-listener']);
         const last = readLines(dir).lines.at(-1)!;
         expect(last.code).toBe(code);
-        // A listener after ringlog's may still write, so ringlog keeps the path's lock then: the
-        // next open() finds its holder gone and takes it over.
+        // The path is free for the next run.
         const next = spawnScript(
           `import { JsonlEventSink } from '%RINGLOG%';
            const sink = JsonlEventSink.open(process.argv[2], { mode: 'append' });

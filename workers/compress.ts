@@ -97,10 +97,14 @@ const NICE_INCREMENT = 10;
 /** The weakest nice value Linux allows. */
 const NICE_MAX = 19;
 
-try {
-  os.setPriority(Math.min(NICE_MAX, os.getPriority() + NICE_INCREMENT));
-} catch {
-  // Not permitted (or not supported) here: compression then competes at normal priority.
+// Only where nice values are per thread: elsewhere (macOS, Windows) this would lower the whole
+// application's priority, for good.
+if (process.platform === 'linux') {
+  try {
+    os.setPriority(Math.min(NICE_MAX, os.getPriority() + NICE_INCREMENT));
+  } catch {
+    // Not permitted here: compression then competes at normal priority.
+  }
 }
 
 const port = parentPort!;

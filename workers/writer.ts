@@ -9,7 +9,7 @@ import { faultInfo } from '../src/errors.js';
 import { KeyTable } from '../src/keys.js';
 import { Ctl, LockOwner, ringViews, WorkerState, WRITER_GONE } from '../src/layout.js';
 import type { Source } from '../src/line-builder.js';
-import type { FromWriter, ToWriter, WriterInit } from '../src/protocol.js';
+import type { FromWriter, ToWriter, WriterFatal, WriterInit } from '../src/protocol.js';
 import { compileRedaction } from '../src/redact.js';
 import { fast } from '../src/node-buffer.js';
 import { faultyIo, readInjection } from '../src/inject.js';
@@ -46,6 +46,14 @@ function post(msg: FromWriter): void {
   port.postMessage(msg);
 }
 
+/** Tells the owner why this thread is ending, where it can read it at once, then ends it. */
+function die(err: unknown): never {
+  const e = err as Error;
+  init.fatal.postMessage({ message: String(e?.message ?? err), ...(e?.stack ? { stack: e.stack } : {}) } satisfies WriterFatal);
+  announceExit();
+  throw err;
+}
+
 const hooks: ConsumerHooks = {
   external: (id) => externals.get(id),
   externalDone: (id) => externals.delete(id),
@@ -70,7 +78,13 @@ const injection = readInjection();
 const io = injection ? faultyIo(realIo, injection) : realIo;
 let batches = 0;
 // Redaction runs here, off the caller's thread (a custom module is loaded into this thread too).
-const consumer = new RingConsumer(ring, new KeyTable(init.keys), init.basePath, init.rotateBytes, hooks, compileRedaction(init.redact), io);
+let consumer: RingConsumer;
+try {
+  consumer = new RingConsumer(ring, new KeyTable(init.keys), init.basePath, init.rotateBytes, hooks, compileRedaction(init.redact), io);
+} catch (err) {
+  // A redaction module that cannot load (or anything else at start-up): the owner hears why.
+  die(err);
+}
 
 function tryLock(): boolean {
   return Atomics.compareExchange(ctl, Ctl.LOCK, LockOwner.FREE, LockOwner.WORKER) === LockOwner.FREE;
@@ -149,9 +163,4 @@ async function run(): Promise<void> {
 }
 
 
-run().catch((err: unknown) => {
-  const e = err as Error;
-  post({ type: 'fatal', message: String(e?.message ?? err), ...(e?.stack ? { stack: e.stack } : {}) });
-  announceExit();
-  throw err;
-});
+run().catch(die);

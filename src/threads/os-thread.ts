@@ -17,8 +17,15 @@ export function currentOsThreadId(): number {
   }
 }
 
-/** False only when thread `tid` of this process is known to be gone (0: unknown, assumed there). */
+/** False only when thread `tid` of this process is known to be gone (0: unknown, assumed there).
+ *  Anything short of "no such entry" (a permission model that hides /proc) counts as there: taking
+ *  a live writer for dead would start a second one on the same file. */
 export function osThreadExists(tid: number): boolean {
   if (tid === 0) return true;
-  return fs.existsSync(`/proc/self/task/${tid}`);
+  try {
+    fs.statSync(`/proc/self/task/${tid}`);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }

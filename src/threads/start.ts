@@ -13,7 +13,7 @@
 // an entry point. What a writer could usefully inherit is process-wide anyway (V8 flags, the
 // permission model), so it inherits nothing.
 
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 import { COMPRESS_SOURCE, SQLITE_SOURCE, WRITER_SOURCE } from './sources.generated.js';
 
 const SOURCES = { writer: WRITER_SOURCE, compress: COMPRESS_SOURCE, sqlite: SQLITE_SOURCE } as const;
@@ -21,6 +21,7 @@ export type ThreadName = keyof typeof SOURCES;
 
 export interface ThreadOptions {
   readonly workerData: unknown;
+  readonly transferList?: readonly TransferListItem[];
   readonly resourceLimits?: ResourceLimits | undefined;
   /** Off for the writer: segment fds it opens must outlive it (a successor keeps writing to them). */
   readonly trackUnmanagedFds?: boolean;
@@ -44,6 +45,7 @@ export function startThread(name: ThreadName, opts: ThreadOptions): Worker {
     execArgv: [],
     env: threadEnv(),
     workerData: opts.workerData,
+    ...(opts.transferList ? { transferList: [...opts.transferList] } : {}),
     ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}),
     ...(opts.trackUnmanagedFds === undefined ? {} : { trackUnmanagedFds: opts.trackUnmanagedFds }),
   });
