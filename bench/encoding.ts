@@ -37,7 +37,7 @@ import {
   type Options as MsgpackrOptions,
 } from 'msgpackr';
 import { Bench, type FnOptions, type Task } from 'tinybench';
-import { EventEncoder, NO_ROOM, Scratch } from '../src/encoder.js';
+import { EventEncoder, Scratch } from '../src/encoder.js';
 import { KeyTable } from '../src/keys.js';
 import { createRing, type RingViews } from '../src/layout.js';
 import { LineBuilder, type Source } from '../src/line-builder.js';
@@ -46,6 +46,7 @@ import { DEFAULT_MAX_DEPTH } from '../src/options.js';
 import { OutBuffer } from '../src/out-buffer.js';
 import { makeCorpus, type AgentEventLike } from './corpus.js';
 import { markdownTable, median, parsePositiveInt } from './lib.js';
+import { encodeRecords } from './records.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parameters (each one's reason is next to it)
@@ -164,25 +165,6 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Encodes the pool as ringlog records into a Scratch, doubling it until everything fits. */
-function encodeRecords(pool: readonly AgentEventLike[]): { scratch: Scratch; offsets: number[]; used: number } {
-  for (let size = 1 << 20; ; size *= 2) {
-    const scratch = new Scratch(size);
-    const enc = new EventEncoder(DEFAULT_MAX_DEPTH);
-    const offsets: number[] = [];
-    try {
-      for (let i = 0; i < pool.length; i++) {
-        offsets.push(enc.pos);
-        enc.begin(scratch, enc.pos, scratch.size);
-        enc.event(i, FIXED_TS + i, null, undefined, pool[i]!);
-      }
-      return { scratch, offsets, used: enc.pos };
-    } catch (err) {
-      if (err !== NO_ROOM) throw err;
-    }
-  }
-}
-
 function buildCorpus(name: CorpusName): Corpus {
   const pool = makeCorpus(POOL_SIZE, CORPUS_SEED, name === 'small').map(
     (ev) => JSON.parse(JSON.stringify(ev)) as AgentEventLike,
@@ -194,7 +176,7 @@ function buildCorpus(name: CorpusName): Corpus {
   const seqPackr = new Packr({ ...SEQ_RECORDS });
   const seq = pool.map((ev) => Buffer.from(seqPackr.pack(ev)));
 
-  const { scratch, offsets, used } = encodeRecords(pool);
+  const { target: scratch, offsets, used } = encodeRecords(pool, (i) => FIXED_TS + i);
   let ringSize = 1;
   while (ringSize < used) ringSize *= 2; // createRing's data region is a power of two (layout.ts)
   const ring = createRing(ringSize);
@@ -476,7 +458,7 @@ function encodeTasks(c: Corpus, ring: RingViews): TaskSpec[] {
   }
   {
     const next = cycler(pool);
-    const enc = new EventEncoder(DEFAULT_MAX_DEPTH);
+    const enc = new EventEncoder(DEFAULT_MAX_DEPTH, new Scratch(64 * 1024));
     const cur = new Cursor(ring.size);
     let index = 0;
     tasks.push({
@@ -487,6 +469,7 @@ function encodeTasks(c: Corpus, ring: RingViews): TaskSpec[] {
         const off = cur.at();
         enc.begin(ring, off, ring.size);
         enc.event(index++, Date.now(), null, undefined, pool[next()]!);
+        if (enc.spilled) throw new Error('an event outgrew WRAP_MARGIN: the timing would include a spill');
         cur.off = enc.pos; // finish() already aligned it
       },
     });

@@ -22,10 +22,9 @@ import { parseArgs } from 'node:util';
 // import and finds no named exports, while the typings describe the module object. The .SonicBoom
 // property (index.js:978) is where runtime and typings agree.
 import sonicBoom from 'sonic-boom';
-import { EventEncoder, NO_ROOM, Scratch } from '../src/encoder.js';
 import { KeyTable } from '../src/keys.js';
-import { LineBuilder, type Source } from '../src/line-builder.js';
-import { DEFAULT_MAX_DEPTH } from '../src/options.js';
+import { encodeRecords } from './records.js';
+import { LineBuilder } from '../src/line-builder.js';
 import { OutBuffer } from '../src/out-buffer.js';
 import { compileRedaction, resolveRedactSpec, type RedactSpec } from '../src/redact.js';
 import { makeCorpus, type AgentEventLike } from './corpus.js';
@@ -318,38 +317,9 @@ const contenders: Record<ContenderName, Contender> = {
     builderRun(fd, w, expectedBytes, resolveRedactSpec({ patterns: EXTRA_PATTERNS }), 'builder-redact-3-patterns'),
 };
 
-interface Records {
-  readonly src: Source;
-  readonly offsets: number[];
-}
-
-/** Encodes the events as ring records into one buffer (doubling it until they fit), as
- *  handleEvent would: same encoder, same key interning. */
-function encodeRecords(w: Workload): Records {
-  let size = 0;
-  for (const line of w.lines) size += line.length;
-  for (;;) {
-    const scratch = new Scratch(size);
-    const enc = new EventEncoder(DEFAULT_MAX_DEPTH, new KeyTable());
-    const offsets: number[] = new Array(w.events.length);
-    let pos = 0;
-    try {
-      for (let i = 0; i < w.events.length; i++) {
-        offsets[i] = pos;
-        enc.begin(scratch, pos, scratch.size);
-        enc.event(i, w.stamps[i]!, null, undefined, w.events[i]!);
-        pos = enc.pos;
-      }
-      return { src: { u8: scratch.u8, dv: scratch.dv, buf: scratch.buf }, offsets };
-    } catch (err) {
-      if (err !== NO_ROOM) throw err;
-      size *= 2;
-    }
-  }
-}
 
 async function builderRun(fd: number, w: Workload, expectedBytes: number, spec: RedactSpec | null, what: string): Promise<Timing> {
-  const { src, offsets } = encodeRecords(w);
+  const { target: src, offsets } = encodeRecords(w.events, (i) => w.stamps[i]!);
   const builder = new LineBuilder(new KeyTable(), compileRedaction(spec));
   const out = new OutBuffer(SCRATCH_INITIAL_BYTES);
   let buildNs = 0;

@@ -9,14 +9,20 @@ import { alignRecord, Flag, Kind, RECORD_HEADER, Tag } from './format.js';
 import { KeyTable, MAX_INTERNED_KEY_LENGTH, MAX_KEYS } from './keys.js';
 import { fast, type FastBuffer } from './node-buffer.js';
 
-/** Thrown (as this exact object) when the target has no room; never escapes the sink. */
-export const NO_ROOM: { readonly noRoom: true } = Object.freeze({ noRoom: true });
+/**
+ * The largest record the encoder makes. 2^29 is V8's string length limit (2^29 - 24 UTF-16
+ * units), the largest JSON.stringify can return: an event over it is rejected about where
+ * JSON.stringify would throw, and the caller's memory for one snapshot stays bounded.
+ */
+export const MAX_RECORD_BYTES = 2 ** 29;
 
 /** Below this length a JS loop copies ASCII faster than the native UTF-8 writer's call overhead
  *  (bench/string-copy on this machine: 8 chars 14 ns vs 40 ns, even at 24, 48 chars 100 vs 45). */
 const SHORT_STRING = 24;
 /** Room every value may use without a check: tag + 8-byte number, with slack. */
 const VALUE_SLACK = 16;
+
+const QUOTE = 0x22;
 
 export const CIRCULAR = '[Circular]';
 export const MAX_DEPTH_MARK = '[MaxDepth]';
@@ -28,6 +34,12 @@ export interface Target {
   buf: FastBuffer;
 }
 
+/**
+ * Snapshots events into ring records, each exactly once: a record that outgrows the room it was
+ * given (the ring's free bytes up to its wrap point) moves, bytes so far and all, into the
+ * growable scratch buffer and goes on there. Getters, toJSON and Proxy traps therefore run once
+ * per event wherever it lands, and so does any handleEvent they make.
+ */
 export class EventEncoder {
   readonly keys: KeyTable;
   private readonly ids = new Map<string, number>();
@@ -36,22 +48,40 @@ export class EventEncoder {
   private buf!: FastBuffer;
   pos = 0;
   private limit = 0;
+  /** Where the record being made starts in the current target. */
+  start = 0;
+  /** True once the record moved into scratch: it is then at [0, pos) of `scratch`. */
+  spilled = false;
   private readonly stack: object[] = [];
   private keysMark = 0;
   /** Someone made a property of Object.prototype enumerable: for-in would see it, JSON does not. */
   private protoEnumerable = false;
 
-  constructor(readonly maxDepth: number, keys = new KeyTable()) {
+  constructor(
+    readonly maxDepth: number,
+    readonly scratch: Scratch,
+    keys = new KeyTable(),
+    readonly maxRecordBytes = MAX_RECORD_BYTES,
+  ) {
     this.keys = keys;
     for (let i = 0; i < keys.size; i++) this.ids.set(keys.names[i]!, i);
   }
 
-  /** Point the encoder at [start, limit) of a target before encoding one record. */
-  begin(t: Target, start: number, limit: number): void {
-    this.u8 = t.u8;
-    this.dv = t.dv;
-    this.buf = t.buf;
+  /** Point the encoder at [start, limit) of a target before encoding one record; without a
+   *  target, the record goes straight into scratch. */
+  begin(t?: Target, start = 0, limit = 0): void {
+    if (t === undefined) {
+      this.useScratch();
+      start = 0;
+      limit = this.scratch.size;
+    } else {
+      this.u8 = t.u8;
+      this.dv = t.dv;
+      this.buf = t.buf;
+      this.spilled = false;
+    }
     this.pos = start;
+    this.start = start;
     this.limit = limit;
     if (this.stack.length > 0) this.stack.length = 0; // only after an aborted attempt
     this.keysMark = this.keys.size;
@@ -73,49 +103,72 @@ export class EventEncoder {
 
   /** An EVENT record. `body` must already be a non-array object (the sink checks). */
   event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
-    const start = this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
+    this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
     this.stack.push(body);
     this.objectBody(body, Object.getPrototypeOf(body), 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
     this.stack.pop();
-    this.finish(start);
+    this.finish();
   }
 
   /** A REJECTED record: the event could not be snapshotted; `reason` says why. */
   rejected(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, reason: string): void {
-    const start = this.envelope(Kind.REJECTED, index, ts, frameDepth, executionId);
+    this.envelope(Kind.REJECTED, index, ts, frameDepth, executionId);
     this.string(reason);
-    this.finish(start);
+    this.finish();
   }
 
-  /** Header and envelope fields shared by EVENT and REJECTED; returns the record's start. */
-  private envelope(kind: number, index: number, ts: number, frameDepth: unknown, executionId: string | undefined): number {
-    const start = this.header(kind, executionId === undefined ? 0 : Flag.EXECUTION_ID);
-    this.dv.setFloat64(this.pos, index, true);
-    this.dv.setFloat64(this.pos + 8, ts, true);
-    this.pos += 16;
+  /** Header and envelope fields shared by EVENT and REJECTED. */
+  private envelope(kind: number, index: number, ts: number, frameDepth: unknown, executionId: string | undefined): void {
+    this.room(RECORD_HEADER + 16 + VALUE_SLACK);
+    const start = this.start;
+    this.u8[start + 4] = kind;
+    this.u8[start + 5] = executionId === undefined ? 0 : Flag.EXECUTION_ID;
+    this.dv.setUint16(start + 6, 0, true);
+    this.dv.setFloat64(start + RECORD_HEADER, index, true);
+    this.dv.setFloat64(start + RECORD_HEADER + 8, ts, true);
+    this.pos = start + RECORD_HEADER + 16;
     this.frameDepth(frameDepth);
     if (executionId !== undefined) this.string(executionId);
-    return start;
   }
 
-  private header(kind: number, flags: number): number {
-    const start = this.pos;
-    this.room(RECORD_HEADER + 16 + VALUE_SLACK);
-    this.u8[start + 4] = kind;
-    this.u8[start + 5] = flags;
-    this.pos = start + RECORD_HEADER;
-    return start;
+  private finish(): void {
+    const len = alignRecord(this.pos - this.start);
+    const end = this.start + len;
+    this.room(end - this.pos);
+    // Zeroed padding: a record's bytes depend on the event alone, not on what the buffer held.
+    for (let p = this.pos; p < end; p++) this.u8[p] = 0;
+    this.dv.setUint32(this.start, len, true);
+    this.pos = end;
   }
 
-  private finish(start: number): void {
-    const len = alignRecord(this.pos - start);
-    if (start + len > this.limit) throw NO_ROOM;
-    this.dv.setUint32(start, len, true);
-    this.pos = start + len;
-  }
-
+  /** Makes sure `n` more bytes fit, moving the record into scratch (or growing it) if not. */
   private room(n: number): void {
-    if (this.pos + n > this.limit) throw NO_ROOM;
+    if (this.pos + n > this.limit) this.overflow(n);
+  }
+
+  private overflow(n: number): void {
+    const used = this.pos - this.start;
+    if (used + n > this.maxRecordBytes) throw new RangeError(`the event's snapshot would exceed ${limitText(this.maxRecordBytes)}`);
+    const scratch = this.scratch;
+    if (!this.spilled) {
+      scratch.ensure(used + n, 0);
+      scratch.u8.set(this.u8.subarray(this.start, this.pos), 0);
+      this.useScratch();
+      this.start = 0;
+      this.pos = used;
+    } else {
+      scratch.ensure(used + n, used);
+      this.useScratch();
+    }
+    this.limit = scratch.size;
+  }
+
+  private useScratch(): void {
+    const scratch = this.scratch;
+    this.u8 = scratch.u8;
+    this.dv = scratch.dv;
+    this.buf = scratch.buf;
+    this.spilled = true;
   }
 
   private frameDepth(v: unknown): void {
@@ -137,10 +190,10 @@ export class EventEncoder {
 
   private string(s: string): void {
     const n = s.length;
-    const start = this.pos;
     if (n < SHORT_STRING) {
       // Worst case is 3 bytes per UTF-16 unit; checked once so the loop needs no check.
-      if (start + 5 + n * 3 > this.limit) throw NO_ROOM;
+      this.room(5 + n * 3);
+      const start = this.pos;
       const u8 = this.u8;
       let p = start + 5;
       for (let i = 0; i < n; i++) {
@@ -157,10 +210,12 @@ export class EventEncoder {
   }
 
   private longString(s: string, tag: number): void {
+    if (this.pos + 5 + s.length * 3 > this.limit) {
+      // Worst case does not fit: measure exactly before moving anything.
+      this.room(5 + Buffer.byteLength(s, 'utf8'));
+    }
     const start = this.pos;
-    const room = this.limit - start - 5;
-    if (s.length * 3 > room && Buffer.byteLength(s, 'utf8') > room) throw NO_ROOM;
-    const written = this.buf.utf8Write(s, start + 5, room);
+    const written = this.buf.utf8Write(s, start + 5, this.limit - start - 5);
     // A string whose UTF-8 is longer than its UTF-16 length has non-ASCII text and may hold a lone
     // surrogate, which UTF-8 cannot carry: JSON.stringify writes those as \udXXX escapes, so send
     // its escaped text instead, to be written verbatim.
@@ -183,8 +238,8 @@ export class EventEncoder {
     }
     const newId = this.keys.size;
     if (newId < MAX_KEYS && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
+      this.room(5 + k.length * 3);
       const start = this.pos;
-      if (start + 5 + k.length * 3 > this.limit) throw NO_ROOM;
       const written = this.buf.utf8Write(k, start + 5);
       this.u8[start] = Tag.KEY_DEF;
       this.dv.setUint16(start + 1, newId, true);
@@ -194,7 +249,32 @@ export class EventEncoder {
       this.keys.define(newId, k);
       return;
     }
-    // Not interned: sent whole, as the quoted JSON key (which also carries lone surrogates).
+    this.inlineKey(k);
+  }
+
+  /** A key not interned (the table is full, or it is long or malformed): sent whole, as its
+   *  quoted JSON text, which also carries lone surrogates. Events with ever-new keys (10^6 of them)
+   *  land here for almost every key, so plain short ASCII skips JSON.stringify's allocation. */
+  private inlineKey(k: string): void {
+    const n = k.length;
+    if (n <= MAX_INTERNED_KEY_LENGTH) {
+      this.room(7 + n);
+      const start = this.pos;
+      const u8 = this.u8;
+      let p = start + 6;
+      for (let i = 0; i < n; i++) {
+        const c = k.charCodeAt(i);
+        // Control characters, '"' and '\\' need escapes, non-ASCII needs UTF-8: the general path.
+        if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80) return this.longString(JSON.stringify(k), Tag.KEY_INLINE);
+        u8[p++] = c;
+      }
+      u8[start] = Tag.KEY_INLINE;
+      this.dv.setUint32(start + 1, n + 2, true);
+      u8[start + 5] = QUOTE;
+      u8[p++] = QUOTE;
+      this.pos = p;
+      return;
+    }
     this.longString(JSON.stringify(k), Tag.KEY_INLINE);
   }
 
@@ -247,6 +327,11 @@ export class EventEncoder {
     stack.push(o);
     if (Array.isArray(o)) {
       const n = o.length;
+      // Every element takes at least a byte, holes included: an array too long for any snapshot
+      // (new Array(1e9)) fails here at once, as JSON.stringify fails, instead of walking it.
+      if (this.pos - this.start + n > this.maxRecordBytes) {
+        throw new RangeError(`an array of length ${n} would exceed the snapshot limit of ${limitText(this.maxRecordBytes)}`);
+      }
       this.u8[this.pos] = Tag.ARR;
       this.dv.setUint32(this.pos + 1, n, true);
       this.pos += 5;
@@ -259,6 +344,7 @@ export class EventEncoder {
 
   /** `envelope`: at the top level, the keys the line's envelope already has. */
   private objectBody(o: object, proto: unknown, depth: number, envelope?: readonly string[]): void {
+    this.room(1);
     this.u8[this.pos++] = Tag.OBJ;
     if ((proto === Object.prototype || proto === null) && !this.protoEnumerable) {
       // for-in walks V8's enum cache without allocating (bench: ~20 ns vs ~60 ns per event for
@@ -279,6 +365,10 @@ export class EventEncoder {
     else this.key(k);
     this.value(v, depth + 1);
   }
+}
+
+function limitText(bytes: number): string {
+  return bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${bytes} bytes`;
 }
 
 function hasEnumerable(o: object): boolean {
@@ -341,10 +431,15 @@ export class Scratch implements Target {
   get size(): number {
     return this.buf.byteLength;
   }
-  grow(min: number): void {
-    let size = this.buf.byteLength * 2;
+  /** Makes room for `min` bytes, keeping the first `keep`; doubles, so a big event grows it
+   *  in O(log n) copies. */
+  ensure(min: number, keep: number): void {
+    let size = this.buf.byteLength;
+    if (size >= min) return;
     while (size < min) size *= 2;
+    const old = this.buf;
     this.buf = fast(Buffer.allocUnsafe(size));
+    if (keep > 0) old.copy(this.buf, 0, 0, keep);
     this.u8 = this.buf;
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }

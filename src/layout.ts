@@ -76,6 +76,21 @@ export const DATA_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;
 export const LockOwner = { FREE: 0, WORKER: 1, CALLER: 2 } as const;
 
+/**
+ * Wakes the writer after a request to it (records published, STOP, an fsync). A sleeping writer
+ * waits on WORKER_STATE, not on the slot of any one request, and re-checks every request after
+ * announcing SLEEPING: a request stored before that announcement is seen by the re-check, one
+ * stored after it finds SLEEPING here and flips it, so no wake-up is lost (a lost one left close()
+ * waiting forever). A napping writer polls every millisecond; a notify just saves it the wait.
+ */
+export function wakeWriter(ctl: Int32Array): void {
+  if (Atomics.compareExchange(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING, WorkerState.RUNNING) === WorkerState.SLEEPING) {
+    Atomics.notify(ctl, Ctl.WORKER_STATE);
+  } else {
+    Atomics.notify(ctl, Ctl.WRITE_POS);
+  }
+}
+
 import { fast, type FastBuffer } from './node-buffer.js';
 
 export interface RingViews {

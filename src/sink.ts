@@ -7,12 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
-import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, NO_ROOM, Scratch } from './encoder.js';
+import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from './errors.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { Janitor } from './janitor.js';
 import { Kind } from './format.js';
-import { createRing, Ctl, LockOwner, Num, reached, u32diff, WorkerState, type RingViews } from './layout.js';
+import { createRing, Ctl, LockOwner, Num, reached, u32diff, wakeWriter, WorkerState, type RingViews } from './layout.js';
 import type { Source } from './line-builder.js';
 import { fast } from './node-buffer.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
@@ -81,7 +81,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   readonly #opts: ResolvedOptions;
   readonly #ring: RingViews;
   readonly #enc: EventEncoder;
-  readonly #scratch = new Scratch(SCRATCH_INITIAL);
   /** Local copy of WRITE_POS (only this thread writes it). */
   #w = 0;
   /** Lower bound of free ring bytes; refreshed from READ_POS only when it looks too small. */
@@ -149,7 +148,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#opts = opts;
     this.#ring = createRing(opts.ringBytes);
     this.#free = opts.ringBytes;
-    this.#enc = new EventEncoder(opts.maxDepth);
+    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL));
     this.#next = next;
     this.#firstIndex = next;
     this.#lastTs = lastTs;
@@ -333,62 +332,42 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     } catch (err) {
       reason = `${errorText(err)} (reading the event)`;
     }
-    if (body !== undefined && this.#queueHead === this.#queue.length && this.#dropCount === 0) {
-      // Fast path: straight into the ring.
-      try {
-        if (this.#tryRing(index, ts, frameDepth, executionId, body)) return;
-      } catch (err) {
-        reason = `${errorText(err)} (encoding the event)`;
-        body = undefined;
-      }
-    }
     if (body !== undefined) {
       try {
-        this.#encodeScratch(index, ts, frameDepth, executionId, body, undefined);
+        if (this.#encode(index, ts, frameDepth, executionId, body)) return;
       } catch (err) {
+        this.#enc.abandon();
         reason = `${errorText(err)} (encoding the event)`;
       }
     }
     if (reason !== undefined) {
       this.#rejected++;
-      this.#encodeScratch(index, ts, frameDepth, executionId, undefined, reason);
+      this.#enc.begin();
+      this.#enc.rejected(index, ts, frameDepth, executionId, reason);
     }
     this.#placeScratch(index, ts);
   }
 
-  #tryRing(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean {
+  /**
+   * Snapshots the event once: straight into the ring when nothing waits ahead of it (true: it is
+   * published), else, or when it outgrows the ring's free bytes, into scratch for #placeScratch.
+   */
+  #encode(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean {
     const ring = this.#ring;
     const enc = this.#enc;
+    const direct = this.#queueHead === this.#queue.length && this.#dropCount === 0;
     const off = this.#w & ring.mask;
-    const contiguous = ring.size - off;
-    if (this.#free < contiguous && this.#free < ring.size >>> 1) this.#refreshFree();
-    enc.begin(ring, off, off + Math.min(contiguous, this.#free));
-    try {
-      enc.event(index, ts, frameDepth, executionId, body);
-    } catch (err) {
-      enc.abandon();
-      if (err === NO_ROOM) return false;
-      throw err;
+    if (direct) {
+      const contiguous = ring.size - off;
+      if (this.#free < contiguous && this.#free < ring.size >>> 1) this.#refreshFree();
+      enc.begin(ring, off, off + Math.min(contiguous, this.#free));
+    } else {
+      enc.begin();
     }
+    enc.event(index, ts, frameDepth, executionId, body);
+    if (enc.spilled) return false;
     this.#publish(enc.pos - off);
     return true;
-  }
-
-  /** Encodes into the scratch buffer, growing it until the record fits. */
-  #encodeScratch(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object | undefined, reason: string | undefined): void {
-    const enc = this.#enc;
-    for (;;) {
-      enc.begin(this.#scratch, 0, this.#scratch.size);
-      try {
-        if (body !== undefined) enc.event(index, ts, frameDepth, executionId, body);
-        else enc.rejected(index, ts, frameDepth, executionId, reason ?? 'unknown');
-        return;
-      } catch (err) {
-        enc.abandon();
-        if (err !== NO_ROOM) throw err;
-        this.#scratch.grow(this.#scratch.size * 2);
-      }
-    }
   }
 
   /**
@@ -400,7 +379,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    */
   #placeScratch(index: number, ts: number): void {
     const len = this.#enc.pos;
-    const bytes = this.#scratch.buf.subarray(0, len);
+    const bytes = this.#enc.scratch.buf.subarray(0, len);
     const external = len > this.#ring.size / EXTERNAL_FRACTION;
     const direct = (): boolean => !external && this.#queueEmpty() && this.#dropCount === 0 && this.#copyIntoRing(bytes);
     this.#pump();
@@ -558,9 +537,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const state = Atomics.load(ctl, Ctl.WORKER_STATE);
     // A napping writer polls every millisecond; only a deep sleeper, or a napper facing a half-full
     // ring, is worth the cost of a notify.
-    if (state === WorkerState.SLEEPING || (state === WorkerState.NAPPING && used > size >>> 1)) {
-      Atomics.notify(ctl, Ctl.WRITE_POS);
-    }
+    if (state === WorkerState.SLEEPING || (state === WorkerState.NAPPING && used > size >>> 1)) wakeWriter(ctl);
   }
 
   /**
@@ -592,7 +569,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#stalledAt = Atomics.load(ctl, Ctl.READ_POS);
         return false;
       }
-      Atomics.notify(ctl, Ctl.WRITE_POS);
+      wakeWriter(ctl);
       waitSync(ctl, Ctl.READ_POS, Atomics.load(ctl, Ctl.READ_POS), Math.min(left, WAIT_SLICE_MS));
     }
   }
@@ -698,7 +675,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
         break;
       }
-      Atomics.notify(this.#ring.ctl, Ctl.WRITE_POS);
+      wakeWriter(this.#ring.ctl);
       await new Promise((r) => setTimeout(r, PUMP_INTERVAL_MS));
     }
   }
@@ -722,7 +699,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const { ctl } = this.#ring;
       if (fsync) Atomics.store(ctl, Ctl.FSYNC_REQUEST, target);
       const slot = fsync ? Ctl.FSYNC_DONE : Ctl.WRITTEN;
-      Atomics.notify(ctl, Ctl.WRITE_POS);
+      wakeWriter(ctl);
       for (;;) {
         const cur = Atomics.load(ctl, slot);
         if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
@@ -941,7 +918,18 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const consumer = this.#consumer();
       if (Atomics.load(ctl, Ctl.DIRTY) === 1) consumer.recover();
       Atomics.store(ctl, Ctl.DIRTY, 1);
-      while (consumer.drain(true) === 'waiting-external') sleepSync(1); // cannot happen: externals are local
+      while (consumer.drain(true) === 'waiting-external') {
+        // This thread holds every external record until READ_POS passes it, so this is a broken
+        // invariant: a barrier that fails says so, where a spin would hang the process.
+        if (Date.now() >= deadline) {
+          throw new SinkError(`ringlog: an external record of "${this.basePath}" is missing; the drain stopped before it`, {
+            sink: this.basePath,
+            code: ErrorCode.TIMEOUT,
+            droppedEvents: this.#lostTotal(),
+          });
+        }
+        sleepSync(1);
+      }
       for (let i = this.#queueHead; i < this.#queue.length; i++) {
         const item = this.#queue[i]!;
         if (item.externalId !== undefined) consumer.direct(this.#externals.get(item.externalId)!.src, 0);

@@ -9,7 +9,7 @@
 // the heap limit) is seen gone from /proc — either way the replacement starts at once.
 
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
-import { Ctl, LockOwner, WorkerState, WRITER_GONE, type RingViews } from './layout.js';
+import { Ctl, LockOwner, wakeWriter, WorkerState, WRITER_GONE, type RingViews } from './layout.js';
 import type { WriterResourceLimits } from './options.js';
 import type { FromWriter, ToWriter, WriterFatal, WriterInit } from './protocol.js';
 import { osThreadExists } from './threads/os-thread.js';
@@ -143,7 +143,7 @@ export class WriterThread {
     this.#stopping = true;
     const { ctl } = this.#ring;
     Atomics.store(ctl, Ctl.STOP, 1);
-    Atomics.notify(ctl, Ctl.WRITE_POS);
+    wakeWriter(ctl);
     const worker = this.#worker;
     if (!worker || !this.#alive) return;
     await new Promise<void>((resolve) => {

@@ -482,6 +482,94 @@ describe("hostile values: README's table, exact lines, the sink keeps working", 
     expect(String(lines[3]!.reason)).toMatch(/after re-entering/);
   });
 
+  it('snapshot once at every ring position: getters, toJSON and Proxy traps run once per event over 30+ laps of a 64 KiB ring; re-entrant logs written once', async () => {
+    const dir = dirs.make('once-per-lap');
+    const sink = JsonlEventSink.open(path.join(dir, BASE_NAME), { ringBytes: 65536 });
+    const EVENTS = 8000;
+    const calls = { getter: 0, toJSON: 0, ownKeys: 0 };
+    for (let i = 0; i < EVENTS; i++) {
+      const proxied = new Proxy({ i }, {
+        ownKeys(t) {
+          calls.ownKeys++;
+          return Reflect.ownKeys(t);
+        },
+      });
+      sink.handleEvent({
+        type: 'outer',
+        i,
+        // Sizes vary by prime steps, so the ring's wrap point falls inside events at many offsets.
+        pad: 'p'.repeat((i * 37) % 331),
+        get g(): number {
+          calls.getter++;
+          if (i % 101 === 0) sink.handleEvent({ type: 'inner', of: i });
+          return i;
+        },
+        at: { toJSON: () => (calls.toJSON++, `t${i}`) },
+        proxied,
+      });
+      // Paced, so the ring wraps without overload (nothing queued, nothing dropped).
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    await sink.close();
+    expect(calls).toEqual({ getter: EVENTS, toJSON: EVENTS, ownKeys: EVENTS });
+    const inner = Math.ceil(EVENTS / 101);
+    expect(sink.stats()).toMatchObject({ accepted: EVENTS + inner, written: EVENTS + inner, dropped: 0, rejected: 0 });
+    const { lines } = readLines(dir);
+    expect(lines.map((l) => l.index)).toEqual(Array.from({ length: EVENTS + inner }, (_, k) => k));
+    const order = lines.map((l) => (l.type === 'inner' ? `inner ${String(l.of)}` : `outer ${String(l.i)}`));
+    const expected: string[] = [];
+    for (let i = 0; i < EVENTS; i++) {
+      expected.push(`outer ${i}`);
+      if (i % 101 === 0) expected.push(`inner ${i}`);
+    }
+    expect(order).toEqual(expected);
+  });
+
+  it.each(['buffer', 'block', 'drop'] as const)('events bigger than the free ring, or than the ring, run their getters once (overload %s)', async (overload) => {
+    const dir = dirs.make(`once-big-${overload}`);
+    const sink = JsonlEventSink.open(path.join(dir, BASE_NAME), { ringBytes: 65536, overload });
+    let calls = 0;
+    const EVENTS = 60;
+    for (let i = 0; i < EVENTS; i++) {
+      sink.handleEvent({
+        type: 'big',
+        i,
+        // The getter comes first, so a second snapshot would have to run it again.
+        get g(): number {
+          calls++;
+          return i;
+        },
+        // 20 KB (a third of the ring) to 200 KB (three rings).
+        text: 'x'.repeat(20_000 + ((i * 7919) % 180_000)),
+      });
+      sink.handleEvent({ type: 'small', i });
+    }
+    await sink.close();
+    expect(calls).toBe(EVENTS);
+    const stats = sink.stats();
+    expect(stats.accepted).toBe(2 * EVENTS);
+    expect(stats.written + stats.dropped).toBe(2 * EVENTS);
+    const { lines } = readLines(dir);
+    const bigs = lines.filter((l) => l.type === 'big');
+    expect(new Set(bigs.map((l) => l.i)).size).toBe(bigs.length);
+    for (const l of bigs) expect(l.g).toBe(l.i);
+  });
+
+  it('a sparse array of length 1e9 is rejected at once, as JSON.stringify fails at once; the sink works on', async () => {
+    const dir = dirs.make('sparse');
+    const sink = JsonlEventSink.open(path.join(dir, BASE_NAME));
+    sink.handleEvent({ type: 'sparse', rows: new Array(1e9) });
+    sink.handleEvent({ type: 'after' });
+    await sink.close();
+    const { lines } = readLines(dir);
+    expect(lines.map((l) => [l.index, l.type])).toEqual([
+      [0, 'event_rejected'],
+      [1, 'after'],
+    ]);
+    expect(lines[0]!.reason).toBe('RangeError: an array of length 1000000000 would exceed the snapshot limit of 512 MiB (encoding the event)');
+    expect(sink.stats()).toMatchObject({ accepted: 2, written: 2, rejected: 1, dropped: 0 });
+  });
+
   it('nesting 100,000 levels deep (objects and arrays): "[MaxDepth]" at maxDepth, no stack overflow', async () => {
     const DEPTH = 100_000;
     const makeObj = (): unknown => {

@@ -121,6 +121,15 @@ function batch(final: boolean): boolean | 'waiting-external' {
   }
 }
 
+/** Whether anything asks for the writer since it read WRITE_POS as `w`. */
+function requested(w: number): boolean {
+  return (
+    Atomics.load(ctl, Ctl.WRITE_POS) !== w ||
+    Atomics.load(ctl, Ctl.STOP) === 1 ||
+    Atomics.load(ctl, Ctl.FSYNC_REQUEST) !== Atomics.load(ctl, Ctl.FSYNC_DONE)
+  );
+}
+
 async function run(): Promise<void> {
   Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
   post({ type: 'ready' });
@@ -153,8 +162,8 @@ async function run(): Promise<void> {
       await waitAsync(ctl, Ctl.WRITE_POS, w, NAP_MS);
     } else {
       Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING);
-      // The caller notifies WRITE_POS when it publishes into a sleeping writer, and close() does.
-      await waitAsync(ctl, Ctl.WRITE_POS, w, Infinity);
+      // Re-checked after the announcement: see wakeWriter (src/layout.ts) for why none is lost.
+      if (!requested(w)) await waitAsync(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING, Infinity);
     }
     Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
   }

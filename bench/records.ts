@@ -1,0 +1,28 @@
+// Ring records for the micro-benchmarks: events encoded back to back into one buffer, exactly as
+// handleEvent encodes them (same encoder, same key interning), so a decoder can be timed alone.
+
+import { EventEncoder, Scratch, type Target } from '../src/encoder.js';
+import { KeyTable } from '../src/keys.js';
+import { DEFAULT_MAX_DEPTH } from '../src/options.js';
+
+export interface EncodedRecords {
+  target: Target;
+  offsets: number[];
+  used: number;
+}
+
+export function encodeRecords(events: readonly object[], stamp: (i: number) => number): EncodedRecords {
+  const enc = new EventEncoder(DEFAULT_MAX_DEPTH, new Scratch(64 * 1024), new KeyTable());
+  const all = new Scratch(1 << 20);
+  const offsets: number[] = new Array(events.length);
+  let used = 0;
+  for (let i = 0; i < events.length; i++) {
+    enc.begin();
+    enc.event(i, stamp(i), null, undefined, events[i]!);
+    all.ensure(used + enc.pos, used);
+    all.u8.set(enc.scratch.u8.subarray(0, enc.pos), used);
+    offsets[i] = used;
+    used += enc.pos;
+  }
+  return { target: { u8: all.u8, dv: all.dv, buf: all.buf }, offsets, used };
+}
