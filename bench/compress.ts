@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { JsonlEventSink } from '../src/index.js';
-import { makeCorpus } from './corpus.js';
+import { makeCorpus } from '../demo/corpus.js';
 import { median, parsePositiveInt } from './lib.js';
 
 /** ~260 MB of lines at the large corpus's 1.3 KB mean: several seconds of writing, many rotations. */

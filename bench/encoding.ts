@@ -37,14 +37,14 @@ import {
   type Options as MsgpackrOptions,
 } from 'msgpackr';
 import { Bench, type FnOptions, type Task } from 'tinybench';
-import { EventEncoder, Scratch } from '../src/encoder.js';
-import { KeyTable } from '../src/keys.js';
-import { createRing, type RingViews } from '../src/layout.js';
-import { LineBuilder, type Source } from '../src/line-builder.js';
+import { EventEncoder, Scratch } from '../src/caller/encoder.js';
+import { KeyTable } from '../src/ring/keys.js';
+import { createRing, type RingViews } from '../src/ring/memory.js';
+import { LineBuilder, type Source } from '../src/writer/line-builder.js';
 import { fast } from '../src/node-buffer.js';
-import { DEFAULT_MAX_DEPTH } from '../src/options.js';
-import { OutBuffer } from '../src/out-buffer.js';
-import { makeCorpus, type AgentEventLike } from './corpus.js';
+import { DEFAULT_MAX_DEPTH } from '../src/caller/options.js';
+import { OutBuffer } from '../src/writer/out-buffer.js';
+import { makeCorpus, type AgentEventLike } from '../demo/corpus.js';
 import { markdownTable, median, parsePositiveInt } from './lib.js';
 import { encodeRecords } from './records.js';
 

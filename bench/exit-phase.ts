@@ -2,7 +2,7 @@
 // process.exit() at once, with most of them still queued. The parent times the exit and counts
 // what reached the file (runExitChild in lib.ts).
 
-import type { AgentEventLike } from './corpus.js';
+import type { AgentEventLike } from '../demo/corpus.js';
 import { EXIT_MARK } from './lib.js';
 
 // The brief's figure: enough events that every asynchronous logger still holds a backlog at the

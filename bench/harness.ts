@@ -13,7 +13,7 @@
 //  - exit: 100,000 events, then process.exit() at once (exit-phase.ts).
 
 import { parseArgs } from 'node:util';
-import { CorpusGenerator, type AgentEventLike } from './corpus.js';
+import { CorpusGenerator, type AgentEventLike } from '../demo/corpus.js';
 import { exitPhase } from './exit-phase.js';
 import { parseCorpus, parsePositiveInt, tallyDir, type ContenderResult } from './lib.js';
 import { overloadPhase } from './overload.js';

@@ -4,7 +4,7 @@
 // without bound grows for as long as the overload lasts.
 
 import { setImmediate as turn } from 'node:timers/promises';
-import type { AgentEventLike } from './corpus.js';
+import type { AgentEventLike } from '../demo/corpus.js';
 import type { OverloadResult } from './lib.js';
 
 // The producer yields to the event loop after this many events, as an agent loop does between

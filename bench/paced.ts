@@ -3,7 +3,7 @@
 // hands every burst's last event to the visibility probe.
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AgentEventLike } from './corpus.js';
+import type { AgentEventLike } from '../demo/corpus.js';
 import { median, percentile } from './lib.js';
 
 // The paced load: 20,000 events/s is the steady rate the caller targets are stated at. It arrives

@@ -1,9 +1,9 @@
 // Ring records for the micro-benchmarks: events encoded back to back into one buffer, exactly as
 // handleEvent encodes them (same encoder, same key interning), so a decoder can be timed alone.
 
-import { EventEncoder, Scratch, type Target } from '../src/encoder.js';
-import { KeyTable } from '../src/keys.js';
-import { DEFAULT_MAX_DEPTH } from '../src/options.js';
+import { EventEncoder, Scratch, type Target } from '../src/caller/encoder.js';
+import { KeyTable } from '../src/ring/keys.js';
+import { DEFAULT_MAX_DEPTH } from '../src/caller/options.js';
 
 export interface EncodedRecords {
   target: Target;

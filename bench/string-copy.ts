@@ -1,7 +1,7 @@
 // Where the encoder's short-string loop stops paying: a JS loop copying ASCII into a
 // SharedArrayBuffer against one native utf8Write call, per string length.
 //   node dist/bench/string-copy.js
-// Result feeds SHORT_STRING in src/encoder.ts.
+// Result feeds SHORT_STRING in src/caller/encoder.ts.
 
 const sab = new SharedArrayBuffer(1 << 20);
 const buf = Buffer.from(sab) as Buffer & { utf8Write(s: string, offset: number): number };

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { AgentEventLike } from './corpus.js';
+import type { AgentEventLike } from '../demo/corpus.js';
 import { percentile } from './lib.js';
 import type { Probe } from './paced.js';
 

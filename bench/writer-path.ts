@@ -22,12 +22,12 @@ import { parseArgs } from 'node:util';
 // import and finds no named exports, while the typings describe the module object. The .SonicBoom
 // property (index.js:978) is where runtime and typings agree.
 import sonicBoom from 'sonic-boom';
-import { KeyTable } from '../src/keys.js';
+import { KeyTable } from '../src/ring/keys.js';
 import { encodeRecords } from './records.js';
-import { LineBuilder } from '../src/line-builder.js';
-import { OutBuffer } from '../src/out-buffer.js';
-import { compileRedaction, resolveRedactSpec, type RedactSpec } from '../src/redact.js';
-import { makeCorpus, type AgentEventLike } from './corpus.js';
+import { LineBuilder } from '../src/writer/line-builder.js';
+import { OutBuffer } from '../src/writer/out-buffer.js';
+import { compileRedaction, resolveRedactSpec, type RedactSpec } from '../src/writer/redact.js';
+import { makeCorpus, type AgentEventLike } from '../demo/corpus.js';
 
 const { SonicBoom } = sonicBoom;
 type SonicBoom = InstanceType<typeof SonicBoom>;

@@ -1,4 +1,4 @@
-// Build step, run before tsc: bundles each worker thread's entry (workers/*.ts) with everything it
+// Build step, run before tsc: bundles each worker thread's entry (src/*/…-entry.ts, src/writer/entry.ts) with everything it
 // imports into one self-contained CommonJS script, and writes the scripts as string constants into
 // src/threads/sources.generated.ts. ringlog starts its threads from that text (`eval: true`), never
 // from a file found by path, so the library works bundled into one file, run from any directory,
@@ -10,9 +10,9 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ENTRIES = {
-  writer: 'workers/writer.ts',
-  compress: 'workers/compress.ts',
-  sqlite: 'workers/sqlite.ts',
+  writer: 'src/writer/entry.ts',
+  compress: 'src/files/compress-entry.ts',
+  sqlite: 'src/event-log/sqlite-entry.ts',
 };
 const OUT = 'src/threads/sources.generated.ts';
 

@@ -1,6 +1,6 @@
-export { JsonlEventSink } from './sink.js';
+export { JsonlEventSink } from './caller/sink.js';
 export { SinkError, ErrorCode } from './errors.js';
-export type { JsonlEventSinkOptions, OverloadPolicy, WriterResourceLimits } from './options.js';
+export type { JsonlEventSinkOptions, OverloadPolicy, WriterResourceLimits } from './caller/options.js';
 export type { AgentEvent, AgentEventSink, EventContext, SinkStats } from './types.js';
 export { openEventLog, DEFAULT_QUEUE_DEPTH } from './event-log/open.js';
 export type { EventLogOptions } from './event-log/open.js';
@@ -8,9 +8,9 @@ export { MemoryEventLog } from './event-log/memory.js';
 export { Topic, sanitizeTopicComponent } from './event-log/topic.js';
 export { EventLogError, EventLogErrorCode } from './event-log/errors.js';
 export type { BackendName, CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './event-log/types.js';
-export { EventLogSink } from './event-log-sink.js';
-export type { EventLogSinkOptions, EventLogSinkStats } from './event-log-sink.js';
-export { MultiSink } from './multi-sink.js';
+export { EventLogSink } from './event-log/sink.js';
+export type { EventLogSinkOptions, EventLogSinkStats } from './event-log/sink.js';
+export { MultiSink } from './fan-out/multi-sink.js';
 export {
   SessionRegistry,
   defaultRegistry,
@@ -23,12 +23,12 @@ export {
   flushAndClearSessionSinks,
   connectRegistry,
   ConnectedRegistry,
-} from './registry.js';
-export type { WildcardHandle } from './registry.js';
-export { sinkHandle, connectSink, ConnectedSink } from './handle.js';
-export type { ProducerHandle } from './handle.js';
-export { createRedactor, DEFAULT_REDACT_KEYS, DEFAULT_REDACT_QUERY_PARAMS, DEFAULT_CENSOR } from './redact.js';
-export type { RedactOption, RedactConfig, RedactFunction } from './redact.js';
+} from './fan-out/registry.js';
+export type { WildcardHandle } from './fan-out/registry.js';
+export { sinkHandle, connectSink, ConnectedSink } from './fan-out/handle.js';
+export type { ProducerHandle } from './fan-out/handle.js';
+export { createRedactor, DEFAULT_REDACT_KEYS, DEFAULT_REDACT_QUERY_PARAMS, DEFAULT_CENSOR } from './writer/redact.js';
+export type { RedactOption, RedactConfig, RedactFunction } from './writer/redact.js';
 export {
   readEvents,
   readRecords,

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonlEventSink } from '../dist/src/index.js';
-import { makeCorpus } from '../dist/bench/corpus.js';
+import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, readLines, segmentName, tempDirs, type LogSet } from './helpers.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -497,7 +497,7 @@ describe('the package', () => {
       }
     };
     visit(MAIN);
-    expect(seen.has('dist/bench/demo.js')).toBe(true);
+    expect(seen.has('dist/demo/demo.js')).toBe(true);
     expect(seen.has('dist/src/viewer/server.js')).toBe(true);
     expect(pkg.dependencies?.commander).toMatch(/^\^14\./);
   });

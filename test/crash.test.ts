@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { rng } from '../dist/bench/corpus.js';
+import { rng } from '../dist/demo/corpus.js';
 import { JsonlEventSink } from '../dist/src/index.js';
 import { BASE_NAME, coverage, expectLossAccounted, lastJson, readLines, runChildWithEnv, tempDirs } from './helpers.js';
 

@@ -282,7 +282,7 @@ describe('deployment modes (200,000 events in bursts, the loop turning)', () => 
     const code = await bundle(path.join(a, 'app.mjs'), outfile, format);
     // The writer is not loaded by path: nothing next to the bundle or the cwd would be there.
     // (Soft: the run below still shows what a bundle that does so does at run time.)
-    expect.soft(code.includes('workers/writer.js'), 'the bundle refers to workers/writer.js').toBe(false);
+    expect.soft(code.includes('writer/entry.js'), 'the bundle refers to writer/entry.js').toBe(false);
     const r = await runNode([outfile], { cwd: c, env: appEnv(path.join(logDir, BASE_NAME), ending) });
     expectExitedCleanly(r);
     const rep = lastJson<Report>(r);

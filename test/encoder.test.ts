@@ -3,10 +3,10 @@
 // with room to spare; the snapshot limit rejects at once what no line could hold.
 
 import { describe, expect, it } from 'vitest';
-import { EventEncoder, MAX_RECORD_BYTES, Scratch, type Target } from '../dist/src/encoder.js';
-import { KeyTable } from '../dist/src/keys.js';
-import { LineBuilder } from '../dist/src/line-builder.js';
-import { OutBuffer } from '../dist/src/out-buffer.js';
+import { EventEncoder, MAX_RECORD_BYTES, Scratch, type Target } from '../dist/src/caller/encoder.js';
+import { KeyTable } from '../dist/src/ring/keys.js';
+import { LineBuilder } from '../dist/src/writer/line-builder.js';
+import { OutBuffer } from '../dist/src/writer/out-buffer.js';
 
 const MAX_DEPTH = 1000;
 

@@ -335,7 +335,7 @@ describe('sqlite backend: without better-sqlite3', () => {
     const root = dirs.make('sqlite-missing');
     const pkg = path.join(root, 'ringlog');
     const dist = new URL('../dist/', import.meta.url);
-    for (const sub of ['src', 'workers']) fs.cpSync(new URL(sub, dist), path.join(pkg, 'dist', sub), { recursive: true });
+    for (const sub of ['src']) fs.cpSync(new URL(sub, dist), path.join(pkg, 'dist', sub), { recursive: true });
     fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'ringlog', type: 'module', main: './dist/src/index.js' }));
     const r = await runChildWithEnv(
       `import { createRequire } from 'node:module';

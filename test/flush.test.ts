@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JsonlEventSink, SinkError } from '../dist/src/index.js';
-import { makeCorpus } from '../dist/bench/corpus.js';
+import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, expectedLine, expectLossAccounted, failure, type Line, readLines, runChild, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();

@@ -11,7 +11,7 @@ import { SinkError, type AgentEvent } from '../dist/src/index.js';
 /** The compiled library, located from this file (test/ → ../dist/src/index.js), never hard-coded. */
 export const RINGLOG_URL = new URL('../dist/src/index.js', import.meta.url);
 /** The project's seeded corpus generator (compiled). */
-export const CORPUS_URL = new URL('../dist/bench/corpus.js', import.meta.url);
+export const CORPUS_URL = new URL('../dist/demo/corpus.js', import.meta.url);
 
 export const BASE_NAME = 'event_log.jsonl';
 
@@ -176,7 +176,7 @@ export interface ChildOptions {
 /**
  * Writes `scriptSource` as an ESM module to a temp file and runs it with process.execPath.
  * In the source, `%RINGLOG%` is replaced by the file URL of dist/src/index.js and `%CORPUS%` by
- * that of dist/bench/corpus.js. `args` arrive as process.argv.slice(2).
+ * that of dist/demo/corpus.js. `args` arrive as process.argv.slice(2).
  */
 export function runChild(scriptSource: string, args: readonly string[] = [], opts: ChildOptions = {}): Promise<ChildResult> {
   return spawnScript(scriptSource, args, opts).result;
@@ -194,7 +194,7 @@ function worldReadableDist(): string {
   removeOrphanedDists();
   const root = tempDir(`dist-${process.pid}`);
   const dist = new URL('../dist/', import.meta.url);
-  for (const sub of ['src', 'workers', 'bench']) {
+  for (const sub of ['src', 'bench', 'demo']) {
     fs.cpSync(new URL(sub, dist), path.join(root, sub), { recursive: true });
   }
   // The copies must still resolve as ES modules.

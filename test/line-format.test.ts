@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { JsonlEventSink } from '../dist/src/index.js';
-import { makeCorpus } from '../dist/bench/corpus.js';
+import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, expectedLine, firstDifference, readLines, tempDirs, type Context } from './helpers.js';
 
 const dirs = tempDirs();

@@ -103,7 +103,8 @@ describe('the packed package', () => {
     expect(fs.existsSync(path.join(installed, 'dist/src/threads/sources.generated.js'))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'dist/workers'))).toBe(false);
     // `ringlog demo` runs the demo, so it ships with its corpus; the benchmarks stay in the repository.
-    expect(fs.readdirSync(path.join(installed, 'dist/bench')).filter((f) => f.endsWith('.js')).sort()).toEqual(['corpus.js', 'demo.js', 'lib.js']);
+    expect(fs.readdirSync(path.join(installed, 'dist/demo')).filter((f) => f.endsWith('.js')).sort()).toEqual(['args.js', 'corpus.js', 'demo.js']);
+    expect(fs.existsSync(path.join(installed, 'dist/bench'))).toBe(false);
     expect(fs.existsSync(path.join(installed, 'test'))).toBe(false);
   });
 

@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, listSegments, SinkError } from '../dist/src/index.js';
-import { lockPath, type PathLock } from '../dist/src/path-lock.js';
-import { listNumberedSegments, listSegmentFiles } from '../dist/src/segments.js';
+import { lockPath, type PathLock } from '../dist/src/files/path-lock.js';
+import { listNumberedSegments, listSegmentFiles } from '../dist/src/files/format.js';
 import { listSetFiles } from '../dist/src/viewer/log-index.js';
 import { BASE_NAME, lastJson, runChild, spawnScript, tempDirs, type ChildResult, type SpawnedChild } from './helpers.js';
 
@@ -62,7 +62,7 @@ function lockFiles(dir: string): string[] {
 // to the library's index (%RINGLOG%), so an unprivileged child gets the world-readable copy too.
 const LOCKER = `
 import * as fs from 'node:fs';
-const { lockPath } = await import(new URL('./path-lock.js', '%RINGLOG%').href);
+const { lockPath } = await import(new URL('./files/path-lock.js', '%RINGLOG%').href);
 const [base, gate, releaseFile] = process.argv.slice(2);
 const nap = new Int32Array(new SharedArrayBuffer(4));
 // Polling a file every 2 ms: the start and end signals come from the parent, never a duration.
@@ -172,7 +172,7 @@ parentPort.on('message', (m) => {
 parentPort.postMessage({ ready: true });
 `,
     );
-    const url = new URL('../dist/src/path-lock.js', import.meta.url).href;
+    const url = new URL('../dist/src/files/path-lock.js', import.meta.url).href;
     const worker = new Worker(pathToFileURL(script), { workerData: { url, base } });
     const replies: unknown[] = [];
     let wake: () => void = () => undefined;

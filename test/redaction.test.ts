@@ -16,8 +16,8 @@ import {
   DEFAULT_REDACT_QUERY_PARAMS,
   normalizeKey,
   resolveRedactSpec,
-} from '../dist/src/redact.js';
-import { makeCorpus } from '../dist/bench/corpus.js';
+} from '../dist/src/writer/redact.js';
+import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, expectedLine, firstDifference, readLines, runChild, tempDirs, type Line } from './helpers.js';
 
 const dirs = tempDirs();

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { JsonlEventSink, readEvents, SinkError } from '../dist/src/index.js';
-import { makeCorpus } from '../dist/bench/corpus.js';
+import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, coverage, expectedLine, lastJson, runChild, segmentName, spawnNode, spawnScript, splitLines, tempDirs, type Line } from './helpers.js';
 
 const dirs = tempDirs();

@@ -1,4 +1,4 @@
-// `ringlog demo`: the demo of `npm run demo` (bench/demo.ts, compiled to dist/bench/demo.js), run
+// `ringlog demo`: the demo of `npm run demo` (demo/demo.ts, compiled to dist/demo/demo.js), run
 // as a process of its own exactly as npm runs it, so the figures it measures are the same.
 
 import { spawn } from 'node:child_process';
@@ -15,8 +15,8 @@ export interface DemoOptions {
   rate?: number;
 }
 
-/** dist/src/cli/demo.js → dist/bench/demo.js, in the checkout and in an installed package alike. */
-export const DEMO_URL = new URL('../../bench/demo.js', import.meta.url);
+/** dist/src/cli/demo.js → dist/demo/demo.js, in the checkout and in an installed package alike. */
+export const DEMO_URL = new URL('../../demo/demo.js', import.meta.url);
 
 /** A child killed by a signal ends the command as a shell reports it: 128 + the signal's number. */
 const SIGNAL_EXIT_BASE = 128;

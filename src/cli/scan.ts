@@ -10,7 +10,9 @@ import { readSource, type Source } from './source.js';
 import { Timeline } from './timeline.js';
 
 /** The marker type standing for `count` lost events (README, Line format). */
-export const DROP_MARKER_TYPE = 'events_dropped';
+import { DROPPED_TYPE } from '../files/format.js';
+
+export const DROP_MARKER_TYPE = DROPPED_TYPE;
 
 /**
  * Issues kept word for word; the rest are only counted. Twenty fill a screen, enough to see

@@ -3,6 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
+import { envelopeOf } from '../files/format.js';
 import { followRecords, readRecords } from '../reader/index.js';
 import type { SegmentInfo } from '../reader/index.js';
 import { stopOnSignals, type Run } from './context.js';
@@ -65,15 +66,14 @@ async function follow(run: Run, src: SetSource, shown: readonly string[]): Promi
 /** The index after the last of these lines that has a readable envelope. */
 function nextIndexAfter(lines: readonly string[]): number | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
-    let rec: { index?: unknown; type?: unknown; count?: unknown };
+    let value: unknown;
     try {
-      rec = JSON.parse(lines[i]!) as typeof rec;
+      value = JSON.parse(lines[i]!);
     } catch {
       continue;
     }
-    if (typeof rec !== 'object' || rec === null || !Number.isSafeInteger(rec.index)) continue;
-    const covers = rec.type === 'events_dropped' && Number.isSafeInteger(rec.count) && (rec.count as number) > 0 ? (rec.count as number) : 1;
-    return (rec.index as number) + covers;
+    const env = envelopeOf(value, false);
+    if (typeof env !== 'string') return env.index + env.covers;
   }
   return undefined;
 }

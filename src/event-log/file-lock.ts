@@ -21,9 +21,9 @@ import {
   ownerText,
   parseHolder,
   type Holder,
-} from '../lock-protocol.js';
+} from '../files/lock-protocol.js';
 
-export { holderStale, readHolderSync, removeDeadGuard } from '../lock-protocol.js';
+export { holderStale, readHolderSync, removeDeadGuard } from '../files/lock-protocol.js';
 
 export interface LockOwner {
   readonly pid: number;

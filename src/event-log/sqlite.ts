@@ -1,5 +1,5 @@
 // The SQLite backend, caller's side. Every better-sqlite3 call runs in a dedicated worker thread
-// (workers/sqlite.ts): this side validates and snapshots arguments synchronously, queues appends
+// (sqlite-entry.ts): this side validates and snapshots arguments synchronously, queues appends
 // into batches, posts requests in call order and settles promises from the replies. Nothing here
 // loads better-sqlite3; open.ts imports this module only when the sqlite backend is chosen.
 
@@ -11,7 +11,7 @@ import { startThread } from '../threads/start.js';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
 import { LiveHub } from './live.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
-import type { AppendItem, SqliteOp, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-protocol.js';
+import type { AppendItem, SqliteOp, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-messages.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
@@ -64,7 +64,7 @@ export async function openSqliteEventLog(dbPath: string, opts: SqliteEventLogOpt
 }
 
 interface Pending {
-  readonly op: SqliteOp;
+  readonly type: SqliteOp;
   readonly topic: string | undefined;
   resolve(result: SqliteResult): void;
   reject(err: EventLogError): void;
@@ -79,7 +79,7 @@ interface QueuedAppend {
 
 /** A request before it gets its id (Omit applied to each member of the union). */
 type RequestBody = SqliteRequest extends infer R ? (R extends SqliteRequest ? Omit<R, 'reqId'> : never) : never;
-type ResultOf<B extends RequestBody> = Extract<SqliteResult, { op: B['op'] }>;
+type ResultOf<B extends RequestBody> = Extract<SqliteResult, { type: B['type'] }>;
 
 export class SqliteEventLog implements EventLog, PreparedAppender {
   readonly backend = 'sqlite' as const;
@@ -181,7 +181,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     const refused = this.unusable();
     if (refused !== undefined) return Promise.reject(refused);
     if (this.opts.readOnly) return Promise.resolve();
-    return this.request({ op: 'flush' }, undefined).then(() => undefined);
+    return this.request({ type: 'flush' }, undefined).then(() => undefined);
   }
 
   readRange(topic: TopicLike, from: number | null | undefined, limit: number): Promise<LogEvent[]> {
@@ -203,7 +203,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     checkId('upTo', upTo);
     const refused = this.refuseWrite('ack', name);
     if (refused !== undefined) return Promise.reject(refused);
-    return this.request({ op: 'ack', topic: name, consumer, upTo }, name).then(() => undefined);
+    return this.request({ type: 'ack', topic: name, consumer, upTo }, name).then(() => undefined);
   }
 
   consumerCursor(topic: TopicLike, consumer: string): Promise<number | null> {
@@ -211,14 +211,14 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     checkConsumer(consumer);
     const refused = this.unusable();
     if (refused !== undefined) return Promise.reject(refused);
-    return this.request({ op: 'cursor', topic: name, consumer }, name).then((r) => r.id);
+    return this.request({ type: 'cursor', topic: name, consumer }, name).then((r) => r.id);
   }
 
   latest(topic: TopicLike): Promise<number | null> {
     const name = topicName(topic);
     const refused = this.unusable();
     if (refused !== undefined) return Promise.reject(refused);
-    return this.request({ op: 'latest', topic: name }, name).then((r) => r.latest);
+    return this.request({ type: 'latest', topic: name }, name).then((r) => r.latest);
   }
 
   compact(topic: TopicLike, before: number): Promise<CompactResult> {
@@ -226,7 +226,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     checkId('before', before);
     const refused = this.refuseWrite('compact', name);
     if (refused !== undefined) return Promise.reject(refused);
-    return this.request({ op: 'compact', topic: name, before }, name).then((r) => r.result);
+    return this.request({ type: 'compact', topic: name, before }, name).then((r) => r.result);
   }
 
   async describe(): Promise<EventLogDescription> {
@@ -259,13 +259,13 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     if (this.dead === undefined) {
       if (!this.opts.readOnly) {
         try {
-          await this.request({ op: 'flush' }, undefined);
+          await this.request({ type: 'flush' }, undefined);
         } catch (err) {
           failure = err;
         }
       }
       try {
-        await this.request({ op: 'close' }, undefined);
+        await this.request({ type: 'close' }, undefined);
       } catch (err) {
         failure ??= err;
       }
@@ -278,7 +278,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
   private read(topic: string, after: number, limit: number): Promise<LogEvent[]> {
     const refused = this.unusable();
     if (refused !== undefined) return Promise.reject(refused);
-    return this.request({ op: 'read', topic, after, limit }, topic).then(({ rows }) => rows.map((r) => this.toEvent(topic, r)));
+    return this.request({ type: 'read', topic, after, limit }, topic).then(({ rows }) => rows.map((r) => this.toEvent(topic, r)));
   }
 
   private toEvent(topic: string, r: StoredRow): LogEvent {
@@ -318,7 +318,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     if (this.dead !== undefined) return Promise.reject(this.dead);
     const reqId = this.nextReqId++;
     const promise = new Promise<ResultOf<B>>((resolve, reject) => {
-      this.pending.set(reqId, { op: body.op, topic, resolve: resolve as (r: SqliteResult) => void, reject });
+      this.pending.set(reqId, { type: body.type, topic, resolve: resolve as (r: SqliteResult) => void, reject });
     });
     this.updateRef();
     this.worker.postMessage({ ...body, reqId } as SqliteRequest);
@@ -332,7 +332,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     this.queuedChars = 0;
     const events: AppendItem[] = batch.map(({ topic, event }) => ({ topic, kind: event.kind, payloadJson: event.payloadJson, headersJson: event.headersJson, occurredAtMs: event.occurredAtMs }));
     this.appendsInFlight++;
-    this.post({ op: 'append', events }, batch.length === 1 ? batch[0]!.topic : undefined).then(
+    this.post({ type: 'append', events }, batch.length === 1 ? batch[0]!.topic : undefined).then(
       ({ ids }) => {
         this.appendsInFlight--;
         const live = new Map<string, LogEvent[]>();
@@ -371,7 +371,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     if (msg.type === 'ok') p.resolve(msg.result);
     else {
       const where = p.topic === undefined ? this.dbPath : `topic ${p.topic} of ${this.dbPath}`;
-      p.reject(new EventLogError(EventLogErrorCode.IO, `ringlog: sqlite ${p.op} failed on ${where}: ${msg.error.code}: ${msg.error.message}`, { ...(p.topic === undefined ? {} : { topic: p.topic }), cause: workerCause(msg.error) }));
+      p.reject(new EventLogError(EventLogErrorCode.IO, `ringlog: sqlite ${p.type} failed on ${where}: ${msg.error.code}: ${msg.error.message}`, { ...(p.topic === undefined ? {} : { topic: p.topic }), cause: workerCause(msg.error) }));
     }
     this.updateRef();
   }

@@ -2,12 +2,9 @@
 // ringlog writes first on every line ({"index":N,"emitted_at_ms":T,"frame_depth":D[,"execution_id":S]
 // [,"type":S]...), so `ringlog cat`/`stats` and index building never build the event object.
 
-export interface Envelope {
-  index: number;
-  emittedAtMs: number;
-  type: string | undefined;
-  covers: number;
-}
+import { DROPPED_TYPE, EMITTED_KEY, envelopeOf, EXECUTION_KEY, FRAME_DEPTH_KEY, INDEX_KEY, type LineEnvelope } from '../files/format.js';
+
+export type Envelope = LineEnvelope;
 
 /** Why a line is not a ringlog record, or its envelope. */
 export type Decoded = Envelope | string;
@@ -19,10 +16,11 @@ const CLOSE = 0x7d; // }
 const ZERO = 0x30;
 const NINE = 0x39;
 
-const P_INDEX = Buffer.from('{"index":');
-const P_EMITTED = Buffer.from(',"emitted_at_ms":');
-const P_DEPTH = Buffer.from(',"frame_depth":');
-const P_EXEC = Buffer.from(',"execution_id":"');
+// The envelope as the writer writes it (files/format.ts), split where the values go.
+const P_INDEX = Buffer.from(`{"${INDEX_KEY}":`);
+const P_EMITTED = Buffer.from(`,"${EMITTED_KEY}":`);
+const P_DEPTH = Buffer.from(`,"${FRAME_DEPTH_KEY}":`);
+const P_EXEC = Buffer.from(`,"${EXECUTION_KEY}":"`);
 const P_TYPE = Buffer.from(',"type":"');
 const NULL = Buffer.from('null');
 
@@ -112,7 +110,7 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, out:
     const q = plainStringEnd(buf, at, end);
     if (q < 0) return false;
     type = buf.toString('utf8', at, q);
-    if (type === 'events_dropped') return false;
+    if (type === DROPPED_TYPE) return false;
   } else if (e !== end - 1) {
     // The event has fields but does not start with `type`: it may still have one further on.
     return false;
@@ -140,15 +138,5 @@ export class ParseFailure {
 /** The envelope of an already parsed line, or why it is not a ringlog record. */
 export function decodeParsed(value: unknown): Decoded {
   if (value instanceof ParseFailure) return `not JSON (${value.reason})`;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
-  const rec = value as { index?: unknown; emitted_at_ms?: unknown; type?: unknown; count?: unknown };
-  if (!Number.isSafeInteger(rec.index) || (rec.index as number) < 0) return 'no ringlog "index" (a non-negative integer)';
-  if (typeof rec.emitted_at_ms !== 'number') return 'no ringlog "emitted_at_ms"';
-  const type = typeof rec.type === 'string' ? rec.type : undefined;
-  let covers = 1;
-  if (type === 'events_dropped') {
-    if (!Number.isSafeInteger(rec.count) || (rec.count as number) < 1) return 'events_dropped marker without a positive integer "count"';
-    covers = rec.count as number;
-  }
-  return { index: rec.index as number, emittedAtMs: rec.emitted_at_ms, type, covers };
+  return envelopeOf(value, true);
 }

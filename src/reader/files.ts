@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { GZ_SUFFIX, segmentName, segmentPath } from '../segments.js';
+import { GZ_SUFFIX, segmentName, segmentPath } from '../files/format.js';
 import { ReadError, type SegmentInfo } from './types.js';
 
 /**

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { segmentName } from '../segments.js';
+import { segmentName } from '../files/format.js';
 import { decodeEnvelope } from './decode.js';
 import { DamagedData, ioError, listSegments, openSegment, type ChunkSource } from './files.js';
 import { EVENTS, IndexChecker, IssueItem, LineProcessor, RECORDS, issueSink, selection, type LineKind } from './lines.js';

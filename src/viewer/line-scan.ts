@@ -3,11 +3,11 @@
 // common shape the sink writes is read by the reader's fast path into one reused object; anything
 // unusual falls back to JSON.parse of that one line.
 
+import { envelopeOf } from '../files/format.js';
 import { decodeEnvelopeFast, parseLine, type Envelope } from '../reader/decode.js';
 import type { ChunkSource } from '../reader/files.js';
 
 const NEWLINE = 0x0a;
-const DROPPED = 'events_dropped';
 
 /**
  * The envelope of the line buf[start, end) (no newline), into `out`. Returns false when the line
@@ -17,18 +17,15 @@ export function readEnvelope(buf: Buffer, start: number, end: number, out: Envel
   return decodeEnvelopeFast(buf, start, end, out) || slowEnvelope(parseLine(buf.toString('utf8', start, end)), out);
 }
 
-/**
- * Laxer than the reader's decodeParsed on purpose: a line with an index is worth showing even
- * without a usable time (it borrows its predecessor's) or with a marker count that is off.
- */
+/** Lax on purpose (files/format.ts): a line with an index is worth showing even without a usable
+ *  time (it borrows its predecessor's) or with a marker count that is off. */
 function slowEnvelope(value: unknown, out: Envelope): boolean {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const rec = value as { index?: unknown; emitted_at_ms?: unknown; type?: unknown; count?: unknown };
-  if (!Number.isSafeInteger(rec.index) || (rec.index as number) < 0) return false;
-  out.index = rec.index as number;
-  out.emittedAtMs = typeof rec.emitted_at_ms === 'number' && Number.isFinite(rec.emitted_at_ms) ? rec.emitted_at_ms : NaN;
-  out.type = typeof rec.type === 'string' ? rec.type : undefined;
-  out.covers = rec.type === DROPPED && Number.isSafeInteger(rec.count) && (rec.count as number) > 0 ? (rec.count as number) : 1;
+  const env = envelopeOf(value, false);
+  if (typeof env === 'string') return false;
+  out.index = env.index;
+  out.emittedAtMs = env.emittedAtMs;
+  out.type = env.type;
+  out.covers = env.covers;
   return true;
 }
 

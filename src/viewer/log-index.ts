@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { readRecords } from '../reader/index.js';
 import type { ReadIssue } from '../reader/index.js';
-import { segmentName } from '../segments.js';
+import { segmentName } from '../files/format.js';
 import type { Envelope } from '../reader/decode.js';
 import { openSegment, plainSource } from '../reader/files.js';
 import { readEnvelope, scanChunks } from './line-scan.js';

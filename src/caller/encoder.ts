@@ -1,0 +1,447 @@
+// Caller-side snapshot of an event into ring records (src/ring/records.ts). This is the only work besides
+// stamping that handleEvent does on the caller's thread, so it is written for speed: no
+// allocation per value, short ASCII strings copied by a JS loop, longer ones by one native call,
+// keys interned to two-byte ids. Value semantics follow JSON.stringify exactly (toJSON, boxed
+// primitives, skipped undefined/functions/symbols), plus a documented substitute for each value
+// JSON.stringify cannot write (see README, "Values JSON cannot represent").
+
+import { ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION } from '../files/format.js';
+import { alignRecord, Flag, Kind, RECORD_HEADER, Tag } from '../ring/records.js';
+import { KeyTable, MAX_INTERNED_KEY_LENGTH, MAX_KEYS } from '../ring/keys.js';
+import { fast, type FastBuffer } from '../node-buffer.js';
+
+/**
+ * The largest record the encoder makes. 2^29 is V8's string length limit (2^29 - 24 UTF-16
+ * units), the largest JSON.stringify can return: an event over it is rejected about where
+ * JSON.stringify would throw, and the caller's memory for one snapshot stays bounded.
+ */
+export const MAX_RECORD_BYTES = 2 ** 29;
+
+/** Below this length a JS loop copies ASCII faster than the native UTF-8 writer's call overhead
+ *  (bench/string-copy on this machine: 8 chars 14 ns vs 40 ns, even at 24, 48 chars 100 vs 45). */
+const SHORT_STRING = 24;
+/** Room every value may use without a check: tag + 8-byte number, with slack. */
+const VALUE_SLACK = 16;
+
+const QUOTE = 0x22;
+
+export const CIRCULAR = '[Circular]';
+export const MAX_DEPTH_MARK = '[MaxDepth]';
+
+/** Where the encoder writes: the ring's data region or a private scratch buffer. */
+export interface Target {
+  u8: Uint8Array;
+  dv: DataView;
+  buf: FastBuffer;
+}
+
+/**
+ * Snapshots events into ring records, each exactly once: a record that outgrows the room it was
+ * given (the ring's free bytes up to its wrap point) moves, bytes so far and all, into the
+ * growable scratch buffer and goes on there. Getters, toJSON and Proxy traps therefore run once
+ * per event wherever it lands, and so does any handleEvent they make.
+ */
+export class EventEncoder {
+  readonly keys: KeyTable;
+  private readonly ids = new Map<string, number>();
+  private u8!: Uint8Array;
+  private dv!: DataView;
+  private buf!: FastBuffer;
+  pos = 0;
+  private limit = 0;
+  /** Where the record being made starts in the current target. */
+  start = 0;
+  /** True once the record moved into scratch: it is then at [0, pos) of `scratch`. */
+  spilled = false;
+  private readonly stack: object[] = [];
+  private keysMark = 0;
+  /** Someone made a property of Object.prototype enumerable: for-in would see it, JSON does not. */
+  private protoEnumerable = false;
+
+  constructor(
+    readonly maxDepth: number,
+    readonly scratch: Scratch,
+    keys = new KeyTable(),
+    readonly maxRecordBytes = MAX_RECORD_BYTES,
+  ) {
+    this.keys = keys;
+    for (let i = 0; i < keys.size; i++) this.ids.set(keys.names[i]!, i);
+  }
+
+  /** Point the encoder at [start, limit) of a target before encoding one record; without a
+   *  target, the record goes straight into scratch. */
+  begin(t?: Target, start = 0, limit = 0): void {
+    if (t === undefined) {
+      this.useScratch();
+      start = 0;
+      limit = this.scratch.size;
+    } else {
+      this.u8 = t.u8;
+      this.dv = t.dv;
+      this.buf = t.buf;
+      this.spilled = false;
+    }
+    this.pos = start;
+    this.start = start;
+    this.limit = limit;
+    if (this.stack.length > 0) this.stack.length = 0; // only after an aborted attempt
+    this.keysMark = this.keys.size;
+    this.protoEnumerable = hasEnumerable(Object.prototype);
+  }
+
+  /** Undo the key definitions of an attempt that will not be published. */
+  abandon(): void {
+    const names = this.keys.names;
+    for (let id = this.keysMark; id < names.length; id++) this.ids.delete(names[id]!);
+    this.keys.truncate(this.keysMark);
+  }
+
+  /** Forgets every interned key: later records define again what they use. */
+  resetKeys(): void {
+    this.ids.clear();
+    this.keys.truncate(0);
+  }
+
+  /** An EVENT record. `body` must already be a non-array object (the sink checks). */
+  event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
+    this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
+    this.stack.push(body);
+    this.objectBody(body, Object.getPrototypeOf(body), 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
+    this.stack.pop();
+    this.finish();
+  }
+
+  /** A REJECTED record: the event could not be snapshotted; `reason` says why. */
+  rejected(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, reason: string): void {
+    this.envelope(Kind.REJECTED, index, ts, frameDepth, executionId);
+    this.string(reason);
+    this.finish();
+  }
+
+  /** Header and envelope fields shared by EVENT and REJECTED. */
+  private envelope(kind: number, index: number, ts: number, frameDepth: unknown, executionId: string | undefined): void {
+    this.room(RECORD_HEADER + 16 + VALUE_SLACK);
+    const start = this.start;
+    this.u8[start + 4] = kind;
+    this.u8[start + 5] = executionId === undefined ? 0 : Flag.EXECUTION_ID;
+    this.dv.setUint16(start + 6, 0, true);
+    this.dv.setFloat64(start + RECORD_HEADER, index, true);
+    this.dv.setFloat64(start + RECORD_HEADER + 8, ts, true);
+    this.pos = start + RECORD_HEADER + 16;
+    this.frameDepth(frameDepth);
+    if (executionId !== undefined) this.string(executionId);
+  }
+
+  private finish(): void {
+    const len = alignRecord(this.pos - this.start);
+    const end = this.start + len;
+    this.room(end - this.pos);
+    // Zeroed padding: a record's bytes depend on the event alone, not on what the buffer held.
+    for (let p = this.pos; p < end; p++) this.u8[p] = 0;
+    this.dv.setUint32(this.start, len, true);
+    this.pos = end;
+  }
+
+  /** Makes sure `n` more bytes fit, moving the record into scratch (or growing it) if not. */
+  private room(n: number): void {
+    if (this.pos + n > this.limit) this.overflow(n);
+  }
+
+  private overflow(n: number): void {
+    const used = this.pos - this.start;
+    if (used + n > this.maxRecordBytes) throw new RangeError(`the event's snapshot would exceed ${limitText(this.maxRecordBytes)}`);
+    const scratch = this.scratch;
+    if (!this.spilled) {
+      scratch.ensure(used + n, 0);
+      scratch.u8.set(this.u8.subarray(this.start, this.pos), 0);
+      this.useScratch();
+      this.start = 0;
+      this.pos = used;
+    } else {
+      scratch.ensure(used + n, used);
+      this.useScratch();
+    }
+    this.limit = scratch.size;
+  }
+
+  private useScratch(): void {
+    const scratch = this.scratch;
+    this.u8 = scratch.u8;
+    this.dv = scratch.dv;
+    this.buf = scratch.buf;
+    this.spilled = true;
+  }
+
+  private frameDepth(v: unknown): void {
+    if (typeof v === 'number') this.number(v);
+    else this.u8[this.pos++] = Tag.NULL;
+  }
+
+  private number(v: number): void {
+    if ((v | 0) === v) {
+      this.u8[this.pos] = Tag.I32;
+      this.dv.setInt32(this.pos + 1, v, true);
+      this.pos += 5;
+    } else {
+      this.u8[this.pos] = Tag.F64;
+      this.dv.setFloat64(this.pos + 1, v, true);
+      this.pos += 9;
+    }
+  }
+
+  private string(s: string): void {
+    const n = s.length;
+    if (n < SHORT_STRING) {
+      // Worst case is 3 bytes per UTF-16 unit; checked once so the loop needs no check.
+      this.room(5 + n * 3);
+      const start = this.pos;
+      const u8 = this.u8;
+      let p = start + 5;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) return this.longString(s, Tag.STR);
+        u8[p++] = c;
+      }
+      u8[start] = Tag.STR;
+      this.dv.setUint32(start + 1, n, true);
+      this.pos = p;
+      return;
+    }
+    this.longString(s, Tag.STR);
+  }
+
+  private longString(s: string, tag: number): void {
+    if (this.pos + 5 + s.length * 3 > this.limit) {
+      // Worst case does not fit: measure exactly before moving anything.
+      this.room(5 + Buffer.byteLength(s, 'utf8'));
+    }
+    const start = this.pos;
+    const written = this.buf.utf8Write(s, start + 5, this.limit - start - 5);
+    // A string whose UTF-8 is longer than its UTF-16 length has non-ASCII text and may hold a lone
+    // surrogate, which UTF-8 cannot carry: JSON.stringify writes those as \udXXX escapes, so send
+    // its escaped text instead, to be written verbatim.
+    if (tag === Tag.STR && written !== s.length && !s.isWellFormed()) {
+      return this.longString(JSON.stringify(s), Tag.RAW);
+    }
+    this.u8[start] = tag;
+    this.dv.setUint32(start + 1, written, true);
+    this.pos = start + 5 + written;
+  }
+
+  private key(k: string): void {
+    this.room(VALUE_SLACK);
+    const id = this.ids.get(k);
+    if (id !== undefined) {
+      this.u8[this.pos] = Tag.KEY_ID;
+      this.dv.setUint16(this.pos + 1, id, true);
+      this.pos += 3;
+      return;
+    }
+    const newId = this.keys.size;
+    if (newId < MAX_KEYS && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
+      this.room(5 + k.length * 3);
+      const start = this.pos;
+      const written = this.buf.utf8Write(k, start + 5);
+      this.u8[start] = Tag.KEY_DEF;
+      this.dv.setUint16(start + 1, newId, true);
+      this.dv.setUint16(start + 3, written, true);
+      this.pos = start + 5 + written;
+      this.ids.set(k, newId);
+      this.keys.define(newId, k);
+      return;
+    }
+    this.inlineKey(k);
+  }
+
+  /** A key not interned (the table is full, or it is long or malformed): sent whole, as its
+   *  quoted JSON text, which also carries lone surrogates. Events with ever-new keys (10^6 of them)
+   *  land here for almost every key, so plain short ASCII skips JSON.stringify's allocation. */
+  private inlineKey(k: string): void {
+    const n = k.length;
+    if (n <= MAX_INTERNED_KEY_LENGTH) {
+      this.room(7 + n);
+      const start = this.pos;
+      const u8 = this.u8;
+      let p = start + 6;
+      for (let i = 0; i < n; i++) {
+        const c = k.charCodeAt(i);
+        // Control characters, '"' and '\\' need escapes, non-ASCII needs UTF-8: the general path.
+        if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80) return this.longString(JSON.stringify(k), Tag.KEY_INLINE);
+        u8[p++] = c;
+      }
+      u8[start] = Tag.KEY_INLINE;
+      this.dv.setUint32(start + 1, n + 2, true);
+      u8[start + 5] = QUOTE;
+      u8[p++] = QUOTE;
+      this.pos = p;
+      return;
+    }
+    this.longString(JSON.stringify(k), Tag.KEY_INLINE);
+  }
+
+  /** JSON.stringify's SerializeJSONProperty step 2: toJSON. Unboxing (step 4) is in object(),
+   *  which reads the prototype once for it and for the walk. */
+  private resolve(v: unknown, key: string | number): unknown {
+    if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') v = toJSON.call(v, typeof key === 'number' ? String(key) : key);
+    }
+    return v;
+  }
+
+  private value(v: unknown, depth: number): void {
+    this.room(VALUE_SLACK);
+    switch (typeof v) {
+      case 'string':
+        return this.string(v);
+      case 'number':
+        return this.number(v);
+      case 'boolean':
+        this.u8[this.pos++] = v ? Tag.TRUE : Tag.FALSE;
+        return;
+      case 'bigint':
+        // JSON.stringify throws on BigInt; ringlog writes its exact decimal digits as a string.
+        return this.string(v.toString());
+      case 'object':
+        if (v === null) {
+          this.u8[this.pos++] = Tag.NULL;
+          return;
+        }
+        return this.object(v, depth);
+      default:
+        // undefined, functions and symbols: only reach here inside arrays, where JSON writes null.
+        this.u8[this.pos++] = Tag.NULL;
+    }
+  }
+
+  private object(o: object, depth: number): void {
+    const proto: unknown = Object.getPrototypeOf(o);
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+      // Boxed primitives are written as their primitive, as JSON.stringify does.
+      if (o instanceof Number) return this.number(Number(o));
+      if (o instanceof String) return this.string(String(o));
+      if (o instanceof Boolean || o instanceof BigInt) return this.value(o.valueOf(), depth);
+    }
+    if (depth >= this.maxDepth) return this.string(MAX_DEPTH_MARK);
+    const stack = this.stack;
+    for (let i = 0; i < stack.length; i++) if (stack[i] === o) return this.string(CIRCULAR);
+    stack.push(o);
+    if (Array.isArray(o)) {
+      const n = o.length;
+      // Every element takes at least a byte, holes included: an array too long for any snapshot
+      // (new Array(1e9)) fails here at once, as JSON.stringify fails, instead of walking it.
+      if (this.pos - this.start + n > this.maxRecordBytes) {
+        throw new RangeError(`an array of length ${n} would exceed the snapshot limit of ${limitText(this.maxRecordBytes)}`);
+      }
+      this.u8[this.pos] = Tag.ARR;
+      this.dv.setUint32(this.pos + 1, n, true);
+      this.pos += 5;
+      for (let i = 0; i < n; i++) this.value(this.resolve(o[i], i), depth + 1);
+    } else {
+      this.objectBody(o, proto, depth);
+    }
+    stack.pop();
+  }
+
+  /** `envelope`: at the top level, the keys the line's envelope already has. */
+  private objectBody(o: object, proto: unknown, depth: number, envelope?: readonly string[]): void {
+    this.room(1);
+    this.u8[this.pos++] = Tag.OBJ;
+    if ((proto === Object.prototype || proto === null) && !this.protoEnumerable) {
+      // for-in walks V8's enum cache without allocating (bench: ~20 ns vs ~60 ns per event for
+      // Object.keys); on a plain object it yields exactly Object.keys' own enumerable keys.
+      for (const k in o) this.entry(o, k, depth, envelope);
+    } else {
+      const keys = Object.keys(o);
+      for (let i = 0; i < keys.length; i++) this.entry(o, keys[i]!, depth, envelope);
+    }
+    this.room(1);
+    this.u8[this.pos++] = Tag.END;
+  }
+
+  private entry(o: object, k: string, depth: number, envelope: readonly string[] | undefined): void {
+    const v = this.resolve((o as Record<string, unknown>)[k], k);
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return;
+    if (envelope !== undefined && envelope.includes(k)) this.longString(JSON.stringify(renamed(k, o)), Tag.KEY_INLINE);
+    else this.key(k);
+    this.value(v, depth + 1);
+  }
+}
+
+function limitText(bytes: number): string {
+  return bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${bytes} bytes`;
+}
+
+function hasEnumerable(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/** Keys the line's envelope writes itself; an event's own field by that name is renamed. */
+const ENVELOPE = ENVELOPE_KEYS;
+const ENVELOPE_WITH_EXECUTION = ENVELOPE_KEYS_WITH_EXECUTION;
+
+/** `event_<key>`, prefixed again while the event has a field by that name too: nothing is lost
+ *  and no line ever holds a key twice. */
+function renamed(key: string, event: object): string {
+  let name = 'event_' + key;
+  while (Object.hasOwn(event, name)) name = 'event_' + name;
+  return name;
+}
+
+/** Size of a DROPPED record: header + three f64, already 8-byte aligned. */
+export const DROPPED_RECORD = RECORD_HEADER + 24;
+
+/**
+ * A DROPPED record standing for `count` events from `firstIndex` that never reached the ring.
+ * Written without the encoder on purpose: it can be made in the middle of placing another record
+ * and must touch neither that record's scratch bytes nor the key table's rollback mark.
+ */
+export function droppedRecord(firstIndex: number, count: number, ts: number): Buffer {
+  const b = Buffer.alloc(DROPPED_RECORD);
+  b.writeUInt32LE(DROPPED_RECORD, 0);
+  b[4] = Kind.DROPPED;
+  b.writeDoubleLE(firstIndex, RECORD_HEADER);
+  b.writeDoubleLE(count, RECORD_HEADER + 8);
+  b.writeDoubleLE(ts, RECORD_HEADER + 16);
+  return b;
+}
+
+/** Size of an EXTERNAL placeholder: header + u32 id, aligned. */
+export const EXTERNAL_RECORD = RECORD_HEADER + 8;
+
+/** The ring's placeholder for a record that travels in its own SharedArrayBuffer, by id. */
+export function externalRecord(id: number): Buffer {
+  const b = Buffer.alloc(EXTERNAL_RECORD);
+  b.writeUInt32LE(EXTERNAL_RECORD, 0);
+  b[4] = Kind.EXTERNAL;
+  b.writeUInt32LE(id, RECORD_HEADER);
+  return b;
+}
+
+/** A growable private buffer for records that do not fit where the ring has room. */
+export class Scratch implements Target {
+  u8: Uint8Array;
+  dv: DataView;
+  buf: FastBuffer;
+  constructor(size: number) {
+    this.buf = fast(Buffer.allocUnsafe(size));
+    this.u8 = this.buf;
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+  get size(): number {
+    return this.buf.byteLength;
+  }
+  /** Makes room for `min` bytes, keeping the first `keep`; doubles, so a big event grows it
+   *  in O(log n) copies. */
+  ensure(min: number, keep: number): void {
+    let size = this.buf.byteLength;
+    if (size >= min) return;
+    while (size < min) size *= 2;
+    const old = this.buf;
+    this.buf = fast(Buffer.allocUnsafe(size));
+    if (keep > 0) old.copy(this.buf, 0, 0, keep);
+    this.u8 = this.buf;
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+}

@@ -1,0 +1,1016 @@
+// JsonlEventSink, the caller's side. handleEvent stamps the index and time, snapshots the event
+// into the shared ring, and returns; the writer worker (src/writer/entry.ts) does the rest. When
+// the writer is absent (not started yet at exit, or dead) this side drains the ring itself with
+// the same consumer code, so exit never depends on the worker.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { ErrorCode, faultInfo, SinkError, type FaultInfo } from '../errors.js';
+import { listSegmentFiles, segmentPath } from '../files/format.js';
+import { Janitor } from '../files/janitor.js';
+import { lockPath, type PathLock } from '../files/path-lock.js';
+import { lastLineOfSet, RESUMED_SEGMENT, scanTail } from '../files/segments.js';
+import { fast } from '../node-buffer.js';
+import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
+import { Ctl, LockOwner, Num, WorkerState } from '../ring/slots.js';
+import { sleepSync, waitAsync, waitSync } from '../ring/wait.js';
+import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../types.js';
+import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
+import { heldBatch, release, takeOver, tryHold } from '../writer/hold.js';
+import type { Source } from '../writer/line-builder.js';
+import type { FromWriter } from '../writer/messages.js';
+import { compileRedaction } from '../writer/redact.js';
+import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
+import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
+import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
+import { RingProducer } from './producer.js';
+import { WriterThread } from './writer-thread.js';
+
+/** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
+const EXTERNAL_FRACTION = 4;
+/** The first scratch buffer; it doubles as needed for big events. */
+const SCRATCH_INITIAL = 64 * 1024;
+/** While the overflow queue is non-empty, try to move it into the ring this often. */
+const PUMP_INTERVAL_MS = 1;
+/** Blocking waits re-check the writer's health at least this often. */
+const WAIT_SLICE_MS = 10;
+/** Period of the keep-alive timer of a pending flush: it never needs to fire, only to exist. */
+const KEEP_ALIVE_MS = 60_000;
+/**
+ * With no writer thread (it cannot run here), this thread writes once this much is waiting in the
+ * ring: 64 KiB is ~50 events of the reference corpus and well under a millisecond of writing, so
+ * the loop never stalls for long, while each write still carries many lines (about the cost of a
+ * buffered synchronous writer).
+ */
+const INLINE_SLICE_BYTES = 64 * 1024;
+/** ... and what is left after a burst is written this soon after it, so lines stay visible. */
+const INLINE_IDLE_MS = 1;
+/**
+ * A signal handled by other listeners: how long their turn may wait for the writer to let go of
+ * the file. A batch takes milliseconds; longer is a stuck disk, and the exit flush deals with that.
+ */
+const SIGNAL_FLUSH_MS = 100;
+/** process.emitWarning code of the switch to writing on the caller's thread. */
+export const WRITER_FALLBACK_WARNING = 'RINGLOG_WRITER_FALLBACK';
+let fallbackWarned = false;
+
+interface Queued {
+  readonly bytes: Buffer;
+  /** Set for an EXTERNAL placeholder: the id of the record it stands for. */
+  readonly externalId?: number;
+}
+
+interface External {
+  readonly sab: SharedArrayBuffer;
+  readonly src: Source;
+  /** Ring position after its placeholder, once the placeholder is in the ring. */
+  endPos: number;
+}
+
+const enum State {
+  OPEN,
+  CLOSING,
+  CLOSED,
+  /** The process is exiting: every event is written at its call (exit is last: src/exit.ts). */
+  EXITING,
+}
+
+export class JsonlEventSink implements AgentEventSink, ExitFlushable {
+  /** The reference's rotation threshold: 100 MiB. */
+  static readonly ROTATE_BYTES = ROTATE_BYTES;
+
+  readonly basePath: string;
+  readonly #opts: ResolvedOptions;
+  readonly #ring: RingViews;
+  readonly #enc: EventEncoder;
+  readonly #producer: RingProducer;
+  #next: number;
+  readonly #firstIndex: number;
+  #lastTs: number;
+  readonly #segmentAtOpen: number;
+  #state = State.OPEN;
+  #encoding = false;
+  /** handleEvent calls made from inside the encoding of another event (a getter, a toJSON). */
+  readonly #reentrant: { index: number; ts: number; event: AgentEvent; context: EventContext | undefined }[] = [];
+
+  readonly #queue: (Queued | undefined)[] = [];
+  #queueHead = 0;
+  #bufferedBytes = 0;
+  #bufferHighWater = 0;
+  #pumpTimer: NodeJS.Timeout | undefined;
+  readonly #externals = new Map<number, External>();
+  #nextExternalId = 1;
+
+  /** Overload drops not yet represented by a DROPPED record. */
+  #dropFirst = -1;
+  #dropCount = 0;
+  #dropTs = 0;
+  #policyDropped = 0;
+  #afterClose = 0;
+  #rejected = 0;
+
+  readonly #writer: WriterThread;
+  /** The base path's lock (one writer per path), held from open() to close() or exit. */
+  readonly #lock: PathLock;
+  /** Set when no writer thread can run: this thread writes, in slices (INLINE_SLICE_BYTES). */
+  #inline = false;
+  #inlineTimer: NodeJS.Timeout | undefined;
+  /**
+   * READ_POS when a blocking wait last timed out, -1 when none: until the writer moves past it,
+   * no event waits again (a stall costs the loop one blockTimeoutMs, not one per event).
+   */
+  #stalledAt = -1;
+  #stalls = 0;
+  /** Exiting: when the exit's writing must be done by, and whether it already failed (said once). */
+  #exitDeadline = 0;
+  #exitFailed = false;
+  /** Why the first event was dropped by the overload policy, for the flush error. */
+  #dropReason: string | undefined;
+  /** Flushes in progress, and the timer that keeps the loop alive meanwhile. */
+  #flushesPending = 0;
+  #keepAlive: NodeJS.Timeout | undefined;
+  #ownConsumer: RingConsumer | undefined;
+
+  #firstFault: FaultInfo | undefined;
+  /** Set from a fault until a write succeeds again: onError hears each streak once. */
+  #faultStreak = false;
+  #faults = 0;
+  #faultMessages = 0;
+  #closePromise: Promise<void> | undefined;
+  /** Retention and compression of closed segments; absent when neither is asked for. */
+  readonly #janitor: Janitor | undefined;
+
+  private constructor(basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number, lock: PathLock) {
+    this.basePath = basePath;
+    this.#lock = lock;
+    this.#opts = opts;
+    this.#ring = createRing(opts.ringBytes);
+    this.#producer = new RingProducer(this.#ring);
+    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL));
+    this.#next = next;
+    this.#firstIndex = next;
+    this.#lastTs = lastTs;
+    this.#segmentAtOpen = segment;
+    const { ctl, num } = this.#ring;
+    Atomics.store(ctl, Ctl.FD, fd);
+    Atomics.store(ctl, Ctl.SEGMENT, segment);
+    Atomics.store(ctl, Ctl.WRITTEN, next | 0);
+    Atomics.store(ctl, Ctl.FSYNC_REQUEST, next | 0);
+    Atomics.store(ctl, Ctl.FSYNC_DONE, next | 0);
+    num[Num.FILE_BYTES] = fileBytes;
+    num[Num.LAST_INDEX] = next - 1;
+    if (opts.compress !== false || opts.maxFiles !== Infinity) {
+      this.#janitor = new Janitor(
+        { basePath, maxFiles: opts.maxFiles, compress: opts.compress === 'gzip', level: opts.compressLevel, onError: opts.onError },
+        segment,
+      );
+      // In truncate mode the set holds only the empty base file; in append mode an earlier run may
+      // have left closed segments to compress or retire.
+      if (opts.mode === 'append') this.#janitor.resume();
+    }
+    this.#writer = new WriterThread(
+      this.#ring,
+      () => ({
+        sab: this.#ring.sab,
+        keys: this.#enc.keys.names.slice(),
+        basePath: this.basePath,
+        rotateBytes: this.#opts.rotateBytes,
+        redact: this.#opts.redact,
+      }),
+      opts.writerResourceLimits,
+      {
+        message: (msg) => this.#onMessage(msg),
+        died: (cause) =>
+          this.#report(
+            new SinkError(`ringlog: the writer thread of "${this.basePath}" died (${errorText(cause)})`, {
+              sink: this.basePath,
+              code: ErrorCode.WORKER,
+              droppedEvents: this.#lostTotal(),
+              cause,
+            }),
+          ),
+        started: (post) => {
+          for (const [id, ext] of this.#externals) post({ type: 'external', id, sab: ext.sab });
+        },
+        gaveUp: (cause, attempts) => this.#goInline(cause, attempts),
+      },
+    );
+    this.#writer.start();
+    trackForExit(this);
+  }
+
+  /**
+   * Opens a sink on `basePath` (parent directories are created). Throws synchronously: TypeError
+   * or RangeError for bad arguments, SinkError (code ERR_RINGLOG_OPEN) for an unusable path.
+   */
+  static open(basePath: string, options?: JsonlEventSinkOptions): JsonlEventSink {
+    if (typeof basePath !== 'string') throw new TypeError(`ringlog: basePath must be a string, got ${describe(basePath)}`);
+    if (basePath === '') throw new TypeError('ringlog: basePath must not be empty');
+    const opts = resolveOptions(options);
+    const abs = path.resolve(basePath);
+    const fail = (err: unknown, what: string): never => {
+      throw new SinkError(`ringlog: cannot open event log "${abs}": ${what}: ${(err as Error).message}`, {
+        sink: abs,
+        code: ErrorCode.OPEN,
+        cause: err,
+      });
+    };
+    try {
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+    } catch (err) {
+      fail(err, 'cannot create its directory');
+    }
+    // Nothing on disk is destroyed before every check that can fail has passed: the path's lock is
+    // taken (one writer per path), the file is opened without O_TRUNC (so permissions are proven)
+    // and the writer is started (or given up on: that degrades, it does not fail) before truncate
+    // mode empties the set.
+    const lock = lockPath(abs);
+    const truncate = opts.mode === 'truncate';
+    let fd = -1;
+    let sink: JsonlEventSink;
+    try {
+      const segment = truncate ? 0 : resumeSegment(abs);
+      const current = segmentPath(abs, segment);
+      try {
+        fd = fs.openSync(current, RESUMED_SEGMENT);
+      } catch (err) {
+        fail(err, truncate ? 'cannot open the file for writing' : 'cannot open the file for appending');
+      }
+      try {
+        if (truncate) sink = new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0, lock);
+        else {
+          const tail = scanTail(fd, current);
+          const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
+          sink = new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0, lock);
+        }
+      } catch (err) {
+        fs.closeSync(fd);
+        return fail(err, 'cannot resume the existing log');
+      }
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    if (truncate) {
+      try {
+        // A fresh session: segments left by an earlier one would read as part of this one, in any
+        // form (the base file's compressed copy included). Newest first, and the base file emptied
+        // last: a process killed part way leaves the earlier session's oldest segments, a set
+        // without a hole, rather than its base file and newest segments with the middle gone.
+        for (const seg of listSegmentFiles(abs).reverse()) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
+        // Only a regular file has contents to empty (a FIFO or /dev/null has none, and refuses).
+        if (fs.fstatSync(fd).isFile()) fs.ftruncateSync(fd, 0);
+      } catch (err) {
+        sink.#abandonOpen();
+        fail(err, 'cannot empty the previous session');
+      }
+    }
+    return sink;
+  }
+
+  /** open() failed after the constructor: nothing was accepted, so there is nothing to write. */
+  #abandonOpen(): void {
+    this.#state = State.CLOSED;
+    untrackForExit(this);
+    void this.#writer.stop();
+    fs.closeSync(Atomics.load(this.#ring.ctl, Ctl.FD));
+    this.#lock.release();
+  }
+
+  /** The next index to be stamped: the number of events of this session so far. */
+  eventCount(): number {
+    return this.#next;
+  }
+
+  /** Stamps and snapshots `event`. Never throws, never waits on I/O (see the overload policy). */
+  handleEvent(event: AgentEvent, context?: EventContext): void {
+    if (this.#state !== State.OPEN && this.#state !== State.EXITING) {
+      // Nowhere to write it: counted as dropped, and no index is spent on it.
+      this.#afterClose++;
+      return;
+    }
+    const index = this.#next++;
+    let ts = Date.now();
+    if (ts < this.#lastTs) ts = this.#lastTs; // wall clock stepped back: keep the file non-decreasing
+    this.#lastTs = ts;
+    if (this.#encoding) {
+      // Re-entered from a getter or toJSON of the event being encoded: its index is taken now, and
+      // it is snapshotted right after the outer event, so the ring stays in index order.
+      this.#reentrant.push({ index, ts, event, context });
+      return;
+    }
+    this.#encoding = true;
+    try {
+      this.#accept(index, ts, event, context);
+      for (let i = 0; i < this.#reentrant.length; i++) {
+        const r = this.#reentrant[i]!;
+        this.#accept(r.index, r.ts, r.event, r.context);
+      }
+    } finally {
+      // Setting an array's length is a runtime call: only pay it when there was something.
+      if (this.#reentrant.length > 0) this.#reentrant.length = 0;
+      this.#encoding = false;
+    }
+    if (this.#inline) this.#inlineStep();
+  }
+
+  #accept(index: number, ts: number, event: AgentEvent, context: EventContext | undefined): void {
+    let frameDepth: unknown = null;
+    let executionId: string | undefined;
+    let body: object | undefined;
+    let reason: string | undefined;
+    try {
+      if (context !== undefined && context !== null) {
+        frameDepth = context.frameDepth;
+        if (typeof context.executionId === 'string') executionId = context.executionId;
+      }
+      const b = topLevelBody(event);
+      if (typeof b === 'string') reason = b;
+      else body = b;
+    } catch (err) {
+      reason = `${errorText(err)} (reading the event)`;
+    }
+    if (body !== undefined) {
+      try {
+        if (this.#encode(index, ts, frameDepth, executionId, body)) return;
+      } catch (err) {
+        this.#enc.abandon();
+        reason = `${errorText(err)} (encoding the event)`;
+      }
+    }
+    if (reason !== undefined) {
+      this.#rejected++;
+      this.#enc.begin();
+      this.#enc.rejected(index, ts, frameDepth, executionId, reason);
+    }
+    this.#placeScratch(index, ts);
+  }
+
+  /**
+   * Snapshots the event once: straight into the ring when nothing waits ahead of it (true: it is
+   * published), else, or when it outgrows the ring's free bytes, into scratch for #placeScratch.
+   */
+  #encode(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean {
+    const enc = this.#enc;
+    let offset = 0;
+    if (this.#queueHead === this.#queue.length && this.#dropCount === 0) {
+      const room = this.#producer.room();
+      offset = room.offset;
+      enc.begin(this.#ring, offset, room.limit);
+    } else {
+      enc.begin();
+    }
+    enc.event(index, ts, frameDepth, executionId, body);
+    if (enc.spilled) return false;
+    this.#producer.publish(enc.pos - offset);
+    return true;
+  }
+
+  /**
+   * The record now in scratch goes into the ring, the overflow queue, or is dropped, by policy:
+   * 'drop' never waits; 'block' waits for ring space; 'buffer' queues up to maxBufferBytes, then
+   * waits. Waits end at blockTimeoutMs with a drop. A record over a quarter of the ring travels
+   * outside it (EXTERNAL) and is admitted whenever nothing else is buffered, so an event bigger
+   * than every limit still goes through whole.
+   */
+  #placeScratch(index: number, ts: number): void {
+    const len = this.#enc.pos;
+    const bytes = this.#enc.scratch.buf.subarray(0, len);
+    const external = len > this.#ring.size / EXTERNAL_FRACTION;
+    const direct = (): boolean => !external && this.#queueEmpty() && this.#dropCount === 0 && this.#producer.copy(bytes);
+    this.#pump();
+    if (direct()) return;
+    if (this.#inline) {
+      // No writer thread: room is made by writing here, never by waiting.
+      this.#writeHere();
+      if (direct()) return;
+    }
+    const cost = external ? len + EXTERNAL_RECORD : len;
+    const { overload, maxBufferBytes, blockTimeoutMs } = this.#opts;
+    const admit = (): boolean => this.#bufferedBytes === 0 || this.#bufferedBytes + cost <= maxBufferBytes;
+    let ok: boolean;
+    if (overload === 'drop') {
+      ok = external && admit();
+    } else if (overload === 'block' && !external) {
+      if (this.#blockUntil(direct, blockTimeoutMs)) return;
+      ok = false;
+    } else {
+      ok = admit() || this.#blockUntil(admit, blockTimeoutMs);
+    }
+    if (!ok) {
+      this.#enc.abandon();
+      this.#drop(index, ts);
+      return;
+    }
+    this.#materializeDrops();
+    if (external) this.#enqueueExternal(bytes);
+    else this.#enqueue(Buffer.from(bytes));
+    this.#pump();
+  }
+
+  #drop(index: number, ts: number): void {
+    this.#dropReason ??= this.#whyNoRoom();
+    this.#policyDropped++;
+    if (this.#dropCount === 0) {
+      this.#dropFirst = index;
+      this.#dropTs = ts;
+    }
+    this.#dropCount++;
+    this.#schedulePump();
+  }
+
+  /** Pending drops become one DROPPED record, queued ahead of whatever comes next. */
+  #materializeDrops(): void {
+    if (this.#dropCount === 0) return;
+    const record = droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs);
+    this.#dropCount = 0;
+    this.#enqueue(record);
+  }
+
+  #enqueue(bytes: Buffer): void {
+    this.#queue.push({ bytes });
+    this.#account(bytes.length);
+  }
+
+  #enqueueExternal(record: Buffer): void {
+    const id = this.#nextExternalId++;
+    const sab = new SharedArrayBuffer(record.length);
+    const buf = fast(Buffer.from(sab));
+    record.copy(buf);
+    this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
+    this.#writer.post({ type: 'external', id, sab });
+    this.#queue.push({ bytes: externalRecord(id), externalId: id });
+    this.#account(record.length + EXTERNAL_RECORD);
+  }
+
+  #account(bytes: number): void {
+    this.#bufferedBytes += bytes;
+    if (this.#bufferedBytes > this.#bufferHighWater) this.#bufferHighWater = this.#bufferedBytes;
+  }
+
+  #queueEmpty(): boolean {
+    return this.#queueHead === this.#queue.length;
+  }
+
+  /** Moves queued records into the ring while they fit; keeps a timer going while any remain. */
+  #pump(): void {
+    this.#reclaimExternals();
+    while (this.#queueHead < this.#queue.length) {
+      const item = this.#queue[this.#queueHead]!;
+      if (!this.#producer.copy(item.bytes)) break;
+      this.#queue[this.#queueHead++] = undefined;
+      if (item.externalId !== undefined) this.#externals.get(item.externalId)!.endPos = this.#producer.position;
+      else this.#bufferedBytes -= item.bytes.length;
+    }
+    if (this.#queueHead === this.#queue.length && this.#queueHead > 0) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    }
+    if (this.#queueEmpty() && this.#dropCount > 0) {
+      this.#materializeDrops();
+      this.#pump();
+      return;
+    }
+    if (!this.#queueEmpty()) this.#schedulePump();
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpTimer !== undefined || this.#state === State.CLOSED) return;
+    this.#pumpTimer = setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, PUMP_INTERVAL_MS);
+    // The exit flush writes whatever is still queued, so a pending pump must not hold the process.
+    this.#pumpTimer.unref();
+  }
+
+  #reclaimExternals(): void {
+    if (this.#externals.size === 0) return;
+    const readPos = Atomics.load(this.#ring.ctl, Ctl.READ_POS);
+    for (const [id, ext] of this.#externals) {
+      if (ext.endPos < 0 || !reached(readPos, ext.endPos)) break;
+      this.#externals.delete(id);
+      this.#bufferedBytes -= ext.src.buf.length + EXTERNAL_RECORD;
+    }
+  }
+
+  /**
+   * Blocks the caller (pumping the queue) until `cond` holds or `timeoutMs` passes. Bounded per
+   * stall, not per event: once a wait has timed out, later calls do not wait again until the
+   * writer has moved READ_POS. A writer that dies meanwhile is replaced from here (the loop is not
+   * turning, so its 'exit' event cannot be heard); with no writer at all, this thread writes.
+   */
+  #blockUntil(cond: () => boolean, timeoutMs: number): boolean {
+    const { ctl } = this.#ring;
+    if (this.#stalledAt !== -1) {
+      if (Atomics.load(ctl, Ctl.READ_POS) === this.#stalledAt) timeoutMs = 0;
+      else this.#stalledAt = -1;
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.#pump();
+      if (cond()) return true;
+      this.#writer.poll();
+      if (this.#inline) {
+        this.#writeHere();
+        this.#pump();
+        // Writing here made no room (it is failing too): waiting would not help either.
+        return cond();
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        if (timeoutMs > 0) this.#stalls++;
+        this.#stalledAt = Atomics.load(ctl, Ctl.READ_POS);
+        return false;
+      }
+      wakeWriter(ctl);
+      waitSync(ctl, Ctl.READ_POS, Atomics.load(ctl, Ctl.READ_POS), Math.min(left, WAIT_SLICE_MS));
+    }
+  }
+
+  /** Why an event found no room, for the flush error that reports the drop. */
+  #whyNoRoom(): string {
+    const policy = `overload policy '${this.#opts.overload}'`;
+    const death = this.#writer.lastDeath;
+    if (Atomics.load(this.#ring.ctl, Ctl.WORKER_STATE) === WorkerState.STARTING) {
+      return death === undefined
+        ? `the writer thread was still starting (${policy})`
+        : `the writer thread died (${errorText(death)}) and its replacement was still starting (${policy})`;
+    }
+    return `the writer could not keep up (${policy})`;
+  }
+
+  /** Inline mode, after each event: write once a slice has gathered, else soon after the burst. */
+  #inlineStep(): void {
+    const { ctl } = this.#ring;
+    if (this.#state === State.EXITING) {
+      // Nothing will run after the exit listeners: written now, or never.
+      this.#writeHere();
+      return;
+    }
+    if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) >= INLINE_SLICE_BYTES) {
+      this.#writeHere();
+      return;
+    }
+    if (this.#inlineTimer !== undefined || this.#state !== State.OPEN) return;
+    this.#inlineTimer = setTimeout(() => {
+      this.#inlineTimer = undefined;
+      if (this.#state === State.OPEN) this.#writeHere();
+    }, INLINE_IDLE_MS);
+    // The exit flush writes whatever is left, so this timer must not hold the process.
+    this.#inlineTimer.unref();
+  }
+
+  /** Writes everything pending on this thread, from a path that must not throw (handleEvent). */
+  #writeHere(): void {
+    const exiting = this.#state === State.EXITING;
+    try {
+      // Exiting, the lock stays with this thread (the writer thread must not take it back), and the
+      // whole exit has one deadline: a writer stuck in write(2) costs it once, not once per event.
+      this.#drainHere(exiting ? this.#exitDeadline : Date.now() + this.#opts.exitTimeoutMs, exiting);
+    } catch (err) {
+      if (exiting) {
+        if (this.#exitFailed) return;
+        this.#exitFailed = true;
+      }
+      // Write faults are counted and reported by the consumer; this is anything else (a
+      // redaction module that cannot load on this thread either): reported, never thrown.
+      this.#report(
+        new SinkError(`ringlog: writing "${this.basePath}" on the caller's thread failed: ${errorText(err)}`, {
+          sink: this.basePath,
+          code: ErrorCode.WORKER,
+          droppedEvents: this.#lostTotal(),
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  /**
+   * No writer thread can run: this thread writes from now on. Said once, loudly: a process warning
+   * (seen without any option set) and onError, both carrying the real cause.
+   */
+  #goInline(cause: unknown, attempts: number): void {
+    this.#inline = true;
+    const how = attempts === 1 ? 'could not be started' : `died ${attempts} times in a row before writing anything`;
+    const err = new SinkError(
+      `ringlog: the writer thread of "${this.basePath}" ${how} (${errorText(cause)}); writing continues on the caller's thread, in slices`,
+      { sink: this.basePath, code: ErrorCode.WORKER, droppedEvents: this.#lostTotal(), cause },
+    );
+    // Once per process: a process that cannot start threads would otherwise warn once per sink.
+    if (!fallbackWarned) {
+      fallbackWarned = true;
+      process.emitWarning(err.message, { type: 'RinglogWarning', code: WRITER_FALLBACK_WARNING });
+    }
+    this.#report(err);
+    // What the dead writers left in the ring goes now.
+    this.#writeHere();
+  }
+
+  /** Hands an asynchronous failure to onError; an exception from onError itself surfaces uncaught. */
+  #report(err: SinkError): void {
+    const onError = this.#opts.onError;
+    if (!onError) return;
+    try {
+      onError(err);
+    } catch (thrown) {
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
+  }
+
+  /** Moves every accepted event into the ring (blocking on ring space as long as it takes). */
+  async #settleQueue(): Promise<void> {
+    while (!this.#queueEmpty() || this.#dropCount > 0) {
+      this.#pump();
+      if (this.#queueEmpty() && this.#dropCount === 0) break;
+      if (!this.#writer.alive) {
+        this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+        break;
+      }
+      wakeWriter(this.#ring.ctl);
+      await new Promise((r) => setTimeout(r, PUMP_INTERVAL_MS));
+    }
+  }
+
+  /**
+   * Resolves once every event accepted before the call is in the file (fsynced too with
+   * `{ fsync: true }`). Rejects with a SinkError once any event has been lost: the error carries
+   * the first cause and the total count, and every later flush reports it again.
+   */
+  async flush(options?: { fsync?: boolean }): Promise<void> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`ringlog: flush options must be an object, got ${describe(options)}`);
+    }
+    const fsync = options?.fsync === undefined ? false : options.fsync;
+    if (typeof fsync !== 'boolean') throw new TypeError(`ringlog: flush option "fsync" must be a boolean, got ${describe(fsync)}`);
+    if (this.#state === State.CLOSED) return this.#throwIfLost();
+    const target = this.#next | 0;
+    this.#holdProcess(1);
+    try {
+      await this.#settleQueue();
+      const { ctl } = this.#ring;
+      if (fsync) Atomics.store(ctl, Ctl.FSYNC_REQUEST, target);
+      const slot = fsync ? Ctl.FSYNC_DONE : Ctl.WRITTEN;
+      wakeWriter(ctl);
+      for (;;) {
+        const cur = Atomics.load(ctl, slot);
+        if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
+        if (!this.#writer.alive) {
+          // No writer: this thread writes everything accepted, so the barrier holds after it.
+          this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+          if (fsync) this.#fsyncHere(target);
+          break;
+        }
+        await waitAsync(ctl, slot, cur, WAIT_SLICE_MS);
+      }
+      await this.#awaitFaultMessages();
+      this.#reclaimExternals();
+    } finally {
+      this.#holdProcess(-1);
+    }
+    this.#throwIfLost();
+  }
+
+  /**
+   * Blocks until every accepted event is in the file, writing on this thread: for exit paths and
+   * other places that cannot await. Throws a SinkError (ERR_RINGLOG_TIMEOUT) if the writer holds
+   * the file longer than `timeoutMs` (default: the exitTimeoutMs option).
+   */
+  flushSync(options?: { timeoutMs?: number }): void {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`ringlog: flushSync options must be an object, got ${describe(options)}`);
+    }
+    const timeoutMs = options?.timeoutMs === undefined ? this.#opts.exitTimeoutMs : options.timeoutMs;
+    if (typeof timeoutMs !== 'number') throw new TypeError(`ringlog: flushSync option "timeoutMs" must be a number, got ${describe(timeoutMs)}`);
+    if (!(timeoutMs >= 0)) throw new RangeError(`ringlog: flushSync option "timeoutMs" must be >= 0, got ${timeoutMs}`);
+    if (this.#encoding) throw new Error('ringlog: flushSync() cannot be called while an event is being encoded (from its getter or toJSON)');
+    if (this.#state === State.CLOSED) return this.#throwIfLost();
+    const exiting = this.#state === State.EXITING;
+    this.#drainHere(exiting ? this.#exitDeadline : Date.now() + timeoutMs, exiting);
+    this.#throwIfLost();
+  }
+
+  /** Flushes, stops the writer and closes the file. Later handleEvent calls are counted as dropped. */
+  close(): Promise<void> {
+    this.#closePromise ??= this.#close();
+    return this.#closePromise;
+  }
+
+  async #close(): Promise<void> {
+    let failure: unknown;
+    try {
+      await this.flush();
+    } catch (err) {
+      failure = err;
+    }
+    this.#state = State.CLOSING;
+    const { ctl } = this.#ring;
+    await this.#writer.stop();
+    // Anything the writer could not take (it died on the way out) is written here.
+    if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) > 0) {
+      try {
+        this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, true);
+      } catch (err) {
+        // Reported below; the file and the path are let go of all the same.
+        failure ??= err;
+      }
+    }
+    this.#state = State.CLOSED;
+    untrackForExit(this);
+    if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
+    if (this.#inlineTimer) clearTimeout(this.#inlineTimer);
+    try {
+      fs.closeSync(Atomics.load(ctl, Ctl.FD));
+    } catch (err) {
+      failure ??= err;
+    }
+    if (this.#janitor) {
+      // A rotation message still in flight is covered by reading the segment from the header; the
+      // janitor's own failures went to onError and do not make close() fail.
+      this.#janitor.closed(Atomics.load(ctl, Ctl.SEGMENT));
+      await this.#janitor.close();
+    }
+    // Last: until the janitor is done, a new sink on this path would compress the same segments.
+    this.#lock.release();
+    if (failure !== undefined) throw failure;
+    this.#throwIfLost();
+  }
+
+  /** A signal arrived that other listeners handle: everything accepted so far goes to the file now
+   *  (they may end the process without an 'exit' event); the sink stays open. */
+  signalFlush(): void {
+    if (this.#state !== State.OPEN) return;
+    try {
+      this.#drainHere(Date.now() + SIGNAL_FLUSH_MS, false);
+    } catch {
+      // The writer holds the file (a slow disk): the other listeners are not kept waiting for it.
+      // What is left is written by the exit flush, or before a fatal re-raise (src/exit.ts).
+    }
+  }
+
+  /**
+   * Called when the process ends ('exit', or a fatal signal): writes everything still pending on
+   * this thread, and from then on every event at its call — events logged by later 'exit' listeners
+   * included. The path's lock goes now: what other listeners still log takes microseconds.
+   */
+  exitFlush(): void {
+    if (this.#state === State.CLOSED) return;
+    if (this.#state !== State.EXITING) {
+      this.#state = State.EXITING;
+      this.#exitDeadline = Date.now() + this.#opts.exitTimeoutMs;
+      this.#inline = true;
+      // Exit cannot wait for compression: closed segments left plain are compressed by the next
+      // open in append mode.
+      this.#janitor?.abandon();
+      this.#writer.abandon();
+    }
+    try {
+      this.#drainHere(this.#exitDeadline, true);
+      // Retention is a few unlinks, and the drain above may have rotated many times: without this,
+      // a process that exits with a full ring would leave far more than maxFiles segments.
+      this.#janitor?.retireAtExit(Atomics.load(this.#ring.ctl, Ctl.SEGMENT));
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  stats(): SinkStats {
+    const { ctl, num, size } = this.#ring;
+    // Calls after close() are counted in both accepted and dropped, so the sum always holds.
+    const accepted = this.#next - this.#firstIndex + this.#afterClose;
+    const written = num[Num.LINES]!;
+    const dropped = this.#lostTotal();
+    return {
+      accepted,
+      written,
+      dropped,
+      rejected: this.#rejected,
+      pending: Math.max(0, accepted - written - dropped),
+      bytes: num[Num.BYTES_TOTAL]!,
+      segment: Atomics.load(ctl, Ctl.SEGMENT),
+      rotations: Atomics.load(ctl, Ctl.SEGMENT) - this.#segmentAtOpen,
+      ringBytes: size,
+      ringHighWater: this.#producer.highWater,
+      bufferedBytes: this.#bufferedBytes,
+      bufferHighWater: this.#bufferHighWater,
+      stalls: this.#stalls,
+      workerRestarts: this.#writer.restarts,
+      faults: this.#faults,
+      segmentsCompressed: this.#janitor?.stats.segmentsCompressed ?? 0,
+      segmentsRemoved: this.#janitor?.stats.segmentsRemoved ?? 0,
+    };
+  }
+
+
+  #lostTotal(): number {
+    return this.#policyDropped + this.#afterClose + this.#ring.num[Num.LOST]!;
+  }
+
+  #throwIfLost(): void {
+    const lost = this.#lostTotal();
+    if (lost === 0) return;
+    const cause = this.#firstFault;
+    const why = cause
+      ? `write failed (${cause.code}: ${cause.message})`
+      : this.#afterClose > 0 && this.#policyDropped === 0
+        ? 'events were logged after close()'
+        : (this.#dropReason ?? `the writer could not keep up (overload policy '${this.#opts.overload}')`);
+    throw new SinkError(`ringlog: ${lost} event(s) lost in "${this.basePath}": ${why}`, {
+      sink: this.basePath,
+      code: cause ? ErrorCode.WRITE : ErrorCode.DROPPED,
+      droppedEvents: lost,
+      cause,
+    });
+  }
+
+  /** Fault details travel by message; wait (briefly) until every counted fault has arrived. */
+  async #awaitFaultMessages(): Promise<void> {
+    const { ctl } = this.#ring;
+    const deadline = Date.now() + 1000;
+    while (this.#faultMessages < Atomics.load(ctl, Ctl.ERRORS) && Date.now() < deadline && this.#writer.alive) {
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** A pending flush keeps the process alive: the Atomics waits it uses do not hold the loop. */
+  #holdProcess(delta: number): void {
+    this.#flushesPending += delta;
+    if (this.#flushesPending === 1 && delta > 0) this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
+    if (this.#flushesPending === 0 && this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
+  /** Takes the ring's lock on this thread and writes everything pending, ring then queue. */
+  #drainHere(deadline: number, final: boolean): void {
+    const { ctl } = this.#ring;
+    for (;;) {
+      if (tryHold(ctl, LockOwner.CALLER)) break;
+      // A writer that died holding the lock, unheard (this thread is not turning its loop), is
+      // found here; a replacement, if one starts, competes for the lock like any writer.
+      this.#writer.poll();
+      if (!this.#writer.alive) {
+        // Its holder is gone: the lock is ours, and DIRTY (still set) makes us repair the tail.
+        takeOver(ctl, LockOwner.CALLER);
+        break;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new SinkError(`ringlog: flushSync timed out: the writer held "${this.basePath}" past the deadline`, {
+          sink: this.basePath,
+          code: ErrorCode.TIMEOUT,
+          droppedEvents: this.#lostTotal(),
+        });
+      }
+      waitSync(ctl, Ctl.LOCK, LockOwner.WORKER, Math.min(left, WAIT_SLICE_MS));
+    }
+    try {
+      const consumer = this.#consumer();
+      heldBatch(ctl, consumer, () => {
+        while (consumer.drain(true) === 'waiting-external') {
+          // This thread holds every external record until READ_POS passes it, so this is a broken
+          // invariant: a barrier that fails says so, where a spin would hang the process.
+          if (Date.now() >= deadline) {
+            throw new SinkError(`ringlog: an external record of "${this.basePath}" is missing; the drain stopped before it`, {
+              sink: this.basePath,
+              code: ErrorCode.TIMEOUT,
+              droppedEvents: this.#lostTotal(),
+            });
+          }
+          sleepSync(1);
+        }
+        for (let i = this.#queueHead; i < this.#queue.length; i++) {
+          const item = this.#queue[i]!;
+          if (item.externalId !== undefined) consumer.direct(this.#externals.get(item.externalId)!.src, 0);
+          else consumer.direct(bufferSource(item.bytes), 0);
+        }
+        this.#queue.length = 0;
+        this.#queueHead = 0;
+        if (this.#dropCount > 0) {
+          consumer.direct(bufferSource(droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs)), 0);
+          this.#dropCount = 0;
+        }
+        consumer.commit();
+        this.#externals.clear();
+        this.#bufferedBytes = 0;
+        // Records this thread consumed may have defined keys the writer never saw: start the key
+        // table afresh so every later record defines what it uses. Inline, no writer will read them.
+        if (!this.#inline) this.#enc.resetKeys();
+      });
+    } finally {
+      // A final drain keeps the lock: nothing may write the file after it.
+      if (!final) release(ctl);
+    }
+  }
+
+  #fsyncHere(target: number): void {
+    const { ctl } = this.#ring;
+    try {
+      fs.fsyncSync(Atomics.load(ctl, Ctl.FD));
+    } catch {
+      // Not every file supports fsync; the data is written.
+    }
+    Atomics.store(ctl, Ctl.FSYNC_DONE, target);
+  }
+
+  #consumer(): RingConsumer {
+    if (this.#ownConsumer) return this.#ownConsumer;
+    const hooks: ConsumerHooks = {
+      external: (id) => this.#externals.get(id)?.src,
+      externalDone: () => {},
+      fault: (err, lost) => this.#onFault(faultInfo(err), lost, false),
+      recovered: () => {
+        this.#faultStreak = false;
+      },
+      // This thread rotates when it drains itself (flushSync, a writer that keeps dying).
+      rotated: (segment) => this.#janitor?.closed(segment),
+    };
+    // The one time redaction runs on the caller's thread: when this thread drains the ring itself
+    // (exit, flushSync, a writer that keeps dying). Same builder, same policy as the writer's.
+    this.#ownConsumer = new RingConsumer(this.#ring, this.#enc.keys, this.basePath, this.#opts.rotateBytes, hooks, compileRedaction(this.#opts.redact));
+    return this.#ownConsumer;
+  }
+
+  #onFault(fault: FaultInfo, lost: number, fromWorker: boolean): void {
+    if (fromWorker) this.#faultMessages++;
+    this.#faults++;
+    this.#firstFault ??= fault;
+    if (this.#faultStreak) return;
+    this.#faultStreak = true;
+    const err = new SinkError(`ringlog: write to "${this.basePath}" failed (${fault.code}: ${fault.message}); ${lost} event(s) lost`, {
+      sink: this.basePath,
+      code: ErrorCode.WRITE,
+      droppedEvents: this.#lostTotal(),
+      cause: fault,
+    });
+    this.#report(err);
+  }
+
+  #onMessage(msg: FromWriter): void {
+    switch (msg.type) {
+      case 'ready':
+        return;
+      case 'fault':
+        this.#onFault(msg.fault, msg.lost, true);
+        return;
+      case 'recovered':
+        this.#faultStreak = false;
+        return;
+      case 'rotated':
+        this.#janitor?.closed(msg.segment);
+        return;
+    }
+  }
+
+  /** For tests of crash recovery: the writer thread, to terminate from outside. */
+  get writerThread(): Worker | undefined {
+    return this.#writer.thread;
+  }
+}
+
+/** What gets spread into the line: the event's own enumerable properties, or its toJSON() result.
+ *  Returns a string (the rejection reason) when the event is not an object. */
+function topLevelBody(event: unknown): object | string {
+  if (typeof event !== 'object' || event === null) return `event is not an object (got ${describe(event)})`;
+  let body: unknown = event;
+  const toJSON = (event as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') body = toJSON.call(event, '');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return `event is not an object (got ${describe(body)}${body === event ? '' : ' from toJSON'})`;
+  }
+  return body;
+}
+
+/**
+ * The segment append mode writes to: the newest of the set. One that exists only compressed was
+ * closed (the janitor compresses nothing else), so writing goes on in the next one.
+ */
+function resumeSegment(basePath: string): number {
+  let newest = 0;
+  let compressed = false;
+  for (const f of listSegmentFiles(basePath)) {
+    if (f.form === 'tmp') continue;
+    if (f.n > newest) {
+      newest = f.n;
+      compressed = false;
+    }
+    if (f.n === newest && f.form === 'gz') compressed = true;
+  }
+  return compressed ? newest + 1 : newest;
+}
+
+function errorText(err: unknown): string {
+  const e = err as Error;
+  const text = typeof e?.message === 'string' ? `${e.name ?? 'Error'}: ${e.message}` : String(err);
+  // A reason is for a person reading the file, not a dump: keep lines small.
+  return text.length > 200 ? text.slice(0, 200) + '…' : text;
+}
+
+function bufferSource(b: Buffer): Source {
+  const buf = fast(b);
+  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
+}

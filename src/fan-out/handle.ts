@@ -1,0 +1,147 @@
+// Producer handles: several worker threads emitting into one sink or one session registry. The
+// owner's thread keeps the sink (and stamps the index, so indexes stay gap-free and single-writer);
+// each producer posts its events through a MessagePort, which copies them at the call (postMessage
+// clones synchronously) and never waits. In the producer thread, connect(handle) gives back an
+// ordinary AgentEventSink (or a registry emitter) with a flush() barrier that round-trips.
+
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { asSinkError, ErrorCode, SinkError } from '../errors.js';
+import { flushAll, HandlerFaults, sinkName } from './deliver.js';
+import type { ProducerHandle, ToOwner, ToProducer } from './messages.js';
+import type { AgentEvent, AgentEventSink, EventContext } from '../types.js';
+
+export type { ProducerHandle } from './messages.js';
+
+interface Target {
+  deliver(event: AgentEvent, context: EventContext | undefined): void;
+  flush(sessionId: string | undefined): Promise<void>;
+  readonly name: string;
+}
+
+/** Owner side: serves one port. Events that could not be sent are reported by the next flush. */
+export function serve(kind: ProducerHandle['kind'], target: Target): ProducerHandle {
+  const { port1, port2 } = new MessageChannel();
+  let unsendable = 0;
+  let firstReason = '';
+  port1.on('message', (msg: ToOwner) => {
+    if (msg.type === 'event') target.deliver(msg.event, msg.context);
+    else if (msg.type === 'unsendable') {
+      if (unsendable++ === 0) firstReason = msg.reason;
+    } else {
+      const lost = unsendable;
+      unsendable = 0;
+      let done: Promise<void>;
+      try {
+        done = Promise.resolve(target.flush(msg.sessionId));
+      } catch (err) {
+        done = Promise.reject(err);
+      }
+      done.then(
+        () => {
+          if (lost > 0) reply(msg.id, new SinkError(`ringlog: ${lost} event(s) from a producer thread could not be sent: ${firstReason}`, { sink: target.name, code: ErrorCode.DROPPED, droppedEvents: lost }));
+          else port1.postMessage({ type: 'flushed', id: msg.id } satisfies ToProducer);
+        },
+        (err: unknown) => reply(msg.id, asSinkError(err, target.name), lost),
+      );
+    }
+  });
+  // The owner's side must not keep its process alive: producers are the ones with work to do.
+  port1.unref();
+  function reply(id: number, err: SinkError, extraLost = 0): void {
+    port1.postMessage({ type: 'flushed', id, error: { message: err.message, sink: err.sink, code: err.code, droppedEvents: err.droppedEvents + extraLost } } satisfies ToProducer);
+  }
+  return { kind, port: port2 };
+}
+
+/** A handle for producer threads that emit into `sink`. Pass it in workerData with `port` in the transferList. */
+export function sinkHandle(sink: AgentEventSink): ProducerHandle {
+  if (sink === null || typeof sink !== 'object' || typeof sink.handleEvent !== 'function' || typeof sink.flush !== 'function') throw new TypeError('ringlog: sinkHandle expects a sink (an object with handleEvent and flush methods)');
+  // Through the same guards as MultiSink: a throwing handleEvent must not kill the owner's thread
+  // (the port's listener would turn it into an uncaught exception), and is reported at flush.
+  const faults = new HandlerFaults();
+  const name = sinkName(sink);
+  return serve('ringlog.sink', { deliver: (e, c) => faults.deliver([sink], e, c), flush: () => flushAll([sink], faults, name), name });
+}
+
+/** Producer side of a handle: an AgentEventSink whose events go to the owner's thread. */
+export class ConnectedSink implements AgentEventSink {
+  readonly #port: MessagePort;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(handle: ProducerHandle, expected: ProducerHandle['kind'] = 'ringlog.sink') {
+    if (handle === null || typeof handle !== 'object' || handle.kind !== expected || handle.port === undefined) {
+      throw new TypeError(`ringlog: expected a ${expected === 'ringlog.sink' ? 'sinkHandle()' : 'registry handle()'} passed through workerData (with its port in the transferList)`);
+    }
+    this.#port = handle.port as MessagePort;
+    this.#port.on('message', (msg: ToProducer) => {
+      const p = this.#pending.get(msg.id);
+      if (p === undefined) return;
+      this.#pending.delete(msg.id);
+      if (this.#pending.size === 0) this.#port.unref();
+      if (msg.error === undefined) p.resolve();
+      else p.reject(new SinkError(msg.error.message, { sink: msg.error.sink, code: msg.error.code as ErrorCode, droppedEvents: msg.error.droppedEvents }));
+    });
+    // Posting needs no ref; only a pending flush must keep the producer's thread alive.
+    this.#port.unref();
+  }
+
+  handleEvent(event: AgentEvent, context?: EventContext): void {
+    if (this.#closed) return;
+    const msg: ToOwner = context === undefined ? { type: 'event', event } : { type: 'event', event, context };
+    try {
+      this.#port.postMessage(msg);
+    } catch (err) {
+      // Functions, symbols or class instances postMessage refuses: fall back to JSON, which is
+      // what the event would become in the file anyway; an event JSON cannot carry either is lost.
+      this.#post(fallback(event, context, err));
+    }
+  }
+
+  #post(msg: ToOwner): void {
+    try {
+      this.#port.postMessage(msg);
+    } catch (err) {
+      this.#port.postMessage({ type: 'unsendable', reason: String((err as Error)?.message ?? err) } satisfies ToOwner);
+    }
+  }
+
+  /** Resolves once the owner handled every event posted before and its sink flushed. */
+  flush(): Promise<void> {
+    return this.barrier(undefined);
+  }
+
+  protected barrier(sessionId: string | undefined): Promise<void> {
+    if (this.#closed) return Promise.reject(new SinkError('ringlog: this producer handle is closed', { sink: 'handle', code: ErrorCode.WORKER }));
+    const id = this.#nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#port.ref();
+      this.#port.postMessage(sessionId === undefined ? { type: 'flush', id } : { type: 'flush', id, sessionId });
+    });
+  }
+
+  /** Closes the port; events posted before still reach the owner. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#port.close();
+  }
+}
+
+function fallback(event: AgentEvent, context: EventContext | undefined, cloneErr: unknown): ToOwner {
+  try {
+    const json = JSON.stringify(event);
+    if (json === undefined) throw new TypeError('not a JSON value');
+    const copy = JSON.parse(json) as AgentEvent;
+    return context === undefined ? { type: 'event', event: copy } : { type: 'event', event: copy, context };
+  } catch (err) {
+    return { type: 'unsendable', reason: `${(cloneErr as Error)?.message ?? cloneErr}; as JSON: ${(err as Error)?.message ?? err}` };
+  }
+}
+
+/** In a producer thread: the sink behind a sinkHandle(). */
+export function connectSink(handle: ProducerHandle): ConnectedSink {
+  return new ConnectedSink(handle, 'ringlog.sink');
+}

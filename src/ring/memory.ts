@@ -1,0 +1,63 @@
+// Views over the ring's SharedArrayBuffer (laid out by slots.ts), and the few operations on it that
+// every thread shares: making a ring, wrapping position arithmetic, waking the writer.
+
+import { fast, type FastBuffer } from '../node-buffer.js';
+import { CTL_SLOTS, Ctl, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, WorkerState } from './slots.js';
+
+/**
+ * Wakes the writer after a request to it (records published, STOP, an fsync). A sleeping writer
+ * waits on WORKER_STATE, not on the slot of any one request, and re-checks every request after
+ * announcing SLEEPING: a request stored before that announcement is seen by the re-check, one
+ * stored after it finds SLEEPING here and flips it, so no wake-up is lost (a lost one left close()
+ * waiting forever). A napping writer polls every millisecond; a notify just saves it the wait.
+ */
+export function wakeWriter(ctl: Int32Array): void {
+  if (Atomics.compareExchange(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING, WorkerState.RUNNING) === WorkerState.SLEEPING) {
+    Atomics.notify(ctl, Ctl.WORKER_STATE);
+  } else {
+    Atomics.notify(ctl, Ctl.WRITE_POS);
+  }
+}
+
+export interface RingViews {
+  readonly sab: SharedArrayBuffer;
+  readonly ctl: Int32Array;
+  readonly num: Float64Array;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly buf: FastBuffer;
+  /** Data region size, a power of two. */
+  readonly size: number;
+  readonly mask: number;
+}
+
+export function ringViews(sab: SharedArrayBuffer): RingViews {
+  const size = sab.byteLength - DATA_OFFSET;
+  return {
+    sab,
+    ctl: new Int32Array(sab, 0, CTL_SLOTS),
+    num: new Float64Array(sab, NUM_OFFSET, NUM_SLOTS),
+    u8: new Uint8Array(sab, DATA_OFFSET, size),
+    dv: new DataView(sab, DATA_OFFSET, size),
+    buf: fast(Buffer.from(sab, DATA_OFFSET, size)),
+    size,
+    mask: size - 1,
+  };
+}
+
+export function createRing(size: number): RingViews {
+  const views = ringViews(new SharedArrayBuffer(DATA_OFFSET + size));
+  views.num[Num.LAST_INDEX] = -1;
+  views.num[Num.OWED_FIRST] = -1;
+  views.num[Num.OWED_LAST] = -1;
+  return views;
+}
+
+/** Wrapping u32 distance a - b, for free-running positions and counts. */
+export function u32diff(a: number, b: number): number {
+  return (a - b) >>> 0;
+}
+/** True when wrapping count `a` has reached `b` (a >= b within half the u32 range). */
+export function reached(a: number, b: number): boolean {
+  return ((a - b) | 0) >= 0;
+}

@@ -1,0 +1,435 @@
+// Record bytes → one JSON line, written as UTF-8 straight into an output buffer. Pure and
+// thread-agnostic: the writer worker runs it, and so does the caller's thread when it drains the
+// ring itself (exit before the worker started, flushSync).
+//
+// It never builds JS strings for event text: string bytes are copied from the record with JSON
+// escaping applied on the fly (the escapes of JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r
+// \t, other controls as \u00xx; lone surrogates arrive pre-escaped as RAW). Numbers use JS's
+// Number-to-text, as JSON.stringify does. So a JSON-compatible event's line is byte-identical to
+// JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
+//
+// With a redaction policy (src/redact.ts) it applies it while copying, so secrets never reach the
+// output: a value under a sensitive key is written as the censor and its bytes skipped; a string is
+// decoded to a JS string only when its bytes could hold a secret (an `=` after `?name`, `&name` or
+// `;name`, or an `@` after `://`: every built-in string rule needs one of them), or always when extra
+// patterns are configured, since no byte test can tell what a user's pattern matches. A line with
+// nothing to redact is byte-identical to the unredacted one. The envelope is never redacted.
+
+import { droppedLine, envelopeHead, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
+import { Flag, Kind, Tag } from '../ring/records.js';
+import type { KeyTable } from '../ring/keys.js';
+import type { FastBuffer } from '../node-buffer.js';
+import type { OutBuffer } from './out-buffer.js';
+import { runCustom, type Redaction } from './redact.js';
+
+export interface Source {
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly buf: FastBuffer;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const HEX = '0123456789abcdef';
+/** Short escapes JSON.stringify uses, by control byte; the rest are \u00xx. */
+const SHORT_ESCAPE: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
+
+const EQUALS = 0x3d;
+const AT = 0x40;
+const SLASH = 0x2f;
+/** Per byte, for the redacting copy: 0 copy as is, 1 needs a JSON escape, 2 may start a secret. */
+const BYTE_CLASS = new Uint8Array(256);
+/** Bytes of a query-parameter name (as src/redact.ts's PARAM_NAME rule reads them). */
+const PARAM_NAME = new Uint8Array(256);
+/** Bytes that end a URL's authority (as src/redact.ts's USERINFO rule reads it). */
+const AUTHORITY_END = new Uint8Array(256);
+for (let b = 0; b < 0x20; b++) BYTE_CLASS[b] = 1;
+BYTE_CLASS[QUOTE] = 1;
+BYTE_CLASS[BACKSLASH] = 1;
+BYTE_CLASS[EQUALS] = 2;
+BYTE_CLASS[AT] = 2;
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]') PARAM_NAME[c.charCodeAt(0)] = 1;
+for (const c of ' \t\n\v\f\r/?#"\'`<>') AUTHORITY_END[c.charCodeAt(0)] = 1;
+const PARAM_START = (b: number): boolean => b === 0x3f || b === 0x26 || b === 0x3b; // ? & ;
+
+/** Writes the JSON escape of control, quote or backslash byte `b`, reserving room for the `rest` bytes of the string that follow. */
+function escapeByte(out: OutBuffer, b: number, rest: number): void {
+  // Worst case per escape is 6 bytes (\u00xx).
+  out.ensure(6 + rest);
+  const o = out.buf;
+  o[out.len++] = BACKSLASH;
+  if (b === QUOTE || b === BACKSLASH) o[out.len++] = b;
+  else if (SHORT_ESCAPE[b] !== undefined) o[out.len++] = SHORT_ESCAPE[b]!;
+  else {
+    o[out.len++] = 0x75; // u
+    o[out.len++] = 0x30;
+    o[out.len++] = 0x30;
+    o[out.len++] = HEX.charCodeAt(b >> 4);
+    o[out.len++] = HEX.charCodeAt(b & 15);
+  }
+}
+
+const EXECUTION_FIELD = `,"${EXECUTION_KEY}":`;
+
+export class LineBuilder {
+  private src!: Source;
+  private out!: OutBuffer;
+  private pos = 0;
+  /** Whether string values go through the string rules now (never in the envelope). */
+  private redacting = false;
+  private readonly stringRules: boolean;
+  private readonly patterns: boolean;
+  /** Per key id, the name the two caches below were computed for: the key table can redefine an
+   *  id (the caller's thread restarts its interning after it drains), so a cache is only good for
+   *  the same name. */
+  private readonly keyName: (string | undefined)[] = [];
+  private readonly keySensitive: boolean[] = [];
+  /** `"key":` after the string rules, or undefined when that is the table's own bytes. */
+  private readonly keyQuoted: (Buffer | undefined)[] = [];
+
+  constructor(private readonly keys: KeyTable, private readonly redaction: Redaction | null = null) {
+    this.stringRules = redaction !== null && redaction.stringRules;
+    this.patterns = redaction !== null && redaction.patterns.length > 0;
+  }
+
+  /** Appends the line (without newline) for the EVENT, REJECTED or DROPPED record at `off`. */
+  build(src: Source, off: number, out: OutBuffer): void {
+    this.src = src;
+    this.out = out;
+    this.redacting = false;
+    const kind = src.u8[off + 4]!;
+    const flags = src.u8[off + 5]!;
+    const dv = src.dv;
+    this.pos = off + 8;
+    if (kind === Kind.DROPPED) {
+      const first = dv.getFloat64(this.pos, true);
+      const count = dv.getFloat64(this.pos + 8, true);
+      const ts = dv.getFloat64(this.pos + 16, true);
+      out.ascii(droppedLine(first, ts, count));
+      return;
+    }
+    const index = dv.getFloat64(this.pos, true);
+    const ts = dv.getFloat64(this.pos + 8, true);
+    this.pos += 16;
+    out.ascii(envelopeHead(index, ts));
+    this.value();
+    const hasExecution = (flags & Flag.EXECUTION_ID) !== 0;
+    if (hasExecution) {
+      out.ascii(EXECUTION_FIELD);
+      this.value();
+    }
+    // The reason may quote the event (an error message from its getter): redacted like the body.
+    this.redacting = this.stringRules;
+    if (kind === Kind.REJECTED) {
+      out.ascii(REJECTED_FIELDS);
+      this.value();
+      out.ascii('}');
+      return;
+    }
+    // The event body: an OBJ whose entries continue the envelope object.
+    const u8 = src.u8;
+    const bodyAt = out.len;
+    this.pos++;
+    while (u8[this.pos] !== Tag.END) {
+      out.ensure(1);
+      out.buf[out.len++] = COMMA;
+      if (this.key()) this.censored();
+      else this.value();
+    }
+    this.pos++;
+    out.ascii('}');
+    if (this.redaction !== null && this.redaction.custom !== null) this.custom(bodyAt);
+  }
+
+  /**
+   * The slow path of a custom redaction function: the body just built is parsed, given to the
+   * function, and written again from its result (the envelope stays as built).
+   */
+  private custom(bodyAt: number): void {
+    const out = this.out;
+    // `,"k":v,...}` (or `}` for an empty body): the envelope's object continued.
+    const body = out.buf.utf8Slice(bodyAt, out.len);
+    const event = (body.length > 1 ? JSON.parse('{' + body.slice(1)) : {}) as Record<string, unknown>;
+    const text = runCustom(this.redaction!, event);
+    out.len = bodyAt;
+    if (text.length > 2) {
+      out.ascii(',');
+      out.utf8(text.slice(1));
+    } else out.ascii('}');
+  }
+
+  /** Writes the censor in place of the value at `pos`, and skips the value. */
+  private censored(): void {
+    const c = this.redaction!.censorJson;
+    this.out.bytes(c, 0, c.length);
+    this.skipValue();
+  }
+
+  /** Moves past a value without writing it; key definitions inside are still taken in, since later
+   *  records refer to them by id. */
+  private skipValue(): void {
+    const { u8, dv } = this.src;
+    const p = this.pos;
+    switch (u8[p]) {
+      case Tag.NULL:
+      case Tag.FALSE:
+      case Tag.TRUE:
+        this.pos = p + 1;
+        return;
+      case Tag.I32:
+        this.pos = p + 5;
+        return;
+      case Tag.F64:
+        this.pos = p + 9;
+        return;
+      case Tag.STR:
+      case Tag.RAW:
+        this.pos = p + 5 + dv.getUint32(p + 1, true);
+        return;
+      case Tag.ARR: {
+        const n = dv.getUint32(p + 1, true);
+        this.pos = p + 5;
+        for (let i = 0; i < n; i++) this.skipValue();
+        return;
+      }
+      case Tag.OBJ:
+        this.pos = p + 1;
+        while (u8[this.pos] !== Tag.END) {
+          this.skipKey();
+          this.skipValue();
+        }
+        this.pos++;
+        return;
+      default:
+        throw new Error(`ringlog: corrupt record: unknown value tag ${u8[p]} at ${p}`);
+    }
+  }
+
+  private skipKey(): void {
+    const { u8, dv, buf } = this.src;
+    const p = this.pos;
+    const tag = u8[p];
+    if (tag === Tag.KEY_ID) this.pos = p + 3;
+    else if (tag === Tag.KEY_DEF) {
+      const len = dv.getUint16(p + 3, true);
+      this.keys.define(dv.getUint16(p + 1, true), buf.utf8Slice(p + 5, p + 5 + len));
+      this.pos = p + 5 + len;
+    } else this.pos = p + 5 + dv.getUint32(p + 1, true);
+  }
+
+  /** Copies a key entry as `"key":`; true when its value must be censored. */
+  private key(): boolean {
+    const { u8, dv, buf } = this.src;
+    const out = this.out;
+    const p = this.pos;
+    const tag = u8[p];
+    let id: number;
+    if (tag === Tag.KEY_ID) {
+      id = dv.getUint16(p + 1, true);
+      this.pos = p + 3;
+    } else if (tag === Tag.KEY_DEF) {
+      id = dv.getUint16(p + 1, true);
+      const len = dv.getUint16(p + 3, true);
+      this.keys.define(id, buf.utf8Slice(p + 5, p + 5 + len));
+      this.pos = p + 5 + len;
+    } else {
+      // KEY_INLINE: the quoted JSON text as sent.
+      const len = dv.getUint32(p + 1, true);
+      this.pos = p + 5 + len;
+      if (this.redaction !== null) return this.inlineKey(p + 5, p + 5 + len);
+      out.bytes(buf, p + 5, p + 5 + len);
+      out.ensure(1);
+      out.buf[out.len++] = COLON;
+      return false;
+    }
+    if (this.redaction !== null) return this.internedKey(id);
+    const quoted = this.keys.quotedBytes[id]!;
+    out.bytes(quoted, 0, quoted.length);
+    return false;
+  }
+
+  /** An interned key under a policy: its verdict and bytes are worked out once per name. */
+  private internedKey(id: number): boolean {
+    const name = this.keys.names[id]!;
+    if (this.keyName[id] !== name) {
+      const r = this.redaction!;
+      const redacted = this.stringRules ? r.redactString(name) : name;
+      this.keyName[id] = name;
+      this.keySensitive[id] = r.isSensitiveKey(name);
+      this.keyQuoted[id] = redacted === name ? undefined : Buffer.from(JSON.stringify(redacted) + ':');
+    }
+    const quoted = this.keyQuoted[id] ?? this.keys.quotedBytes[id]!;
+    this.out.bytes(quoted, 0, quoted.length);
+    return this.keySensitive[id]!;
+  }
+
+  /** A key sent whole (quoted JSON text) under a policy: rare (envelope renames, keys over 64
+   *  characters, past the interning cap), so it is simply parsed each time. */
+  private inlineKey(start: number, end: number): boolean {
+    const r = this.redaction!;
+    const out = this.out;
+    const name = JSON.parse(this.src.buf.utf8Slice(start, end)) as string;
+    const redacted = this.stringRules ? r.redactString(name) : name;
+    if (redacted === name) out.bytes(this.src.buf, start, end);
+    else out.utf8(JSON.stringify(redacted));
+    out.ensure(1);
+    out.buf[out.len++] = COLON;
+    return r.isSensitiveKey(name);
+  }
+
+  private value(): void {
+    const { u8, dv, buf } = this.src;
+    const out = this.out;
+    const p = this.pos;
+    switch (u8[p]) {
+      case Tag.NULL:
+        this.pos = p + 1;
+        return out.ascii('null');
+      case Tag.FALSE:
+        this.pos = p + 1;
+        return out.ascii('false');
+      case Tag.TRUE:
+        this.pos = p + 1;
+        return out.ascii('true');
+      case Tag.I32:
+        this.pos = p + 5;
+        return out.ascii('' + dv.getInt32(p + 1, true));
+      case Tag.F64: {
+        this.pos = p + 9;
+        const x = dv.getFloat64(p + 1, true);
+        return out.ascii(Number.isFinite(x) ? '' + x : 'null');
+      }
+      case Tag.STR: {
+        const len = dv.getUint32(p + 1, true);
+        this.pos = p + 5 + len;
+        if (this.redacting) return this.redactedQuoted(p + 5, p + 5 + len);
+        return this.quoted(p + 5, p + 5 + len);
+      }
+      case Tag.RAW: {
+        const len = dv.getUint32(p + 1, true);
+        this.pos = p + 5 + len;
+        if (this.redacting) return this.redactedRaw(p + 5, p + 5 + len);
+        return out.bytes(buf, p + 5, p + 5 + len);
+      }
+      case Tag.ARR: {
+        const n = dv.getUint32(p + 1, true);
+        this.pos = p + 5;
+        out.ascii('[');
+        for (let i = 0; i < n; i++) {
+          if (i > 0) out.ascii(',');
+          this.value();
+        }
+        return out.ascii(']');
+      }
+      case Tag.OBJ: {
+        this.pos = p + 1;
+        out.ascii('{');
+        let first = true;
+        while (u8[this.pos] !== Tag.END) {
+          if (!first) out.ascii(',');
+          first = false;
+          if (this.key()) this.censored();
+          else this.value();
+        }
+        this.pos++;
+        return out.ascii('}');
+      }
+      default:
+        throw new Error(`ringlog: corrupt record: unknown value tag ${u8[p]} at ${p}`);
+    }
+  }
+
+  /** Copies UTF-8 bytes [start, end) as a JSON string literal, escaping as JSON.stringify does. */
+  private quoted(start: number, end: number): void {
+    const src = this.src.u8;
+    const srcBuf = this.src.buf;
+    const out = this.out;
+    out.ensure(end - start + 2);
+    out.buf[out.len++] = QUOTE;
+    let run = start;
+    for (let i = start; i < end; i++) {
+      const b = src[i]!;
+      if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) continue;
+      if (i > run) out.bytes(srcBuf, run, i);
+      run = i + 1;
+      escapeByte(out, b, end - i);
+    }
+    if (end > run) out.bytes(srcBuf, run, end);
+    out.ensure(1);
+    out.buf[out.len++] = QUOTE;
+  }
+
+  /**
+   * quoted() under the string rules. The copy watches for the bytes every built-in rule needs (`=`
+   * and `@`); only where one could start a secret is the string decoded and the rules run. With
+   * extra patterns every string is decoded: a user's pattern can match anything.
+   */
+  private redactedQuoted(start: number, end: number): void {
+    if (this.patterns) return this.decodedString(start, end);
+    const src = this.src.u8;
+    const srcBuf = this.src.buf;
+    const out = this.out;
+    const at = out.len;
+    out.ensure(end - start + 2);
+    out.buf[out.len++] = QUOTE;
+    let run = start;
+    for (let i = start; i < end; i++) {
+      const b = src[i]!;
+      const cls = BYTE_CLASS[b]!;
+      if (cls === 0) continue;
+      if (cls === 2) {
+        if (this.secretMayStartAt(src, start, i)) {
+          out.len = at;
+          return this.decodedString(start, end);
+        }
+        continue;
+      }
+      if (i > run) out.bytes(srcBuf, run, i);
+      run = i + 1;
+      escapeByte(out, b, end - i);
+    }
+    if (end > run) out.bytes(srcBuf, run, end);
+    out.ensure(1);
+    out.buf[out.len++] = QUOTE;
+  }
+
+  /**
+   * Whether the `=` or `@` at `i` can be part of what the rules replace: an `=` ending a name that
+   * follows `?`, `&` or `;` (a query parameter), an `@` ending an authority that follows `://`.
+   */
+  private secretMayStartAt(src: Uint8Array, start: number, i: number): boolean {
+    const r = this.redaction!;
+    let j = i - 1;
+    if (src[i] === EQUALS) {
+      if (!r.queryParams) return false;
+      while (j >= start && PARAM_NAME[src[j]!] === 1) j--;
+      return j < i - 1 && j >= start && PARAM_START(src[j]!);
+    }
+    if (!r.urlCredentials) return false;
+    while (j >= start && AUTHORITY_END[src[j]!] === 0) j--;
+    return j - 2 >= start && src[j] === SLASH && src[j - 1] === SLASH && src[j - 2] === COLON;
+  }
+
+  /** The slow path: decode, run the rules, write the result (or the bytes, when nothing changed). */
+  private decodedString(start: number, end: number): void {
+    const s = this.src.buf.utf8Slice(start, end);
+    const redacted = this.redaction!.redactString(s);
+    if (redacted === s) return this.quoted(start, end);
+    this.out.utf8(JSON.stringify(redacted));
+  }
+
+  /** A RAW string (JSON text of a string with lone surrogates) under the string rules: rare, so it
+   *  is simply parsed whenever it could hold a secret. */
+  private redactedRaw(start: number, end: number): void {
+    const buf = this.src.buf;
+    const text = buf.utf8Slice(start, end);
+    if (this.patterns || text.includes('=') || text.includes('@')) {
+      const s = JSON.parse(text) as string;
+      const redacted = this.redaction!.redactString(s);
+      if (redacted !== s) return this.out.utf8(JSON.stringify(redacted));
+    }
+    this.out.bytes(buf, start, end);
+  }
+}
