@@ -726,3 +726,69 @@ describe('producer handles: edge cases', () => {
     expect(out.result).toMatchObject({ settled: 'rejected', name: 'SinkError', code: 'ERR_RINGLOG_SINK' });
   });
 });
+
+// A child whose producer threads log through handles, then the process ends in the way named by
+// argv[3]; the owner's side of a handle does not keep the process alive, so whatever the producers
+// sent must be delivered at the end. Producers post as fast as they can; no barrier is awaited.
+const ENDING_PRODUCERS = `
+import { Worker } from 'node:worker_threads';
+import { JsonlEventSink, sinkHandle, SessionRegistry } from '%RINGLOG%';
+const [dir, how, through] = process.argv.slice(2);
+const sink = JsonlEventSink.open(dir + '/event_log.jsonl');
+const registry = new SessionRegistry();
+registry.registerSink('s', sink);
+const PER = 20000;
+const producer = (i, crash) => {
+  const handle = through === 'registry' ? registry.handle() : sinkHandle(sink);
+  return new Worker(\`
+    const { workerData } = require('node:worker_threads');
+    import(workerData.lib).then(({ connectSink, connectRegistry }) => {
+      const out = workerData.through === 'registry' ? connectRegistry(workerData.handle) : connectSink(workerData.handle);
+      for (let n = 0; n < workerData.per; n++) {
+        const ev = { type: 'p', producer: workerData.i, n, session_id: 's' };
+        if (workerData.through === 'registry') out.emitEvent(ev); else out.handleEvent(ev);
+      }
+      if (workerData.crash) throw new Error('producer crashed after logging');
+    });\`, { eval: true, workerData: { lib: '%RINGLOG%', handle, per: PER, i, crash, through }, transferList: [handle.port] });
+};
+const workers = [producer(0, how === 'crash'), producer(1, false)];
+let exited = 0;
+for (const w of workers) {
+  w.on('error', () => {});
+  w.on('exit', () => {
+    if (++exited < workers.length) return;
+    if (how === 'exit') process.exit(3);
+    if (how === 'sigterm') {
+      // Signal handles do not keep a loop alive: a live process is what a signal ends.
+      setInterval(() => {}, 1000);
+      process.kill(process.pid, 'SIGTERM');
+    }
+    // 'natural' and 'crash': nothing more to do; the loop runs dry and the process ends.
+  });
+}
+`;
+
+describe('producer handles: every event sent is written, however the process ends', () => {
+  const cases = [
+    ['natural', 'sink', 0],
+    ['exit', 'sink', 3],
+    ['crash', 'sink', 0],
+    ['sigterm', 'sink', null],
+    ['natural', 'registry', 0],
+    ['exit', 'registry', 3],
+  ] as const;
+  it.each(cases)('the process ends by %s, events through a %s handle: 2 × 20,000 events, gap-free, each producer in its order', async (how, through, code) => {
+    const dir = dirs.make(`ending-${how}-${through}`);
+    const r = await runChild(ENDING_PRODUCERS, [dir, how, through]);
+    expect(r.timedOut).toBe(false);
+    if (code === null) expect(r.signal).toBe('SIGTERM');
+    else expect(r.code, r.stderr).toBe(code);
+    const { lines } = readLines(dir);
+    expect(lines).toHaveLength(40_000);
+    expect(lines.every((l, i) => l.index === i)).toBe(true);
+    for (const p of [0, 1]) {
+      const mine = lines.filter((l) => l.producer === p).map((l) => l.n);
+      expect(mine).toEqual(Array.from({ length: 20_000 }, (_, n) => n));
+    }
+  });
+});

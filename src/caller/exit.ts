@@ -1,4 +1,5 @@
-// Process exit and signals, for every open sink of the process.
+// Process exit and signals, for every open sink of the process (and, first, for the events that
+// producer threads already sent them through handles).
 //
 // Exit. One 'exit' listener: it runs synchronously after process.exit(), an uncaught exception or
 // unhandled rejection, or the natural end of the loop, and each open sink writes what is left on
@@ -22,6 +23,12 @@
 
 import { constants } from 'node:os';
 
+/** Events on their way to a sink from elsewhere (a producer thread's handle): delivered first. */
+export interface InboundQueue {
+  /** Hands every event already sent to its sink, synchronously; `ending`: the process ends. */
+  deliverNow(ending: boolean): void;
+}
+
 export interface ExitFlushable {
   /** A signal arrived and others decide: write what can be written without waiting; stay open. */
   signalFlush(): void;
@@ -33,6 +40,7 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 type Sig = (typeof SIGNALS)[number];
 
 const open = new Set<ExitFlushable>();
+const inbound = new Set<InboundQueue>();
 let installed = false;
 
 function report(what: string, err: unknown): void {
@@ -60,6 +68,7 @@ function onSignal(sig: Sig): void {
     process.kill(process.pid, sig);
     return;
   }
+  deliverInbound(false);
   for (const sink of open) {
     try {
       sink.signalFlush();
@@ -94,8 +103,21 @@ function sameSignal(signal: string | number | undefined, sig: Sig): boolean {
   return signal === sig || signal === constants.signals[sig];
 }
 
+/** Events already sent by producer threads reach their sinks before those write for good: the
+ *  owner's side of a handle does not keep the process alive, so at its end they may still wait. */
+function deliverInbound(ending: boolean): void {
+  for (const q of inbound) {
+    try {
+      q.deliverNow(ending);
+    } catch (err) {
+      report('delivery of producer events', err);
+    }
+  }
+}
+
 /** The process is ending: every sink writes everything, for good. */
 function exitAll(what: string): void {
+  deliverInbound(true);
   for (const sink of open) {
     try {
       sink.exitFlush();
@@ -124,5 +146,15 @@ export function trackForExit(sink: ExitFlushable): void {
 
 export function untrackForExit(sink: ExitFlushable): void {
   open.delete(sink);
-  if (open.size === 0 && installed) uninstall();
+  if (open.size === 0 && inbound.size === 0 && installed) uninstall();
+}
+
+export function trackInbound(q: InboundQueue): void {
+  inbound.add(q);
+  if (!installed) install();
+}
+
+export function untrackInbound(q: InboundQueue): void {
+  inbound.delete(q);
+  if (open.size === 0 && inbound.size === 0 && installed) uninstall();
 }

@@ -4,7 +4,8 @@
 // clones synchronously) and never waits. In the producer thread, connect(handle) gives back an
 // ordinary AgentEventSink (or a registry emitter) with a flush() barrier that round-trips.
 
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { trackInbound, untrackInbound, type InboundQueue } from '../caller/exit.js';
 import { asSinkError, ErrorCode, SinkError } from '../errors.js';
 import { flushAll, HandlerFaults, sinkName } from './deliver.js';
 import type { ProducerHandle, ToOwner, ToProducer } from './messages.js';
@@ -18,12 +19,17 @@ interface Target {
   readonly name: string;
 }
 
-/** Owner side: serves one port. Events that could not be sent are reported by the next flush. */
+/**
+ * Owner side: serves one port. Events that could not be sent are reported by the next flush. The
+ * port does not keep the owner's process alive, so at exit (and on a signal) whatever producers
+ * already sent is taken off the port synchronously and delivered before the sinks write for good:
+ * the process may end at any moment and with the producers gone, and none of it is lost.
+ */
 export function serve(kind: ProducerHandle['kind'], target: Target): ProducerHandle {
   const { port1, port2 } = new MessageChannel();
   let unsendable = 0;
   let firstReason = '';
-  port1.on('message', (msg: ToOwner) => {
+  const handle = (msg: ToOwner): void => {
     if (msg.type === 'event') target.deliver(msg.event, msg.context);
     else if (msg.type === 'unsendable') {
       if (unsendable++ === 0) firstReason = msg.reason;
@@ -38,19 +44,37 @@ export function serve(kind: ProducerHandle['kind'], target: Target): ProducerHan
       }
       done.then(
         () => {
-          if (lost > 0) reply(msg.id, new SinkError(`ringlog: ${lost} event(s) from a producer thread could not be sent: ${firstReason}`, { sink: target.name, code: ErrorCode.DROPPED, droppedEvents: lost }));
+          if (lost > 0) reply(msg.id, new SinkError(unsendableMessage(lost, firstReason), { sink: target.name, code: ErrorCode.DROPPED, droppedEvents: lost }));
           else port1.postMessage({ type: 'flushed', id: msg.id } satisfies ToProducer);
         },
         (err: unknown) => reply(msg.id, asSinkError(err, target.name), lost),
       );
     }
-  });
+  };
+  const queue: InboundQueue = {
+    deliverNow(ending: boolean): void {
+      for (let m = receiveMessageOnPort(port1); m !== undefined; m = receiveMessageOnPort(port1)) {
+        const msg = m.message as ToOwner;
+        // A barrier's answer could never arrive at exit: only events matter then.
+        if (!ending || msg.type !== 'flush') handle(msg);
+      }
+      // No flush will report these any more: say it where a person will see it.
+      if (ending && unsendable > 0) process.stderr.write(`ringlog: ${unsendableMessage(unsendable, firstReason)} (${target.name})\n`);
+    },
+  };
+  port1.on('message', handle);
+  port1.on('close', () => untrackInbound(queue));
+  trackInbound(queue);
   // The owner's side must not keep its process alive: producers are the ones with work to do.
   port1.unref();
   function reply(id: number, err: SinkError, extraLost = 0): void {
     port1.postMessage({ type: 'flushed', id, error: { message: err.message, sink: err.sink, code: err.code, droppedEvents: err.droppedEvents + extraLost } } satisfies ToProducer);
   }
   return { kind, port: port2 };
+}
+
+function unsendableMessage(lost: number, reason: string): string {
+  return `ringlog: ${lost} event(s) from a producer thread could not be sent: ${reason}`;
 }
 
 /** A handle for producer threads that emit into `sink`. Pass it in workerData with `port` in the transferList. */
