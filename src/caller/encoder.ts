@@ -419,15 +419,18 @@ export function externalRecord(id: number): Buffer {
   return b;
 }
 
-/** A growable private buffer for records that do not fit where the ring has room. */
+/** A growable private buffer for records that do not fit where the ring has room. Allocated on
+ *  first use: most sinks never need it, and a sink must be cheap to open. */
 export class Scratch implements Target {
   u8: Uint8Array;
   dv: DataView;
   buf: FastBuffer;
-  constructor(size: number) {
-    this.buf = fast(Buffer.allocUnsafe(size));
+  readonly #initial: number;
+  constructor(initial: number) {
+    this.#initial = initial;
+    this.buf = fast(Buffer.alloc(0));
     this.u8 = this.buf;
-    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, 0);
   }
   get size(): number {
     return this.buf.byteLength;
@@ -437,6 +440,7 @@ export class Scratch implements Target {
   ensure(min: number, keep: number): void {
     let size = this.buf.byteLength;
     if (size >= min) return;
+    if (size === 0) size = this.#initial;
     while (size < min) size *= 2;
     const old = this.buf;
     this.buf = fast(Buffer.allocUnsafe(size));

@@ -4,7 +4,12 @@
 
 import { Kind } from '../ring/records.js';
 import { u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
-import { Ctl, WorkerState } from '../ring/slots.js';
+import { Ctl, Svc, WorkerState } from '../ring/slots.js';
+
+/** Whom to wake: the writer thread's slots (they change when a replacement thread starts). */
+export interface Waker {
+  readonly svc: Int32Array;
+}
 
 export class RingProducer {
   readonly ring: RingViews;
@@ -14,8 +19,11 @@ export class RingProducer {
   #free: number;
   #highWater = 0;
 
-  constructor(ring: RingViews) {
+  readonly #waker: Waker;
+
+  constructor(ring: RingViews, waker: Waker) {
     this.ring = ring;
+    this.#waker = waker;
     this.#free = ring.size;
   }
 
@@ -74,9 +82,10 @@ export class RingProducer {
     if (this.#free < size >>> 1) this.refreshFree();
     const used = size - this.#free;
     if (used > this.#highWater) this.#highWater = used;
-    const state = Atomics.load(ctl, Ctl.WORKER_STATE);
+    const svc = this.#waker.svc;
+    const state = Atomics.load(svc, Svc.WORKER_STATE);
     // A napping writer polls every millisecond; only a deep sleeper, or a napper facing a half-full
     // ring, is worth the cost of a notify.
-    if (state === WorkerState.SLEEPING || (state === WorkerState.NAPPING && used > size >>> 1)) wakeWriter(ctl);
+    if (state === WorkerState.SLEEPING || (state === WorkerState.NAPPING && used > size >>> 1)) wakeWriter(svc);
   }
 }

@@ -13,7 +13,7 @@ import { lockPath, type PathLock } from '../files/path-lock.js';
 import { lastLineOfSet, RESUMED_SEGMENT, scanTail } from '../files/segments.js';
 import { fast } from '../node-buffer.js';
 import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
-import { Ctl, LockOwner, Num, WorkerState } from '../ring/slots.js';
+import { Ctl, LockOwner, Num } from '../ring/slots.js';
 import { sleepSync, waitAsync, waitSync } from '../ring/wait.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../types.js';
 import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
@@ -25,7 +25,7 @@ import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch }
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import { RingProducer } from './producer.js';
-import { WriterThread } from './writer-thread.js';
+import { WriterLink } from './writer-service.js';
 
 /** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
 const EXTERNAL_FRACTION = 4;
@@ -110,7 +110,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #afterClose = 0;
   #rejected = 0;
 
-  readonly #writer: WriterThread;
+  readonly #writer: WriterLink;
   /** The base path's lock (one writer per path), held from open() to close() or exit. */
   readonly #lock: PathLock;
   /** Set when no writer thread can run: this thread writes, in slices (INLINE_SLICE_BYTES). */
@@ -146,7 +146,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#lock = lock;
     this.#opts = opts;
     this.#ring = createRing(opts.ringBytes);
-    this.#producer = new RingProducer(this.#ring);
     this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL));
     this.#next = next;
     this.#firstIndex = next;
@@ -169,7 +168,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       // have left closed segments to compress or retire.
       if (opts.mode === 'append') this.#janitor.resume();
     }
-    this.#writer = new WriterThread(
+    this.#writer = new WriterLink(
       this.#ring,
       () => ({
         sab: this.#ring.sab,
@@ -191,11 +190,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
             }),
           ),
         started: (post) => {
-          for (const [id, ext] of this.#externals) post({ type: 'external', id, sab: ext.sab });
+          for (const [id, ext] of this.#externals) post({ type: 'external', sink: this.#writer.id, id, sab: ext.sab });
         },
         gaveUp: (cause, attempts) => this.#goInline(cause, attempts),
       },
     );
+    this.#producer = new RingProducer(this.#ring, this.#writer);
     this.#writer.start();
     trackForExit(this);
   }
@@ -439,7 +439,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const buf = fast(Buffer.from(sab));
     record.copy(buf);
     this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
-    this.#writer.post({ type: 'external', id, sab });
+    this.#writer.postExternal(id, sab);
     this.#queue.push({ bytes: externalRecord(id), externalId: id });
     this.#account(record.length + EXTERNAL_RECORD);
   }
@@ -524,7 +524,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#stalledAt = Atomics.load(ctl, Ctl.READ_POS);
         return false;
       }
-      wakeWriter(ctl);
+      wakeWriter(this.#writer.svc);
       waitSync(ctl, Ctl.READ_POS, Atomics.load(ctl, Ctl.READ_POS), Math.min(left, WAIT_SLICE_MS));
     }
   }
@@ -533,7 +533,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #whyNoRoom(): string {
     const policy = `overload policy '${this.#opts.overload}'`;
     const death = this.#writer.lastDeath;
-    if (Atomics.load(this.#ring.ctl, Ctl.WORKER_STATE) === WorkerState.STARTING) {
+    if (this.#writer.starting) {
       return death === undefined
         ? `the writer thread was still starting (${policy})`
         : `the writer thread died (${errorText(death)}) and its replacement was still starting (${policy})`;
@@ -630,7 +630,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
         break;
       }
-      wakeWriter(this.#ring.ctl);
+      wakeWriter(this.#writer.svc);
       await new Promise((r) => setTimeout(r, PUMP_INTERVAL_MS));
     }
   }
@@ -654,7 +654,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const { ctl } = this.#ring;
       if (fsync) Atomics.store(ctl, Ctl.FSYNC_REQUEST, target);
       const slot = fsync ? Ctl.FSYNC_DONE : Ctl.WRITTEN;
-      wakeWriter(ctl);
+      wakeWriter(this.#writer.svc);
       for (;;) {
         const cur = Atomics.load(ctl, slot);
         if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
@@ -952,8 +952,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   #onMessage(msg: FromWriter): void {
     switch (msg.type) {
-      case 'ready':
-        return;
       case 'fault':
         this.#onFault(msg.fault, msg.lost, true);
         return;

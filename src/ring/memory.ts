@@ -2,21 +2,26 @@
 // every thread shares: making a ring, wrapping position arithmetic, waking the writer.
 
 import { fast, type FastBuffer } from '../node-buffer.js';
-import { CTL_SLOTS, Ctl, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, WorkerState } from './slots.js';
+import { CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState } from './slots.js';
 
 /**
- * Wakes the writer after a request to it (records published, STOP, an fsync). A sleeping writer
- * waits on WORKER_STATE, not on the slot of any one request, and re-checks every request after
- * announcing SLEEPING: a request stored before that announcement is seen by the re-check, one
- * stored after it finds SLEEPING here and flips it, so no wake-up is lost (a lost one left close()
- * waiting forever). A napping writer polls every millisecond; a notify just saves it the wait.
+ * Wakes the writer after a request to it (records published, STOP, an fsync). `svc` is the writer
+ * thread's own slots (slots.ts, Svc), shared by every sink it serves. A sleeping writer waits on
+ * its state slot and re-checks every request of every sink after announcing SLEEPING: a request
+ * stored before that announcement is seen by the re-check, one stored after it finds SLEEPING here
+ * and flips it, so no wake-up is lost (a lost one left close() waiting forever). A napping writer
+ * looks again within a millisecond; a notify just saves it the wait.
  */
-export function wakeWriter(ctl: Int32Array): void {
-  if (Atomics.compareExchange(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING, WorkerState.RUNNING) === WorkerState.SLEEPING) {
-    Atomics.notify(ctl, Ctl.WORKER_STATE);
-  } else {
-    Atomics.notify(ctl, Ctl.WRITE_POS);
+export function wakeWriter(svc: Int32Array): void {
+  if (Atomics.compareExchange(svc, Svc.WORKER_STATE, WorkerState.SLEEPING, WorkerState.RUNNING) !== WorkerState.SLEEPING) {
+    if (Atomics.load(svc, Svc.WORKER_STATE) !== WorkerState.NAPPING) return;
   }
+  Atomics.notify(svc, Svc.WORKER_STATE);
+}
+
+/** The writer thread's slots, in a SharedArrayBuffer of their own. */
+export function createSvc(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(SVC_SLOTS * 4));
 }
 
 export interface RingViews {

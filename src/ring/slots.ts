@@ -2,7 +2,8 @@
 // thread imports them from here, so the caller and the writer can never disagree about a slot.
 // (The views over the memory and the helpers that read it: memory.ts.)
 //
-// One SharedArrayBuffer:  [ Int32 control slots | Float64 counters | data region (power of two) ]
+// One SharedArrayBuffer per sink:  [ Int32 control slots | Float64 counters | data region (power of two) ]
+// One more per writer thread, shared by every sink it serves: the Svc slots (its state and identity).
 
 /** Int32 slots, read and written with Atomics. Positions and counts are free-running u32 values
  *  compared with wrapping arithmetic, so they survive passing 2^32 in long sessions. */
@@ -13,39 +14,48 @@ export const Ctl = {
   READ_POS: 1,
   /** (last index written + 1) mod 2^32: what flush() waits on. */
   WRITTEN: 2,
-  /** WorkerState of the writer thread, so the caller notifies only a sleeping writer. */
-  WORKER_STATE: 3,
   /** LockOwner: who may consume the ring and write the file right now. */
-  LOCK: 4,
+  LOCK: 3,
   /** 1 while a holder is mid-batch: a holder that finds it set knows its predecessor died there. */
-  DIRTY: 5,
+  DIRTY: 4,
   /** File descriptor of the current segment, shared by both threads (fds are process-wide). */
-  FD: 6,
+  FD: 5,
   /** Current segment number: 0 is the base file, n is `<stem>-00000n.<ext>`. */
-  SEGMENT: 7,
+  SEGMENT: 6,
   /** (target index + 1) mod 2^32 of the latest flush({ fsync: true }) request. */
-  FSYNC_REQUEST: 8,
+  FSYNC_REQUEST: 7,
   /** WRITTEN value covered by the last completed fsync. */
-  FSYNC_DONE: 9,
-  /** Set to 1 by close(): the writer drains what is left and exits. */
-  STOP: 10,
+  FSYNC_DONE: 8,
+  /** Set to 1 by close(): the writer drains what is left and lets go of the sink. */
+  STOP: 9,
   /** Count of write errors reported, so the caller can tell a new one arrived without a message. */
-  ERRORS: 11,
+  ERRORS: 10,
   /** 1 while a holder publishes progress (several fields): a successor that finds it set knows
    *  which of them the dead holder got to (see SegmentWriter.publish). */
-  PUBLISHING: 12,
+  PUBLISHING: 11,
   /** The READ_POS that publish was about to store. */
-  PUB_TARGET: 13,
+  PUB_TARGET: 12,
+} as const;
+/**
+ * The writer thread's own slots, in a SharedArrayBuffer of their own that every sink it serves
+ * holds: a sleeping writer waits on one address, whichever sink has work for it.
+ */
+export const Svc = {
+  /** WorkerState of the writer thread, so callers notify only a sleeping writer. */
+  WORKER_STATE: 0,
   /** threadId of the running writer (0 until it starts); the writer swaps its own id for
    *  WRITER_GONE on its way out, so a waiting owner sees the death without its 'exit' event. */
-  WRITER_ID: 14,
+  WRITER_ID: 1,
   /** Kernel task id of the running writer (0: unknown), for deaths the writer cannot announce
    *  (terminate(), the heap limit): see src/threads/os-thread.ts. */
-  WRITER_TID: 15,
+  WRITER_TID: 2,
 } as const;
+export const SVC_SLOTS = 3;
+
 /** WRITER_ID of a writer that has ended by its own doing. */
 export const WRITER_GONE = -1;
-export const CTL_SLOTS = 16;
+/** 13 slots, rounded up to an even count so the Float64 counters after them are 8-byte aligned. */
+export const CTL_SLOTS = 14;
 
 /** Float64 slots, only ever touched by the LOCK holder (the lock's atomics order them). */
 export const Num = {
@@ -70,8 +80,8 @@ export const Num = {
 export const NUM_SLOTS = 10;
 
 export const CTL_BYTES = CTL_SLOTS * 4;
-export const NUM_OFFSET = CTL_BYTES; // 64: already 8-byte aligned for the Float64Array view
-// DATA_OFFSET = 64 + 80 = 144, a multiple of 8 as records need.
+export const NUM_OFFSET = CTL_BYTES; // 56: 8-byte aligned for the Float64Array view
+// DATA_OFFSET = 56 + 80 = 136, a multiple of 8 as records need.
 export const DATA_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;

@@ -1,23 +1,25 @@
-// The writer worker: consumes the ring, writes lines, rotates. It holds the ring's LOCK only while
-// it drains a batch, so the caller's thread can take over at exit or in flushSync() between
-// batches, and it sleeps when there is nothing to do.
+// The writer thread: one per process (per resource-limit setting), serving every sink attached to
+// it. Each sink has its own ring, files, key table, rotation and fault state; this thread visits
+// every ring with a backlog, holding that ring's LOCK only while it drains a batch (so the sink's
+// own thread can take over at exit or in flushSync() between batches), and sleeps when every ring
+// is idle.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { RingConsumer, type ConsumerHooks } from './consumer.js';
 import { faultInfo } from '../errors.js';
-import { KeyTable } from '../ring/keys.js';
-import { ringViews } from '../ring/memory.js';
-import { Ctl, LockOwner, WorkerState, WRITER_GONE } from '../ring/slots.js';
-import type { Source } from './line-builder.js';
-import { heldBatch, release, tryHold } from './hold.js';
-import type { FromWriter, ToWriter, WriterFatal, WriterInit } from './messages.js';
-import { compileRedaction } from './redact.js';
 import { fast } from '../node-buffer.js';
-import { faultyIo, readInjection } from './inject.js';
-import { realIo } from './segment-writer.js';
-import { currentOsThreadId } from '../threads/os-thread.js';
+import { KeyTable } from '../ring/keys.js';
+import { ringViews, type RingViews } from '../ring/memory.js';
+import { Ctl, LockOwner, Svc, WorkerState, WRITER_GONE } from '../ring/slots.js';
 import { waitAsync } from '../ring/wait.js';
+import { currentOsThreadId } from '../threads/os-thread.js';
+import { RingConsumer, type ConsumerHooks } from './consumer.js';
+import { heldBatch, release, tryHold } from './hold.js';
+import { faultyIo, readInjection } from './inject.js';
+import type { Source } from './line-builder.js';
+import type { Attach, FromWriter, ToWriter, WriterFatal, WriterInit } from './messages.js';
+import { compileRedaction } from './redact.js';
+import { realIo } from './segment-writer.js';
 
 /** While events keep coming, poll every millisecond: a line is readable within about 1 ms and the
  *  caller never pays for a notify. */
@@ -27,9 +29,23 @@ const NAPS_BEFORE_SLEEP = 50;
 
 const port = parentPort!;
 const init = workerData as WriterInit;
-const ring = ringViews(init.sab);
-const { ctl } = ring;
-const externals = new Map<number, Source>();
+const svc = new Int32Array(init.svc);
+
+/** One attached sink: its ring and everything this thread keeps for it. */
+interface Attached {
+  readonly id: number;
+  readonly ring: RingViews;
+  readonly consumer: RingConsumer;
+  readonly externals: Map<number, Source>;
+  /** Its final drain (after close() set STOP) is done: it is detached at the end of the pass. */
+  finalDone: boolean;
+  /** WRITE_POS as last seen, for the sleep decision. */
+  seen: number;
+}
+
+const sinks = new Map<number, Attached>();
+/** The owner has no sinks left for this thread: it ends once the last one is detached. */
+let stopWhenEmpty = false;
 
 /**
  * However this thread ends by its own doing (an exception, process.exit() from a redaction module),
@@ -37,12 +53,12 @@ const externals = new Map<number, Source>();
  * store: once the owner has started a successor the slot holds another id, which this must not touch.
  */
 function announceExit(): void {
-  Atomics.compareExchange(ctl, Ctl.WRITER_ID, threadId, WRITER_GONE);
+  Atomics.compareExchange(svc, Svc.WRITER_ID, threadId, WRITER_GONE);
 }
 process.on('exit', announceExit);
-// First thing, before anything that can fail (loading a redaction module): who this thread is.
-Atomics.store(ctl, Ctl.WRITER_TID, currentOsThreadId());
-Atomics.store(ctl, Ctl.WRITER_ID, threadId);
+// First thing, before anything that can fail: who this thread is.
+Atomics.store(svc, Svc.WRITER_TID, currentOsThreadId());
+Atomics.store(svc, Svc.WRITER_ID, threadId);
 
 function post(msg: FromWriter): void {
   port.postMessage(msg);
@@ -50,42 +66,70 @@ function post(msg: FromWriter): void {
 
 /** Tells the owner why this thread is ending, where it can read it at once, then ends it. */
 function die(err: unknown): never {
-  const e = err as Error;
-  init.fatal.postMessage({ message: String(e?.message ?? err), ...(e?.stack ? { stack: e.stack } : {}) } satisfies WriterFatal);
+  init.fatal.postMessage(fatalOf(err));
   announceExit();
   throw err;
 }
 
-const hooks: ConsumerHooks = {
-  external: (id) => externals.get(id),
-  externalDone: (id) => externals.delete(id),
-  fault: (err, lost) => {
-    // Counted in shared memory first, so a flush() can tell a fault message is still on its way.
-    Atomics.add(ctl, Ctl.ERRORS, 1);
-    post({ type: 'fault', fault: faultInfo(err), lost });
-  },
-  recovered: () => post({ type: 'recovered' }),
-  // The caller's janitor compresses and retires closed segments; it learns of them here.
-  rotated: (segment) => post({ type: 'rotated', segment }),
-};
-
-port.on('message', (msg: ToWriter) => {
-  if (msg.type === 'external') {
-    const buf = fast(Buffer.from(msg.sab));
-    externals.set(msg.id, { u8: buf, dv: new DataView(msg.sab), buf });
-  }
-});
+function fatalOf(err: unknown): WriterFatal {
+  const e = err as Error;
+  return { message: String(e?.message ?? err), ...(e?.stack ? { stack: e.stack } : {}) };
+}
 
 const injection = readInjection();
 const io = injection ? faultyIo(realIo, injection) : realIo;
 let batches = 0;
-// Redaction runs here, off the caller's thread (a custom module is loaded into this thread too).
-let consumer: RingConsumer;
-try {
-  consumer = new RingConsumer(ring, new KeyTable(init.keys), init.basePath, init.rotateBytes, hooks, compileRedaction(init.redact), io);
-} catch (err) {
-  // A redaction module that cannot load (or anything else at start-up): the owner hears why.
-  die(err);
+
+function attach(msg: Attach): void {
+  const ring = ringViews(msg.sab);
+  const externals = new Map<number, Source>();
+  const sink = msg.sink;
+  const hooks: ConsumerHooks = {
+    external: (id) => externals.get(id),
+    externalDone: (id) => externals.delete(id),
+    fault: (err, lost) => {
+      // Counted in shared memory first, so a flush() can tell a fault message is still on its way.
+      Atomics.add(ring.ctl, Ctl.ERRORS, 1);
+      post({ type: 'fault', sink, fault: faultInfo(err), lost });
+    },
+    recovered: () => post({ type: 'recovered', sink }),
+    // The sink's janitor compresses and retires closed segments; it learns of them here.
+    rotated: (segment) => post({ type: 'rotated', sink, segment }),
+  };
+  let consumer: RingConsumer;
+  try {
+    // Redaction runs here, off the caller's thread (a custom module is loaded into this thread too).
+    consumer = new RingConsumer(ring, new KeyTable(msg.keys), msg.basePath, msg.rotateBytes, hooks, compileRedaction(msg.redact), io);
+  } catch (err) {
+    // This sink cannot be served here (its redaction module will not load in this thread): it
+    // writes on its own thread; the other sinks are not affected.
+    post({ type: 'attachFailed', sink, error: fatalOf(err) });
+    return;
+  }
+  sinks.set(sink, { id: sink, ring, consumer, externals, finalDone: false, seen: Atomics.load(ring.ctl, Ctl.WRITE_POS) });
+  wake();
+}
+
+port.on('message', (msg: ToWriter) => {
+  switch (msg.type) {
+    case 'attach':
+      return attach(msg);
+    case 'external': {
+      const buf = fast(Buffer.from(msg.sab));
+      sinks.get(msg.sink)?.externals.set(msg.id, { u8: buf, dv: new DataView(msg.sab), buf });
+      return wake();
+    }
+    case 'stop':
+      stopWhenEmpty = true;
+      return wake();
+  }
+});
+
+/** Ends a sleep from inside this thread (a message changed what there is to do). */
+function wake(): void {
+  if (Atomics.compareExchange(svc, Svc.WORKER_STATE, WorkerState.SLEEPING, WorkerState.RUNNING) === WorkerState.SLEEPING) {
+    Atomics.notify(svc, Svc.WORKER_STATE);
+  }
 }
 
 /** Fault injection: fills the heap until V8 ends this thread (ERR_WORKER_OUT_OF_MEMORY). */
@@ -94,17 +138,18 @@ function exhaustHeap(): never {
   for (;;) hog.push(new Array<number>(1 << 16).fill(hog.length));
 }
 
-/** Drains one batch under the lock; false when the caller holds the lock. */
-function batch(final: boolean): boolean | 'waiting-external' {
+/** Drains one batch of `s` under its lock; false when the sink's own thread holds the lock. */
+function batch(s: Attached, final: boolean): boolean | 'waiting-external' {
+  const { ctl } = s.ring;
   if (!tryHold(ctl, LockOwner.WORKER)) return false;
   try {
-    const result = heldBatch(ctl, consumer, () => {
+    const result = heldBatch(ctl, s.consumer, () => {
       batches++;
       if (injection?.crashAfterBatches !== undefined && batches > injection.crashAfterBatches) {
         throw new Error('injected writer crash');
       }
       if (injection?.oomAfterBatches !== undefined && batches > injection.oomAfterBatches) exhaustHeap();
-      return consumer.drain(final);
+      return s.consumer.drain(final);
     });
     return result === 'waiting-external' ? 'waiting-external' : true;
   } finally {
@@ -112,55 +157,84 @@ function batch(final: boolean): boolean | 'waiting-external' {
   }
 }
 
-/** Whether anything asks for the writer since it read WRITE_POS as `w`. */
-function requested(w: number): boolean {
-  return (
-    Atomics.load(ctl, Ctl.WRITE_POS) !== w ||
-    Atomics.load(ctl, Ctl.STOP) === 1 ||
-    Atomics.load(ctl, Ctl.FSYNC_REQUEST) !== Atomics.load(ctl, Ctl.FSYNC_DONE)
-  );
+function serveFsync(s: Attached): void {
+  const { ctl } = s.ring;
+  if (Atomics.load(ctl, Ctl.FSYNC_REQUEST) === Atomics.load(ctl, Ctl.FSYNC_DONE) || !tryHold(ctl, LockOwner.WORKER)) return;
+  try {
+    s.consumer.serveFsync();
+  } finally {
+    release(ctl);
+  }
+}
+
+/** One pass over every sink. 'busy': a batch was written; 'blocked': a sink waits on its own
+ *  thread's lock or on an external record's bytes; 'idle': nothing to do anywhere. */
+function pass(): 'busy' | 'blocked' | 'idle' {
+  let outcome: 'busy' | 'blocked' | 'idle' = 'idle';
+  for (const s of sinks.values()) {
+    const { ctl } = s.ring;
+    const stopping = Atomics.load(ctl, Ctl.STOP) === 1;
+    s.seen = Atomics.load(ctl, Ctl.WRITE_POS);
+    if (s.consumer.backlog() > 0 || (stopping && !s.finalDone)) {
+      const done = batch(s, stopping);
+      if (done === true) {
+        outcome = 'busy';
+        if (stopping) s.finalDone = true;
+      } else if (outcome === 'idle') {
+        outcome = 'blocked';
+      }
+    } else {
+      serveFsync(s);
+    }
+    if (s.finalDone) {
+      sinks.delete(s.id);
+      post({ type: 'detached', sink: s.id });
+    }
+  }
+  return outcome;
+}
+
+/** Whether any sink asks for this thread since the last pass looked. */
+function requested(): boolean {
+  for (const s of sinks.values()) {
+    const { ctl } = s.ring;
+    if (
+      Atomics.load(ctl, Ctl.WRITE_POS) !== s.seen ||
+      Atomics.load(ctl, Ctl.STOP) === 1 ||
+      Atomics.load(ctl, Ctl.FSYNC_REQUEST) !== Atomics.load(ctl, Ctl.FSYNC_DONE)
+    ) {
+      return true;
+    }
+  }
+  return stopWhenEmpty && sinks.size === 0;
 }
 
 async function run(): Promise<void> {
-  Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
-  post({ type: 'ready' });
+  Atomics.store(svc, Svc.WORKER_STATE, WorkerState.RUNNING);
   let naps = 0;
-  let finalDone = false;
   for (;;) {
-    const w = Atomics.load(ctl, Ctl.WRITE_POS);
-    const stopping = Atomics.load(ctl, Ctl.STOP) === 1;
-    if (consumer.backlog() > 0 || (stopping && !finalDone)) {
-      const done = batch(stopping);
-      if (stopping && done === true) finalDone = true;
+    const outcome = pass();
+    if (stopWhenEmpty && sinks.size === 0) break;
+    if (outcome === 'busy') {
       naps = 0;
-      // Yield after every batch so messages (external records) get in; a lost lock race or a
-      // missing external record also waits a moment.
-      if (done === true) await yieldToLoop();
-      else await waitAsync(ctl, Ctl.LOCK, Atomics.load(ctl, Ctl.LOCK), NAP_MS);
+      // Yield after every pass so messages (attachments, external records) get in.
+      await yieldToLoop();
       continue;
     }
-    if (stopping) break;
-    if (Atomics.load(ctl, Ctl.FSYNC_REQUEST) !== Atomics.load(ctl, Ctl.FSYNC_DONE) && tryHold(ctl, LockOwner.WORKER)) {
-      try {
-        consumer.serveFsync();
-      } finally {
-        release(ctl);
-      }
-    }
-    if (naps < NAPS_BEFORE_SLEEP) {
-      Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.NAPPING);
-      naps++;
-      await waitAsync(ctl, Ctl.WRITE_POS, w, NAP_MS);
+    if (outcome === 'blocked' || naps < NAPS_BEFORE_SLEEP) {
+      // A lost lock race or a missing external record waits a moment, as an idle nap does.
+      if (outcome === 'idle') naps++;
+      Atomics.store(svc, Svc.WORKER_STATE, WorkerState.NAPPING);
+      await waitAsync(svc, Svc.WORKER_STATE, WorkerState.NAPPING, NAP_MS);
     } else {
-      Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING);
+      Atomics.store(svc, Svc.WORKER_STATE, WorkerState.SLEEPING);
       // Re-checked after the announcement: see wakeWriter (src/ring/memory.ts) for why none is lost.
-      if (!requested(w)) await waitAsync(ctl, Ctl.WORKER_STATE, WorkerState.SLEEPING, Infinity);
+      if (!requested()) await waitAsync(svc, Svc.WORKER_STATE, WorkerState.SLEEPING, Infinity);
     }
-    Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.RUNNING);
+    Atomics.store(svc, Svc.WORKER_STATE, WorkerState.RUNNING);
   }
-  Atomics.store(ctl, Ctl.WORKER_STATE, WorkerState.EXITED);
+  Atomics.store(svc, Svc.WORKER_STATE, WorkerState.EXITED);
   port.close();
 }
-
 
 run().catch(die);
