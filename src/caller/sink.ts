@@ -216,8 +216,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         cause: err,
       });
     };
+    // A directory made just now holds nothing of an earlier session or a crashed opener: the
+    // scans for those are skipped (they are a readdir each, and a sink must be cheap to open).
+    let freshDir = false;
     try {
-      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      freshDir = fs.mkdirSync(path.dirname(abs), { recursive: true }) !== undefined;
     } catch (err) {
       fail(err, 'cannot create its directory');
     }
@@ -225,7 +228,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     // taken (one writer per path), the file is opened without O_TRUNC (so permissions are proven)
     // and the writer is started (or given up on: that degrades, it does not fail) before truncate
     // mode empties the set.
-    const lock = lockPath(abs);
+    const lock = lockPath(abs, freshDir);
     const truncate = opts.mode === 'truncate';
     let fd = -1;
     let sink: JsonlEventSink;
@@ -252,7 +255,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       lock.release();
       throw err;
     }
-    if (truncate) {
+    if (truncate && !freshDir) {
       try {
         // A fresh session: segments left by an earlier one would read as part of this one, in any
         // form (the base file's compressed copy included). Newest first, and the base file emptied

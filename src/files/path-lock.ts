@@ -65,8 +65,11 @@ function canonical(abs: string): string {
   }
 }
 
-/** Takes `<basePath>.lock`; throws SinkError code ERR_RINGLOG_LOCKED when a live holder has it. */
-export function lockPath(basePath: string): PathLock {
+/**
+ * Takes `<basePath>.lock`; throws SinkError code ERR_RINGLOG_LOCKED when a live holder has it.
+ * `freshDir`: the caller made the directory just now, so no opener can have left anything there.
+ */
+export function lockPath(basePath: string, freshDir = false): PathLock {
   const abs = path.resolve(basePath);
   const dir = path.dirname(abs);
   const name = path.basename(abs);
@@ -105,7 +108,7 @@ export function lockPath(basePath: string): PathLock {
   removeQuietly(ownerPath);
   const since = parseHolder(text).since ?? new Date().toISOString();
   heldHere().set(key, { token, since });
-  removeLeftovers(dir, name);
+  if (!freshDir) removeLeftovers(dir, name);
 
   let released = false;
   return {

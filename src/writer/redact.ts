@@ -106,8 +106,11 @@ interface Parsed {
  * once, to check that it default-exports a function (so a typo fails open(), not the writer).
  */
 export function resolveRedactSpec(option: unknown, name = 'redact'): RedactSpec | null {
+  // The default policy is what nearly every sink asks for: resolved once, not at every open().
+  if (option === undefined || option === true) return (defaultSpec ??= parse({}, name, false).spec);
   return parse(option, name, false).spec;
 }
+let defaultSpec: RedactSpec | null | undefined;
 
 function parse(option: unknown, name: string, allowFunction: boolean): Parsed {
   const field = (f: string): string => `ringlog: option "${name}": field "${f}"`;
