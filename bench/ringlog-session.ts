@@ -2,8 +2,14 @@
 // flush({ fsync: true }), so the rows differ only in that.
 
 import { join } from 'node:path';
-import { JsonlEventSink } from '../src/index.js';
+import { pathToFileURL } from 'node:url';
+import type * as Ringlog from '../src/index.js';
 import type { Session } from './harness.js';
+
+// RINGLOG_LIB names another build's index.js (bench/versus-previous.ts measures the previous commit
+// beside this one, each in its own process).
+const { JsonlEventSink }: typeof Ringlog =
+  process.env.RINGLOG_LIB === undefined ? await import('../src/index.js') : await import(pathToFileURL(process.env.RINGLOG_LIB).href);
 
 export function ringlogSession(dir: string, fsyncAtEnd: boolean): Session {
   const sink = JsonlEventSink.open(join(dir, 'events.jsonl'));

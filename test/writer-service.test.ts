@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rng } from '../dist/demo/corpus.js';
-import { JsonlEventSink } from '../dist/src/index.js';
+import { JsonlEventSink, type SinkError } from '../dist/src/index.js';
 import { BASE_NAME, coverage, readLines, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
@@ -100,6 +100,35 @@ describe('one writer thread for the whole process', () => {
     expect(limited.writerThread).not.toBe(plain.writerThread);
     expect(limited2.writerThread).toBe(limited.writerThread);
     await Promise.all([plain.close(), limited.close(), limited2.close()]);
+  });
+
+  it('a sink the writer cannot serve (its redaction module will not load in the thread) writes on its own thread; the others keep the writer', async () => {
+    const dir = dirs.make('attach-failed');
+    const mod = path.join(dir, 'main-thread-only.cjs');
+    fs.writeFileSync(
+      mod,
+      `const { isMainThread } = require('node:worker_threads');
+       if (!isMainThread) throw new Error('this redaction module loads on the main thread only');
+       module.exports = (event) => ({ ...event, redacted_by: 'custom' });`,
+    );
+    const errors: SinkError[] = [];
+    const odd = JsonlEventSink.open(path.join(dir, 'odd.jsonl'), { redact: { custom: mod }, onError: (e) => errors.push(e) });
+    const plain = JsonlEventSink.open(path.join(dir, 'plain.jsonl'));
+    for (let n = 0; n < 500; n++) {
+      odd.handleEvent({ type: 'tick', sink: 'odd', n });
+      plain.handleEvent({ type: 'tick', sink: 'plain', n });
+      if (n % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([odd.flush(), plain.flush()]);
+    await waitFor(() => errors.length > 0, 'the report that the writer cannot serve the sink');
+    expect(errors[0]!.code).toBe('ERR_RINGLOG_WORKER');
+    expect(String((errors[0]!.cause as Error).message)).toMatch(/main thread only/);
+    expect(odd.writerThread).toBeUndefined();
+    expect(plain.writerThread).toBeDefined();
+    await Promise.all([odd.close(), plain.close()]);
+    expectComplete(dir, 'odd.jsonl', 500, 'odd');
+    expectComplete(dir, 'plain.jsonl', 500, 'plain');
+    expect(readLines(dir, 'odd.jsonl').lines.every((l) => l.redacted_by === 'custom')).toBe(true);
   });
 
   it('the shared writer terminated at random moments while 3 sinks log (one closing midway): every file gap-free, nothing lost or doubled', async () => {
