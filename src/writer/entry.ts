@@ -194,6 +194,17 @@ function pass(): 'busy' | 'blocked' | 'idle' {
   return outcome;
 }
 
+/** Whether any sink published records since the last pass looked. */
+function published(): boolean {
+  for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.WRITE_POS) !== s.seen) return true;
+  return false;
+}
+
+async function nap(): Promise<void> {
+  Atomics.store(svc, Svc.WORKER_STATE, WorkerState.NAPPING);
+  await waitAsync(svc, Svc.WORKER_STATE, WorkerState.NAPPING, NAP_MS);
+}
+
 /** Whether any sink asks for this thread since the last pass looked. */
 function requested(): boolean {
   for (const s of sinks.values()) {
@@ -221,15 +232,19 @@ async function run(): Promise<void> {
       await yieldToLoop();
       continue;
     }
+    // Records published while the pass ran: no nap (a napper is not woken by them).
+    if (outcome === 'idle' && published()) continue;
     if (outcome === 'blocked' || naps < NAPS_BEFORE_SLEEP) {
       // A lost lock race or a missing external record waits a moment, as an idle nap does.
       if (outcome === 'idle') naps++;
-      Atomics.store(svc, Svc.WORKER_STATE, WorkerState.NAPPING);
-      await waitAsync(svc, Svc.WORKER_STATE, WorkerState.NAPPING, NAP_MS);
+      await nap();
     } else {
       Atomics.store(svc, Svc.WORKER_STATE, WorkerState.SLEEPING);
       // Re-checked after the announcement: see wakeWriter (src/ring/memory.ts) for why none is lost.
+      // A request this thread cannot serve yet (an fsync while a sink's own thread holds its lock)
+      // is looked at again after a nap, not in a spin.
       if (!requested()) await waitAsync(svc, Svc.WORKER_STATE, WorkerState.SLEEPING, Infinity);
+      else await nap();
     }
     Atomics.store(svc, Svc.WORKER_STATE, WorkerState.RUNNING);
   }
