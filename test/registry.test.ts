@@ -791,4 +791,28 @@ describe('producer handles: every event sent is written, however the process end
       expect(mine).toEqual(Array.from({ length: 20_000 }, (_, n) => n));
     }
   });
+
+  it('a producer still sending flat out when the process exits does not hold it: the end takes what it can for a bounded time, gap-free, and says so', async () => {
+    const dir = dirs.make('ending-endless');
+    const r = await runChild(
+      `import { Worker } from 'node:worker_threads';
+       import { JsonlEventSink, sinkHandle } from '%RINGLOG%';
+       const sink = JsonlEventSink.open(process.argv[2] + '/event_log.jsonl');
+       const handle = sinkHandle(sink);
+       new Worker(\`
+         const { workerData } = require('node:worker_threads');
+         import(workerData.lib).then(({ connectSink }) => {
+           const out = connectSink(workerData.handle);
+           for (let n = 0; ; n++) out.handleEvent({ type: 'p', n });
+         });\`, { eval: true, workerData: { lib: '%RINGLOG%', handle }, transferList: [handle.port] });
+       setTimeout(() => process.exit(0), 300);`,
+      [dir],
+    );
+    expect(r.timedOut).toBe(false);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/a producer thread was still sending when the process ended/);
+    const { lines } = readLines(dir);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l, i) => l.index === i && l.n === i)).toBe(true);
+  });
 });

@@ -133,9 +133,11 @@ export class EventEncoder {
   }
 
   private finish(): void {
-    const len = alignRecord(this.pos - this.start);
+    const used = this.pos - this.start;
+    const len = alignRecord(used);
+    // Room first: it may move the record (and so its start) into scratch.
+    this.room(len - used);
     const end = this.start + len;
-    this.room(end - this.pos);
     // Zeroed padding: a record's bytes depend on the event alone, not on what the buffer held.
     for (let p = this.pos; p < end; p++) this.u8[p] = 0;
     this.dv.setUint32(this.start, len, true);

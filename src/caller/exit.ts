@@ -25,9 +25,19 @@ import { constants } from 'node:os';
 
 /** Events on their way to a sink from elsewhere (a producer thread's handle): delivered first. */
 export interface InboundQueue {
-  /** Hands every event already sent to its sink, synchronously; `ending`: the process ends. */
-  deliverNow(ending: boolean): void;
+  /** Hands the events already sent to their sink, synchronously, until `deadline` (a producer
+   *  that keeps sending would otherwise hold the process forever); `ending`: the process ends. */
+  deliverNow(ending: boolean, deadline: number): void;
 }
+
+/**
+ * How long the exit takes events off producers' ports, in total: what they sent before the end is
+ * normally there at once (tens of thousands of events take milliseconds), so this bounds only a
+ * producer still sending flat out, which would otherwise keep the process from ever ending.
+ */
+const EXIT_INBOUND_MS = 1000;
+/** The same on a signal that others handle: their turn must not wait on it. */
+const SIGNAL_INBOUND_MS = 100;
 
 export interface ExitFlushable {
   /** A signal arrived and others decide: write what can be written without waiting; stay open. */
@@ -106,9 +116,10 @@ function sameSignal(signal: string | number | undefined, sig: Sig): boolean {
 /** Events already sent by producer threads reach their sinks before those write for good: the
  *  owner's side of a handle does not keep the process alive, so at its end they may still wait. */
 function deliverInbound(ending: boolean): void {
+  const deadline = Date.now() + (ending ? EXIT_INBOUND_MS : SIGNAL_INBOUND_MS);
   for (const q of inbound) {
     try {
-      q.deliverNow(ending);
+      q.deliverNow(ending, deadline);
     } catch (err) {
       report('delivery of producer events', err);
     }

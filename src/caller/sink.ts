@@ -72,7 +72,7 @@ const enum State {
   OPEN,
   CLOSING,
   CLOSED,
-  /** The process is exiting: every event is written at its call (exit is last: src/exit.ts). */
+  /** The process is exiting: every event is written at its call (exit is last: exit.ts). */
   EXITING,
 }
 
@@ -345,7 +345,15 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (reason !== undefined) {
       this.#rejected++;
       this.#enc.begin();
-      this.#enc.rejected(index, ts, frameDepth, executionId, reason);
+      try {
+        this.#enc.rejected(index, ts, frameDepth, executionId, reason);
+      } catch (err) {
+        // The envelope itself cannot be snapshotted (an executionId past the snapshot limit): the
+        // marker still stands in the event's place, without it.
+        this.#enc.abandon();
+        this.#enc.begin();
+        this.#enc.rejected(index, ts, frameDepth, undefined, `${reason}; its execution_id could not be written either (${errorText(err)})`);
+      }
     }
     this.#placeScratch(index, ts);
   }
@@ -750,7 +758,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#drainHere(Date.now() + SIGNAL_FLUSH_MS, false);
     } catch {
       // The writer holds the file (a slow disk): the other listeners are not kept waiting for it.
-      // What is left is written by the exit flush, or before a fatal re-raise (src/exit.ts).
+      // What is left is written by the exit flush, or before a fatal re-raise (exit.ts).
     }
   }
 

@@ -9,7 +9,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { faultInfo } from '../errors.js';
 import { fast } from '../node-buffer.js';
 import { KeyTable } from '../ring/keys.js';
-import { ringViews, type RingViews } from '../ring/memory.js';
+import { reached, ringViews, type RingViews } from '../ring/memory.js';
 import { Ctl, LockOwner, Svc, WorkerState, WRITER_GONE } from '../ring/slots.js';
 import { waitAsync } from '../ring/wait.js';
 import { currentOsThreadId } from '../threads/os-thread.js';
@@ -157,9 +157,14 @@ function batch(s: Attached, final: boolean): boolean | 'waiting-external' {
   }
 }
 
+/** A flush({ fsync: true }) waits: the last fsync (DONE: the WRITTEN value it covered) is short of it. */
+function fsyncWanted(ctl: Int32Array): boolean {
+  return !reached(Atomics.load(ctl, Ctl.FSYNC_DONE), Atomics.load(ctl, Ctl.FSYNC_REQUEST));
+}
+
 function serveFsync(s: Attached): void {
   const { ctl } = s.ring;
-  if (Atomics.load(ctl, Ctl.FSYNC_REQUEST) === Atomics.load(ctl, Ctl.FSYNC_DONE) || !tryHold(ctl, LockOwner.WORKER)) return;
+  if (!fsyncWanted(ctl) || !tryHold(ctl, LockOwner.WORKER)) return;
   try {
     s.consumer.serveFsync();
   } finally {
@@ -212,7 +217,7 @@ function requested(): boolean {
     if (
       Atomics.load(ctl, Ctl.WRITE_POS) !== s.seen ||
       Atomics.load(ctl, Ctl.STOP) === 1 ||
-      Atomics.load(ctl, Ctl.FSYNC_REQUEST) !== Atomics.load(ctl, Ctl.FSYNC_DONE)
+      fsyncWanted(ctl)
     ) {
       return true;
     }

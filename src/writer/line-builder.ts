@@ -8,7 +8,7 @@
 // Number-to-text, as JSON.stringify does. So a JSON-compatible event's line is byte-identical to
 // JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
 //
-// With a redaction policy (src/redact.ts) it applies it while copying, so secrets never reach the
+// With a redaction policy (redact.ts) it applies it while copying, so secrets never reach the
 // output: a value under a sensitive key is written as the censor and its bytes skipped; a string is
 // decoded to a JS string only when its bytes could hold a secret (an `=` after `?name`, `&name` or
 // `;name`, or an `@` after `://`: every built-in string rule needs one of them), or always when extra
@@ -41,9 +41,9 @@ const AT = 0x40;
 const SLASH = 0x2f;
 /** Per byte, for the redacting copy: 0 copy as is, 1 needs a JSON escape, 2 may start a secret. */
 const BYTE_CLASS = new Uint8Array(256);
-/** Bytes of a query-parameter name (as src/redact.ts's PARAM_NAME rule reads them). */
+/** Bytes of a query-parameter name (as redact.ts's PARAM_NAME rule reads them). */
 const PARAM_NAME = new Uint8Array(256);
-/** Bytes that end a URL's authority (as src/redact.ts's USERINFO rule reads it). */
+/** Bytes that end a URL's authority (as redact.ts's USERINFO rule reads it). */
 const AUTHORITY_END = new Uint8Array(256);
 for (let b = 0; b < 0x20; b++) BYTE_CLASS[b] = 1;
 BYTE_CLASS[QUOTE] = 1;

@@ -4,12 +4,12 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type RingViews } from '../ring/memory.js';
-import { Ctl, Num } from '../ring/slots.js';
-import { OutBuffer } from './out-buffer.js';
 import { segmentPath } from '../files/format.js';
 import { FRESH_SEGMENT, RESUMED_SEGMENT } from '../files/segments.js';
+import { reached, type RingViews } from '../ring/memory.js';
+import { Ctl, Num } from '../ring/slots.js';
 import { sleepSync } from '../ring/wait.js';
+import { OutBuffer } from './out-buffer.js';
 
 /** The writer's I/O boundary: real fs calls, replaceable in tests to inject faults that cannot be
  *  produced for real (EIO, EBADF…). */
@@ -184,8 +184,8 @@ export class SegmentWriter {
   maybeFsync(): void {
     const { ctl } = this.ring;
     const want = Atomics.load(ctl, Ctl.FSYNC_REQUEST);
-    const done = Atomics.load(ctl, Ctl.FSYNC_DONE);
-    if (want === done) return;
+    // DONE holds the WRITTEN value the last fsync covered, which may be past the request.
+    if (reached(Atomics.load(ctl, Ctl.FSYNC_DONE), want)) return;
     const written = Atomics.load(ctl, Ctl.WRITTEN);
     if (((written - want) | 0) < 0) return;
     try {
