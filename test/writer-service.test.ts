@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rng } from '../dist/demo/corpus.js';
-import { JsonlEventSink, type SinkError } from '../dist/src/index.js';
+import { JsonlEventSink, readEvents, type SinkError } from '../dist/src/index.js';
 import { BASE_NAME, coverage, readLines, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
@@ -60,6 +60,40 @@ describe('one writer thread for the whole process', () => {
     expect(new Set(sinks.map((s) => s.writerThread)).size).toBe(1);
     await Promise.all(sinks.map((s) => s.close()));
     for (let i = 0; i < SINKS; i++) expectComplete(path.join(dir, `s${i}`), BASE_NAME, PER, `s${i}`);
+  });
+
+  it('20 sinks rotating with compress: gzip share one compression thread; every segment is compressed and every set reads back whole', async () => {
+    const dir = dirs.make('compress-shared');
+    const warm = JsonlEventSink.open(path.join(dir, 'warm.jsonl'));
+    await warm.close();
+    await waitFor(() => warm.writerThread === undefined, 'the warm-up writer to be let go of');
+    const before = threads();
+    const SINKS = 20;
+    const PER = 300;
+    const sinks = Array.from({ length: SINKS }, (_, i) => JsonlEventSink.open(path.join(dir, `s${i}`, BASE_NAME), { rotateBytes: 8 * 1024, compress: 'gzip' }));
+    let most = 0;
+    for (let k = 0; k < PER; k++) {
+      for (let i = 0; i < SINKS; i++) sinks[i]!.handleEvent({ type: 'tick', sink: `s${i}`, n: k, text: 'y'.repeat(100) });
+      if (k % 20 === 19) {
+        await new Promise((r) => setTimeout(r, 1));
+        most = Math.max(most, threads() - before);
+      }
+    }
+    await Promise.all(sinks.map((s) => s.close()));
+    // The writer thread and the compression thread, whatever the number of sinks compressing.
+    expect(most).toBeLessThanOrEqual(2);
+    for (let i = 0; i < SINKS; i++) {
+      const d = path.join(dir, `s${i}`);
+      const ns: number[] = [];
+      for await (const e of readEvents<{ n: number }>(path.join(d, BASE_NAME))) ns.push(e.n);
+      expect(ns, `s${i}`).toEqual(Array.from({ length: PER }, (_, n) => n));
+      // Every closed segment compressed; the last one, current at close, stays plain.
+      const { rotations, segmentsCompressed } = sinks[i]!.stats();
+      expect(rotations, `s${i}`).toBeGreaterThan(2);
+      expect(segmentsCompressed, `s${i}`).toBe(rotations);
+      const plain = fs.readdirSync(d).filter((f) => /-\d{6}\.jsonl$/.test(f));
+      expect(plain, `s${i}`).toEqual([`event_log-${String(rotations).padStart(6, '0')}.jsonl`]);
+    }
   });
 
   it('the last sink to close lets the thread end; the next sink starts a new one', async () => {

@@ -109,7 +109,7 @@ export class Janitor {
     this.#schedule();
   }
 
-  /** Waits for every job and removal (new ones included until the queue is empty), then ends the pool. */
+  /** Waits for every job and removal (new ones included until the queue is empty). */
   async close(): Promise<void> {
     if (this.#stopped) return;
     this.#closing = true;
