@@ -106,7 +106,8 @@ export class EventEncoder {
   event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
     this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
     this.stack.push(body);
-    this.objectBody(body, Object.getPrototypeOf(body), 1, executionId === undefined ? ENVELOPE : ENVELOPE_WITH_EXECUTION);
+    // The envelope's keys: an event's own field by such a name is renamed (see renamed()).
+    this.objectBody(body, Object.getPrototypeOf(body), 1, executionId === undefined ? ENVELOPE_KEYS : ENVELOPE_KEYS_WITH_EXECUTION);
     this.stack.pop();
     this.finish();
   }
@@ -378,10 +379,6 @@ function hasEnumerable(o: object): boolean {
   for (const _ in o) return true;
   return false;
 }
-
-/** Keys the line's envelope writes itself; an event's own field by that name is renamed. */
-const ENVELOPE = ENVELOPE_KEYS;
-const ENVELOPE_WITH_EXECUTION = ENVELOPE_KEYS_WITH_EXECUTION;
 
 /** `event_<key>`, prefixed again while the event has a field by that name too: nothing is lost
  *  and no line ever holds a key twice. */

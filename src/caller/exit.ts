@@ -150,22 +150,29 @@ function uninstall(): void {
   for (const sig of SIGNALS) process.removeListener(sig, signalListeners[sig]);
 }
 
+/** The listeners are there exactly while a sink or an inbound queue is tracked. */
+function listenWhileTracked(): void {
+  const needed = open.size > 0 || inbound.size > 0;
+  if (needed && !installed) install();
+  else if (!needed && installed) uninstall();
+}
+
 export function trackForExit(sink: ExitFlushable): void {
   open.add(sink);
-  if (!installed) install();
+  listenWhileTracked();
 }
 
 export function untrackForExit(sink: ExitFlushable): void {
   open.delete(sink);
-  if (open.size === 0 && inbound.size === 0 && installed) uninstall();
+  listenWhileTracked();
 }
 
 export function trackInbound(q: InboundQueue): void {
   inbound.add(q);
-  if (!installed) install();
+  listenWhileTracked();
 }
 
 export function untrackInbound(q: InboundQueue): void {
   inbound.delete(q);
-  if (open.size === 0 && inbound.size === 0 && installed) uninstall();
+  listenWhileTracked();
 }

@@ -212,16 +212,8 @@ async function nap(): Promise<void> {
 
 /** Whether any sink asks for this thread since the last pass looked. */
 function requested(): boolean {
-  for (const s of sinks.values()) {
-    const { ctl } = s.ring;
-    if (
-      Atomics.load(ctl, Ctl.WRITE_POS) !== s.seen ||
-      Atomics.load(ctl, Ctl.STOP) === 1 ||
-      fsyncWanted(ctl)
-    ) {
-      return true;
-    }
-  }
+  if (published()) return true;
+  for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.STOP) === 1 || fsyncWanted(s.ring.ctl)) return true;
   return stopWhenEmpty && sinks.size === 0;
 }
 
