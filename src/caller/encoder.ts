@@ -63,6 +63,9 @@ export class EventEncoder {
     readonly scratch: Scratch,
     keys = new KeyTable(),
     readonly maxRecordBytes = MAX_RECORD_BYTES,
+    /** Keys interned at most: 0 for a producer that shares the ring with the owner (its ids would
+     *  clash with the owner's), which then sends every key whole. */
+    readonly maxKeys = MAX_KEYS,
   ) {
     this.keys = keys;
     for (let i = 0; i < keys.size; i++) this.ids.set(keys.names[i]!, i);
@@ -241,7 +244,7 @@ export class EventEncoder {
       return;
     }
     const newId = this.keys.size;
-    if (newId < MAX_KEYS && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
+    if (newId < this.maxKeys && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
       this.room(5 + k.length * 3);
       const start = this.pos;
       const written = this.buf.utf8Write(k, start + 5);

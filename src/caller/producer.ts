@@ -3,13 +3,8 @@
 // and waking the writer when it sleeps. Only the caller's thread of one sink writes WRITE_POS.
 
 import { Kind } from '../ring/records.js';
-import { u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
+import { u32diff, wakeWriter, type RingViews, type Waker } from '../ring/memory.js';
 import { Ctl, Svc, WorkerState } from '../ring/slots.js';
-
-/** Whom to wake: the writer thread's slots (they change when a replacement thread starts). */
-export interface Waker {
-  readonly svc: Int32Array;
-}
 
 export class RingProducer {
   readonly ring: RingViews;

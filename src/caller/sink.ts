@@ -13,7 +13,7 @@ import { lockPath, type PathLock } from '../files/path-lock.js';
 import { lastLineOfSet, RESUMED_SEGMENT, scanTail } from '../files/segments.js';
 import { fast } from '../node-buffer.js';
 import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
-import { Ctl, LockOwner, Num } from '../ring/slots.js';
+import { Claim, Ctl, LockOwner, Num } from '../ring/slots.js';
 import { sleepSync, waitAsync, waitSync } from '../ring/wait.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../types.js';
 import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
@@ -25,6 +25,8 @@ import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch }
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import { RingProducer } from './producer.js';
+import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
+import { errorText, snapshot, SNAPSHOT_PUBLISHED, SNAPSHOT_REJECTED } from './snapshot.js';
 import { WriterLink } from './writer-service.js';
 
 /** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
@@ -47,6 +49,12 @@ const INLINE_SLICE_BYTES = 64 * 1024;
 /** ... and what is left after a burst is written this soon after it, so lines stay visible. */
 const INLINE_IDLE_MS = 1;
 /**
+ * Inline with producers in other threads: how often this thread writes what they placed. 5 ms
+ * bounds how long their lines wait and how long a producer blocked on a full ring waits, at a
+ * cost of 200 cheap checks a second while the sink is open that way.
+ */
+const SHARED_INLINE_POLL_MS = 5;
+/**
  * A signal handled by other listeners: how long their turn may wait for the writer to let go of
  * the file. A batch takes milliseconds; longer is a stuck disk, and the exit flush deals with that.
  */
@@ -54,6 +62,12 @@ const SIGNAL_FLUSH_MS = 100;
 /** process.emitWarning code of the switch to writing on the caller's thread. */
 export const WRITER_FALLBACK_WARNING = 'RINGLOG_WRITER_FALLBACK';
 let fallbackWarned = false;
+
+let shareOf: (sink: JsonlEventSink) => SharedRing;
+/** Shares `sink`'s ring with producers in other threads (for sinkHandle only). */
+export function shareRing(sink: JsonlEventSink): SharedRing {
+  return shareOf(sink);
+}
 
 interface Queued {
   readonly bytes: Buffer;
@@ -79,6 +93,9 @@ const enum State {
 export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** The reference's rotation threshold: 100 MiB. */
   static readonly ROTATE_BYTES = ROTATE_BYTES;
+  static {
+    shareOf = (sink) => sink.#share();
+  }
 
   readonly basePath: string;
   readonly #opts: ResolvedOptions;
@@ -111,11 +128,17 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #rejected = 0;
 
   readonly #writer: WriterLink;
+  /** Set once a handle shares the ring with other threads: every record is then claimed. */
+  #shared: SharedProducer | undefined;
+  /** How this thread's records are placed once shared (made once: handleEvent allocates nothing). */
+  #placeOpts: PlaceOptions | undefined;
   /** The base path's lock (one writer per path), held from open() to close() or exit. */
   readonly #lock: PathLock;
   /** Set when no writer thread can run: this thread writes, in slices (INLINE_SLICE_BYTES). */
   #inline = false;
   #inlineTimer: NodeJS.Timeout | undefined;
+  /** Inline and shared: what producers in other threads place is written from here, on a timer. */
+  #sharedInlineTimer: NodeJS.Timeout | undefined;
   /**
    * READ_POS when a blocking wait last timed out, -1 when none: until the writer moves past it,
    * no event waits again (a stall costs the loop one blockTimeoutMs, not one per event).
@@ -283,7 +306,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   /** The next index to be stamped: the number of events of this session so far. */
   eventCount(): number {
-    return this.#next;
+    return this.#shared === undefined ? this.#next : this.#shared.nextIndex();
   }
 
   /** Stamps and snapshots `event`. Never throws, never waits on I/O (see the overload policy). */
@@ -293,7 +316,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#afterClose++;
       return;
     }
-    const index = this.#next++;
+    // Shared, the index is taken when the record is placed (ring/claim.ts); 0 holds its place.
+    const index = this.#shared === undefined ? this.#next++ : 0;
     let ts = Date.now();
     if (ts < this.#lastTs) ts = this.#lastTs; // wall clock stepped back: keep the file non-decreasing
     this.#lastTs = ts;
@@ -319,53 +343,22 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   }
 
   #accept(index: number, ts: number, event: AgentEvent, context: EventContext | undefined): void {
-    let frameDepth: unknown = null;
-    let executionId: string | undefined;
-    let body: object | undefined;
-    let reason: string | undefined;
-    try {
-      if (context !== undefined && context !== null) {
-        frameDepth = context.frameDepth;
-        if (typeof context.executionId === 'string') executionId = context.executionId;
-      }
-      const b = topLevelBody(event);
-      if (typeof b === 'string') reason = b;
-      else body = b;
-    } catch (err) {
-      reason = `${errorText(err)} (reading the event)`;
-    }
-    if (body !== undefined) {
-      try {
-        if (this.#encode(index, ts, frameDepth, executionId, body)) return;
-      } catch (err) {
-        this.#enc.abandon();
-        reason = `${errorText(err)} (encoding the event)`;
-      }
-    }
-    if (reason !== undefined) {
-      this.#rejected++;
-      this.#enc.begin();
-      try {
-        this.#enc.rejected(index, ts, frameDepth, executionId, reason);
-      } catch (err) {
-        // The envelope itself cannot be snapshotted (an executionId past the snapshot limit): the
-        // marker still stands in the event's place, without it.
-        this.#enc.abandon();
-        this.#enc.begin();
-        this.#enc.rejected(index, ts, frameDepth, undefined, `${reason}; its execution_id could not be written either (${errorText(err)})`);
-      }
-    }
-    this.#placeScratch(index, ts);
+    const outcome = snapshot(this.#enc, index, ts, event, context, this.#encodeEvent);
+    if (outcome === SNAPSHOT_PUBLISHED) return;
+    if (outcome === SNAPSHOT_REJECTED) this.#rejected++;
+    if (this.#shared !== undefined) this.#placeShared(this.#shared, ts);
+    else this.#placeScratch(index, ts);
   }
 
   /**
    * Snapshots the event once: straight into the ring when nothing waits ahead of it (true: it is
    * published), else, or when it outgrows the ring's free bytes, into scratch for #placeScratch.
    */
-  #encode(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean {
+  readonly #encodeEvent = (index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean => {
     const enc = this.#enc;
     let offset = 0;
-    if (this.#queueHead === this.#queue.length && this.#dropCount === 0) {
+    // Shared: the record takes its index (and room) when it is placed, so it is made in scratch.
+    if (this.#shared === undefined && this.#queueHead === this.#queue.length && this.#dropCount === 0) {
       const room = this.#producer.room();
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
@@ -376,7 +369,51 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (enc.spilled) return false;
     this.#producer.publish(enc.pos - offset);
     return true;
+  };
+
+  /**
+   * Shared: the record in scratch is placed under the claim, which gives it its index. 'buffer'
+   * waits like 'block' here: a queue on this thread would let other producers' later events
+   * overtake it, and the index must follow the file. A big record travels outside the ring as
+   * always; its index is written into its own memory under the claim.
+   */
+  #placeShared(shared: SharedProducer, ts: number): void {
+    const len = this.#enc.pos;
+    const scratch = this.#enc.scratch.buf;
+    const opts = this.#placeOpts!;
+    let outcome: number;
+    if (len > this.#ring.size / EXTERNAL_FRACTION) {
+      const id = this.#nextExternalId++;
+      const sab = new SharedArrayBuffer(len);
+      const buf = fast(Buffer.from(sab));
+      scratch.copy(buf, 0, 0, len);
+      const ext: External = { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 };
+      this.#externals.set(id, ext);
+      this.#writer.postExternal(id, sab);
+      outcome = shared.place(buf, len, ts, { ...opts, wait: true }, externalRecord(id));
+      if (outcome >= 0) {
+        ext.endPos = shared.lastEnd;
+        this.#account(len + EXTERNAL_RECORD);
+      } else {
+        this.#externals.delete(id);
+      }
+    } else {
+      outcome = shared.place(scratch, len, ts, opts);
+    }
+    if (outcome === DROPPED) {
+      this.#enc.abandon();
+      this.#dropReason ??= this.#whyNoRoom();
+    } else if (outcome === CLOSED) {
+      this.#enc.abandon();
+      this.#afterClose++;
+    }
   }
+
+  /** While a producer waits for room: a death seen without the loop, or no writer at all. */
+  readonly #makeRoom = (): void => {
+    this.#writer.poll();
+    if (this.#inline) this.#writeHere();
+  };
 
   /**
    * The record now in scratch goes into the ring, the overflow queue, or is dropped, by policy:
@@ -617,6 +654,23 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#report(err);
     // What the dead writers left in the ring goes now.
     this.#writeHere();
+    this.#pollSharedInline();
+  }
+
+  /**
+   * No writer thread and producers in other threads: they cannot write the file, and this thread's
+   * own events may not come to do it for them, so it looks at the ring on a timer of its own.
+   */
+  #pollSharedInline(): void {
+    if (!this.#inline || this.#shared === undefined || this.#sharedInlineTimer !== undefined) return;
+    const shared = this.#shared;
+    this.#sharedInlineTimer = setInterval(() => {
+      if (this.#state !== State.OPEN) return;
+      settleClaims(shared);
+      if (u32diff(Atomics.load(this.#ring.ctl, Ctl.WRITE_POS), Atomics.load(this.#ring.ctl, Ctl.READ_POS)) > 0) this.#writeHere();
+    }, SHARED_INLINE_POLL_MS);
+    // The exit flush writes whatever is left: this timer must not hold the process.
+    this.#sharedInlineTimer.unref();
   }
 
   /** Hands an asynchronous failure to onError; an exception from onError itself surfaces uncaught. */
@@ -658,7 +712,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const fsync = options?.fsync === undefined ? false : options.fsync;
     if (typeof fsync !== 'boolean') throw new TypeError(`ringlog: flush option "fsync" must be a boolean, got ${describe(fsync)}`);
     if (this.#state === State.CLOSED) return this.#throwIfLost();
-    const target = this.#next | 0;
+    const target = this.#flushTarget() | 0;
     this.#holdProcess(1);
     try {
       await this.#settleQueue();
@@ -671,6 +725,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         if (reached(cur, target) && (!fsync || reached(Atomics.load(ctl, Ctl.WRITTEN), target))) break;
         if (!this.#writer.alive) {
           // No writer: this thread writes everything accepted, so the barrier holds after it.
+          if (this.#shared !== undefined) settleClaims(this.#shared);
           this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
           if (fsync) this.#fsyncHere(target);
           break;
@@ -704,6 +759,39 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#throwIfLost();
   }
 
+  /** The index flush() waits for: every event accepted so far, by any producer. */
+  #flushTarget(): number {
+    return this.#shared === undefined ? this.#next : this.#shared.nextIndex();
+  }
+
+  /**
+   * Lets producers in other threads write into this sink's ring (fan-out/handle.ts). From here on
+   * every record, this thread's included, is claimed (ring/claim.ts). Anything this thread
+   * still queues has its index already: it is written first, so no claim can overtake it.
+   */
+  #share(): SharedRing {
+    if (this.#shared === undefined) {
+      if (this.#state === State.OPEN && (!this.#queueEmpty() || this.#dropCount > 0)) this.flushSync();
+      const { ctl, claim } = this.#ring;
+      claim[Claim.NEXT_INDEX] = this.#next;
+      claim[Claim.PUBLISHED_NEXT] = this.#next;
+      claim[Claim.LAST_TS] = this.#lastTs;
+      this.#shared = new SharedProducer(this.#ring, this.#writer);
+      this.#placeOpts = { wait: this.#opts.overload !== 'drop', timeoutMs: this.#opts.blockTimeoutMs, whileWaiting: this.#makeRoom, owner: true };
+      this.#pollSharedInline();
+      if (this.#state !== State.OPEN && this.#state !== State.EXITING) Atomics.store(ctl, Ctl.CLOSED, 1);
+      Atomics.store(ctl, Ctl.SHARED, 1);
+    }
+    return {
+      sab: this.#ring.sab,
+      svc: this.#writer.svc.buffer as SharedArrayBuffer,
+      maxDepth: this.#opts.maxDepth,
+      overload: this.#opts.overload,
+      blockTimeoutMs: this.#opts.blockTimeoutMs,
+      name: this.basePath,
+    };
+  }
+
   /** Flushes, stops the writer and closes the file. Later handleEvent calls are counted as dropped. */
   close(): Promise<void> {
     this.#closePromise ??= this.#close();
@@ -719,6 +807,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     this.#state = State.CLOSING;
     const { ctl } = this.#ring;
+    this.#closeToProducers();
     await this.#writer.stop();
     // Anything the writer could not take (it died on the way out) is written here.
     if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) > 0) {
@@ -733,6 +822,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     untrackForExit(this);
     if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
     if (this.#inlineTimer) clearTimeout(this.#inlineTimer);
+    if (this.#sharedInlineTimer) clearInterval(this.#sharedInlineTimer);
     try {
       fs.closeSync(Atomics.load(ctl, Ctl.FD));
     } catch (err) {
@@ -748,6 +838,18 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#lock.release();
     if (failure !== undefined) throw failure;
     this.#throwIfLost();
+  }
+
+  /**
+   * Producers in other threads place nothing from here on. Set under the claim, so each of their
+   * records is either in the ring before the final drain (and written) or refused (and counted by
+   * its producer's flush): none is placed where no drain will find it.
+   */
+  #closeToProducers(): void {
+    if (this.#shared === undefined) return;
+    this.#shared.lock();
+    Atomics.store(this.#ring.ctl, Ctl.CLOSED, 1);
+    this.#shared.unlock();
   }
 
   /** A signal arrived that other listeners handle: everything accepted so far goes to the file now
@@ -777,6 +879,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       // open in append mode.
       this.#janitor?.abandon();
       this.#writer.abandon();
+      this.#closeToProducers();
     }
     try {
       this.#drainHere(this.#exitDeadline, true);
@@ -791,7 +894,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   stats(): SinkStats {
     const { ctl, num, size } = this.#ring;
     // Calls after close() are counted in both accepted and dropped, so the sum always holds.
-    const accepted = this.#next - this.#firstIndex + this.#afterClose;
+    const next = this.#shared === undefined ? this.#next : this.#ring.claim[Claim.NEXT_INDEX]!;
+    const accepted = next - this.#firstIndex + this.#afterClose;
     const written = num[Num.LINES]!;
     const dropped = this.#lostTotal();
     return {
@@ -817,15 +921,19 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
 
   #lostTotal(): number {
-    return this.#policyDropped + this.#afterClose + this.#ring.num[Num.LOST]!;
+    const { ctl, num } = this.#ring;
+    return this.#policyDropped + this.#afterClose + num[Num.LOST]! + Atomics.load(ctl, Ctl.CLAIM_DROPPED) + Atomics.load(ctl, Ctl.PRODUCER_LOST);
   }
 
   #throwIfLost(): void {
     const lost = this.#lostTotal();
     if (lost === 0) return;
     const cause = this.#firstFault;
+    const producerLost = Atomics.load(this.#ring.ctl, Ctl.PRODUCER_LOST);
     const why = cause
       ? `write failed (${cause.code}: ${cause.message})`
+      : producerLost > 0
+        ? `${producerLost} of them taken by a producer thread that died before it wrote them`
       : this.#afterClose > 0 && this.#policyDropped === 0
         ? 'events were logged after close()'
         : (this.#dropReason ?? `the writer could not keep up (overload policy '${this.#opts.overload}')`);
@@ -981,19 +1089,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   }
 }
 
-/** What gets spread into the line: the event's own enumerable properties, or its toJSON() result.
- *  Returns a string (the rejection reason) when the event is not an object. */
-function topLevelBody(event: unknown): object | string {
-  if (typeof event !== 'object' || event === null) return `event is not an object (got ${describe(event)})`;
-  let body: unknown = event;
-  const toJSON = (event as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') body = toJSON.call(event, '');
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return `event is not an object (got ${describe(body)}${body === event ? '' : ' from toJSON'})`;
-  }
-  return body;
-}
-
 /**
  * The segment append mode writes to: the newest of the set. One that exists only compressed was
  * closed (the janitor compresses nothing else), so writing goes on in the next one.
@@ -1010,13 +1105,6 @@ function resumeSegment(basePath: string): number {
     if (f.n === newest && f.form === 'gz') compressed = true;
   }
   return compressed ? newest + 1 : newest;
-}
-
-function errorText(err: unknown): string {
-  const e = err as Error;
-  const text = typeof e?.message === 'string' ? `${e.name ?? 'Error'}: ${e.message}` : String(err);
-  // A reason is for a person reading the file, not a dump: keep lines small.
-  return text.length > 200 ? text.slice(0, 200) + '…' : text;
 }
 
 function bufferSource(b: Buffer): Source {

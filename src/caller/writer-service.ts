@@ -52,9 +52,11 @@ class WriterService {
 
   readonly #limits: WriterResourceLimits | undefined;
   readonly #links = new Map<number, WriterLink>();
-  /** The current thread's slots; a new thread gets new ones, so a retiring thread never writes
-   *  into its successor's. */
+  /** The current thread's slots. A thread started after a retired one gets new ones, so the
+   *  retiring thread never writes into its successor's; a replacement for a dead thread keeps
+   *  them, so producers in other threads that hold them (handles) still wake the writer. */
   svc = createSvc();
+  #retired = false;
   #worker: Worker | undefined;
   #alive = false;
   #gaveUp = false;
@@ -144,8 +146,13 @@ class WriterService {
   }
 
   #start(): void {
-    this.svc = createSvc();
+    if (this.#retired) {
+      this.svc = createSvc();
+      this.#retired = false;
+    }
     const svc = this.svc;
+    Atomics.store(svc, Svc.WRITER_ID, 0);
+    Atomics.store(svc, Svc.WRITER_TID, 0);
     this.#error = undefined;
     Atomics.store(svc, Svc.WORKER_STATE, WorkerState.STARTING);
     let worker: Worker;
@@ -189,6 +196,7 @@ class WriterService {
   /** The current thread is no longer ours: it ends by itself; a new sink starts a new one. */
   #retire(): void {
     this.#alive = false;
+    this.#retired = true;
     this.#worker = undefined;
     this.#fatal?.close();
     this.#fatal = undefined;

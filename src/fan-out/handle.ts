@@ -1,8 +1,10 @@
-// Producer handles: several worker threads emitting into one sink or one session registry. The
-// owner's thread keeps the sink (and stamps the index, so indexes stay gap-free and single-writer);
-// each producer posts its events through a MessagePort, which copies them at the call (postMessage
-// clones synchronously) and never waits. In the producer thread, connect(handle) gives back an
-// ordinary AgentEventSink (or a registry emitter) with a flush() barrier that round-trips.
+// Producer handles: several worker threads emitting into one sink or one session registry. In the
+// producer thread, connect(handle) gives back an ordinary AgentEventSink (or a registry emitter).
+// A JsonlEventSink's handle shares its ring: the producer writes into it directly, under the claim
+// lock that keeps the index gap-free and in one order across threads (fan-out/direct.ts). Any
+// other sink, and a registry, is served on the owner's thread: each producer posts its events
+// through a MessagePort, which copies them at the call (postMessage clones synchronously) and never
+// waits, and flush() is a barrier that round-trips.
 
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { trackInbound, untrackInbound, type InboundQueue } from '../caller/exit.js';
@@ -10,6 +12,8 @@ import { asSinkError, ErrorCode, SinkError } from '../errors.js';
 import { flushAll, HandlerFaults, sinkName } from './deliver.js';
 import type { ProducerHandle, ToOwner, ToProducer } from './messages.js';
 import type { AgentEvent, AgentEventSink, EventContext } from '../types.js';
+import { JsonlEventSink, shareRing } from '../caller/sink.js';
+import { DirectProducer } from './direct.js';
 
 export type { ProducerHandle } from './messages.js';
 
@@ -25,7 +29,7 @@ interface Target {
  * already sent is taken off the port synchronously and delivered before the sinks write for good:
  * the process may end at any moment and with the producers gone, and none of it is lost.
  */
-export function serve(kind: ProducerHandle['kind'], target: Target): ProducerHandle {
+export function serve(kind: ProducerHandle['kind'], target: Target): { kind: ProducerHandle['kind']; port: MessagePort } {
   const { port1, port2 } = new MessageChannel();
   let unsendable = 0;
   let firstReason = '';
@@ -90,12 +94,17 @@ export function sinkHandle(sink: AgentEventSink): ProducerHandle {
   // (the port's listener would turn it into an uncaught exception), and is reported at flush.
   const faults = new HandlerFaults();
   const name = sinkName(sink);
-  return serve('ringlog.sink', { deliver: (e, c) => faults.deliver([sink], e, c), flush: () => flushAll([sink], faults, name), name });
+  const served = serve('ringlog.sink', { deliver: (e, c) => faults.deliver([sink], e, c), flush: () => flushAll([sink], faults, name), name });
+  return sink instanceof JsonlEventSink ? { ...served, ring: shareRing(sink) } : served;
 }
 
 /** Producer side of a handle: an AgentEventSink whose events go to the owner's thread. */
 export class ConnectedSink implements AgentEventSink {
   readonly #port: MessagePort;
+  /** Set for a JsonlEventSink's handle: events go straight into its ring. */
+  readonly #direct: DirectProducer | undefined;
+  /** Events sent to the owner since the last flush (too big for the ring, or no ring). */
+  #posted = 0;
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
   #nextId = 1;
   #closed = false;
@@ -115,10 +124,17 @@ export class ConnectedSink implements AgentEventSink {
     });
     // Posting needs no ref; only a pending flush must keep the producer's thread alive.
     this.#port.unref();
+    this.#direct = handle.ring === undefined ? undefined : new DirectProducer(handle.ring, (e, c) => this.#send(e, c));
   }
 
   handleEvent(event: AgentEvent, context?: EventContext): void {
     if (this.#closed) return;
+    if (this.#direct !== undefined) this.#direct.handleEvent(event, context);
+    else this.#send(event, context);
+  }
+
+  #send(event: AgentEvent, context: EventContext | undefined): void {
+    this.#posted++;
     const msg: ToOwner = context === undefined ? { type: 'event', event } : { type: 'event', event, context };
     try {
       this.#port.postMessage(msg);
@@ -139,7 +155,13 @@ export class ConnectedSink implements AgentEventSink {
 
   /** Resolves once the owner handled every event posted before and its sink flushed. */
   flush(): Promise<void> {
-    return this.barrier(undefined);
+    if (this.#direct === undefined) return this.barrier(undefined);
+    if (this.#closed) return this.barrier(undefined);
+    const posted = this.#posted;
+    this.#posted = 0;
+    const direct = this.#direct.flush();
+    // Events that went to the owner are behind a barrier of their own; both are waited for.
+    return posted === 0 ? direct : Promise.all([direct, this.barrier(undefined)]).then(() => undefined);
   }
 
   protected barrier(sessionId: string | undefined): Promise<void> {

@@ -3,6 +3,7 @@
 // producer posted before it.
 
 import type { MessagePort } from 'node:worker_threads';
+import type { SharedRing } from '../ring/claim.js';
 import type { AgentEvent, EventContext } from '../types.js';
 
 export type ToOwner =
@@ -19,4 +20,7 @@ export type ToProducer = { readonly type: 'flushed'; readonly id: number; readon
 export interface ProducerHandle {
   readonly kind: 'ringlog.sink' | 'ringlog.registry';
   readonly port: MessagePort;
+  /** A JsonlEventSink's ring: the producer thread writes into it directly (fan-out/direct.ts);
+   *  the port then carries only events too big for the ring, and flush barriers for them. */
+  readonly ring?: SharedRing;
 }

@@ -2,7 +2,7 @@
 // every thread shares: making a ring, wrapping position arithmetic, waking the writer.
 
 import { fast, type FastBuffer } from '../node-buffer.js';
-import { CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState } from './slots.js';
+import { CLAIM_OFFSET, CLAIM_SLOTS, CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState } from './slots.js';
 
 /**
  * Wakes the writer after a request to it (records published, STOP, an fsync). `svc` is the writer
@@ -19,6 +19,12 @@ export function wakeWriter(svc: Int32Array): void {
   Atomics.notify(svc, Svc.WORKER_STATE);
 }
 
+/** Whom a producer wakes: the writer thread's slots (they change when a retired writer's
+ *  successor starts). */
+export interface Waker {
+  readonly svc: Int32Array;
+}
+
 /** The writer thread's slots, in a SharedArrayBuffer of their own. */
 export function createSvc(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(SVC_SLOTS * 4));
@@ -28,6 +34,8 @@ export interface RingViews {
   readonly sab: SharedArrayBuffer;
   readonly ctl: Int32Array;
   readonly num: Float64Array;
+  /** The Claim slots (slots.ts). */
+  readonly claim: Float64Array;
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly buf: FastBuffer;
@@ -42,6 +50,7 @@ export function ringViews(sab: SharedArrayBuffer): RingViews {
     sab,
     ctl: new Int32Array(sab, 0, CTL_SLOTS),
     num: new Float64Array(sab, NUM_OFFSET, NUM_SLOTS),
+    claim: new Float64Array(sab, CLAIM_OFFSET, CLAIM_SLOTS),
     u8: new Uint8Array(sab, DATA_OFFSET, size),
     dv: new DataView(sab, DATA_OFFSET, size),
     buf: fast(Buffer.from(sab, DATA_OFFSET, size)),

@@ -22,6 +22,9 @@ export const Kind = {
 
 export const Flag = {
   EXECUTION_ID: 1,
+  /** On DROPPED: published for a producer that died mid-claim, which may have published some of
+   *  the range after all; the consumer marks only the indexes it has not seen. */
+  IF_MISSING: 2,
 } as const;
 
 export const Tag = {

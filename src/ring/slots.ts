@@ -35,6 +35,23 @@ export const Ctl = {
   PUBLISHING: 11,
   /** The READ_POS that publish was about to store. */
   PUB_TARGET: 12,
+  // Producers in several threads (src/ring/claim.ts). Before the owner hands out its
+  // first handle the ring has one producer and these stay 0.
+  /** 1 once producers in other threads may write into the ring: every producer then claims. */
+  SHARED: 13,
+  /** Claim lock: 0 free, else the holder's ProducerId. Held from taking an index to publishing. */
+  CLAIM: 14,
+  /** Producers waiting for CLAIM or for room, so a release notifies only when someone waits. */
+  CLAIM_WAITERS: 15,
+  /** 1 while the Claim slots hold dropped indexes not yet published as a DROPPED record. */
+  DROPS_PENDING: 16,
+  /** Events dropped by claimers (no room within the overload policy), all producers together. */
+  CLAIM_DROPPED: 17,
+  /** Events whose index a producer took and never published because it died: each has a marker. */
+  PRODUCER_LOST: 18,
+  /** 1 once the owner closed the sink or began its exit drain: other threads place nothing after,
+   *  so everything they placed is in the ring when the final drain runs. */
+  CLOSED: 19,
 } as const;
 /**
  * The writer thread's own slots, in a SharedArrayBuffer of their own that every sink it serves
@@ -54,8 +71,8 @@ export const SVC_SLOTS = 3;
 
 /** WRITER_ID of a writer that has ended by its own doing. */
 export const WRITER_GONE = -1;
-/** 13 slots, rounded up to an even count so the Float64 counters after them are 8-byte aligned. */
-export const CTL_SLOTS = 14;
+/** 20 slots: an even count, so the Float64 counters after them are 8-byte aligned. */
+export const CTL_SLOTS = 20;
 
 /** Float64 slots, only ever touched by the LOCK holder (the lock's atomics order them). */
 export const Num = {
@@ -79,10 +96,27 @@ export const Num = {
 } as const;
 export const NUM_SLOTS = 10;
 
+/** Float64 slots only ever touched by the CLAIM holder (the claim lock's atomics order them). */
+export const Claim = {
+  /** The index the next claim takes. */
+  NEXT_INDEX: 0,
+  /** Index after the last record published (or dropped): below NEXT_INDEX only while a claim is
+   *  in flight, or forever when its producer died there. */
+  PUBLISHED_NEXT: 1,
+  /** emitted_at_ms of the last claim, so the file's times never step back across producers. */
+  LAST_TS: 2,
+  /** Dropped indexes waiting for room to be published as one DROPPED record. */
+  DROP_FIRST: 3,
+  DROP_COUNT: 4,
+  DROP_TS: 5,
+} as const;
+export const CLAIM_SLOTS = 6;
+
 export const CTL_BYTES = CTL_SLOTS * 4;
-export const NUM_OFFSET = CTL_BYTES; // 56: 8-byte aligned for the Float64Array view
-// DATA_OFFSET = 56 + 80 = 136, a multiple of 8 as records need.
-export const DATA_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
+export const NUM_OFFSET = CTL_BYTES; // 80: 8-byte aligned for the Float64Array view
+export const CLAIM_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
+// DATA_OFFSET = 80 + 80 + 48 = 208, a multiple of 8 as records need.
+export const DATA_OFFSET = CLAIM_OFFSET + CLAIM_SLOTS * 8;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;
 export const LockOwner = { FREE: 0, WORKER: 1, CALLER: 2 } as const;

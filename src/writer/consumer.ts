@@ -3,7 +3,7 @@
 // must hand over between the two lives in the ring header.
 
 import * as fs from 'node:fs';
-import { Kind } from '../ring/records.js';
+import { Flag, Kind } from '../ring/records.js';
 import type { KeyTable } from '../ring/keys.js';
 import { u32diff, type RingViews } from '../ring/memory.js';
 import { Ctl, Num } from '../ring/slots.js';
@@ -188,6 +188,7 @@ export class RingConsumer {
   private record(src: Source, off: number): void {
     const { u8, dv } = src;
     const kind = u8[off + 4];
+    if (kind === Kind.DROPPED && (u8[off + 5]! & Flag.IF_MISSING) !== 0 && !this.onlyMissing(src, off)) return;
     const first = dv.getFloat64(off + 8, true);
     const last = kind === Kind.DROPPED ? first + dv.getFloat64(off + 16, true) - 1 : first;
     const events = kind === Kind.DROPPED ? 0 : 1;
@@ -225,6 +226,25 @@ export class RingConsumer {
       // The line was handed over: discard() counts it with the rest of the batch, exactly once.
       this.failed(err, this.writer.discard(), last);
     }
+  }
+
+  /**
+   * A loss marker for indexes a dying producer took: the part of its range this consumer has not
+   * seen is what was lost (the producer may have published some of it just before it died). The
+   * record is cut down to that part in place; false when nothing of it is missing.
+   */
+  private onlyMissing(src: Source, off: number): boolean {
+    const { dv } = src;
+    const first = dv.getFloat64(off + 8, true);
+    const last = first + dv.getFloat64(off + 16, true) - 1;
+    const seen = Math.max(this.lastBuilt, this.skipThrough, this.ring.num[Num.LAST_INDEX]!);
+    if (last <= seen) return false;
+    const from = Math.max(first, seen + 1);
+    dv.setFloat64(off + 8, from, true);
+    dv.setFloat64(off + 16, last - from + 1, true);
+    dv.setUint8(off + 5, 0);
+    Atomics.add(this.ring.ctl, Ctl.PRODUCER_LOST, last - from + 1);
+    return true;
   }
 
   /** After a persistent fault, records are counted lost without a write until the retry time. */

@@ -13,6 +13,7 @@ import { reached, ringViews, type RingViews } from '../ring/memory.js';
 import { Ctl, LockOwner, Svc, WorkerState, WRITER_GONE } from '../ring/slots.js';
 import { waitAsync } from '../ring/wait.js';
 import { currentOsThreadId } from '../threads/os-thread.js';
+import { SharedProducer, settleClaims } from '../ring/claim.js';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
 import { heldBatch, release, tryHold } from './hold.js';
 import { faultyIo, readInjection } from './inject.js';
@@ -41,6 +42,8 @@ interface Attached {
   finalDone: boolean;
   /** WRITE_POS as last seen, for the sleep decision. */
   seen: number;
+  /** Once producers in other threads share the ring: to settle what a dead one left. */
+  claims: SharedProducer | undefined;
 }
 
 const sinks = new Map<number, Attached>();
@@ -106,7 +109,7 @@ function attach(msg: Attach): void {
     post({ type: 'attachFailed', sink, error: fatalOf(err) });
     return;
   }
-  sinks.set(sink, { id: sink, ring, consumer, externals, finalDone: false, seen: Atomics.load(ring.ctl, Ctl.WRITE_POS) });
+  sinks.set(sink, { id: sink, ring, consumer, externals, finalDone: false, seen: Atomics.load(ring.ctl, Ctl.WRITE_POS), claims: undefined });
   wake();
 }
 
@@ -178,6 +181,7 @@ function pass(): 'busy' | 'blocked' | 'idle' {
   let outcome: 'busy' | 'blocked' | 'idle' = 'idle';
   for (const s of sinks.values()) {
     const { ctl } = s.ring;
+    claimsOwed(s);
     const stopping = Atomics.load(ctl, Ctl.STOP) === 1;
     s.seen = Atomics.load(ctl, Ctl.WRITE_POS);
     if (s.consumer.backlog() > 0 || (stopping && !s.finalDone)) {
@@ -199,6 +203,17 @@ function pass(): 'busy' | 'blocked' | 'idle' {
   return outcome;
 }
 
+/**
+ * A shared ring (producers in several threads): a claim a dead producer left, or dropped indexes
+ * no producer came back to publish, are put in the ring here, so no flush waits on them forever.
+ * True while something is owed, so this thread keeps looking instead of sleeping.
+ */
+function claimsOwed(s: Attached): boolean {
+  if (Atomics.load(s.ring.ctl, Ctl.SHARED) === 0) return false;
+  s.claims ??= new SharedProducer(s.ring, { svc });
+  return settleClaims(s.claims);
+}
+
 /** Whether any sink published records since the last pass looked. */
 function published(): boolean {
   for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.WRITE_POS) !== s.seen) return true;
@@ -213,7 +228,7 @@ async function nap(): Promise<void> {
 /** Whether any sink asks for this thread since the last pass looked. */
 function requested(): boolean {
   if (published()) return true;
-  for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.STOP) === 1 || fsyncWanted(s.ring.ctl)) return true;
+  for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.STOP) === 1 || fsyncWanted(s.ring.ctl) || claimsOwed(s)) return true;
   return stopWhenEmpty && sinks.size === 0;
 }
 

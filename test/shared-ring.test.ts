@@ -1,0 +1,369 @@
+// Producer threads writing straight into a JsonlEventSink's ring (sinkHandle + connectSink): the
+// claim lock keeps one gap-free index order across threads, a producer that dies mid-claim leaves
+// a counted loss marker instead of a stall or a silent gap, and the writer dying under many
+// producers and several sinks loses nothing. Real worker threads, real files.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, JsonlEventSink, sinkHandle, type ProducerHandle } from '../dist/src/index.js';
+import { coverage, expectLossAccounted, lastJson, readLines, RINGLOG_URL, runChildWithEnv, sinkFailure, tempDirs, type Line } from './helpers.js';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+const CLAIM_URL = new URL('../dist/src/ring/claim.js', import.meta.url);
+const MEMORY_URL = new URL('../dist/src/ring/memory.js', import.meta.url);
+const SLOTS_URL = new URL('../dist/src/ring/slots.js', import.meta.url);
+
+/**
+ * A producer thread: logs `count` events `{ type: 'work', producer, seq, pad }` into each of its
+ * handles, in turn, then flushes each (reporting what flush() threw), then says done. With
+ * `keys`, each event also carries a key of its own per seq, so the key table is exercised.
+ */
+const PRODUCER = `
+import { workerData, parentPort } from 'node:worker_threads';
+import { connectSink } from '%RINGLOG%';
+const { handles, producer, count, pad, odd } = workerData;
+const sinks = handles.map((h) => connectSink(h));
+for (let seq = 0; seq < count; seq++) {
+  for (const s of sinks) {
+    const e = { type: 'work', producer, seq, pad: 'p'.repeat(seq % pad) };
+    if (odd) e['k' + (seq % 7)] = { nested: [seq, 'é', null] };
+    s.handleEvent(e, { frameDepth: producer });
+  }
+}
+const errors = [];
+for (const s of sinks) {
+  try { await s.flush(); } catch (err) { errors.push({ code: err.code, droppedEvents: err.droppedEvents, message: err.message }); }
+}
+parentPort.postMessage({ done: producer, errors });
+`;
+
+interface Done {
+  done: number;
+  errors: { code: string; droppedEvents: number; message: string }[];
+}
+
+function producerScript(): string {
+  const dir = dirs.make('producer');
+  const script = path.join(dir, 'producer.mjs');
+  fs.writeFileSync(script, PRODUCER.replaceAll('%RINGLOG%', RINGLOG_URL.href));
+  return script;
+}
+
+interface ProducerRun {
+  readonly worker: Worker;
+  /** Resolves with the worker's report, or null when it ended without one (terminated). */
+  readonly result: Promise<Done | null>;
+}
+
+function startProducer(script: string, handles: readonly ProducerHandle[], producer: number, count: number, opts: { pad?: number; odd?: boolean } = {}): ProducerRun {
+  const worker = new Worker(script, {
+    workerData: { handles, producer, count, pad: opts.pad ?? 50, odd: opts.odd ?? false },
+    transferList: handles.map((h) => h.port),
+  });
+  const result = new Promise<Done | null>((resolve, reject) => {
+    let report: Done | null = null;
+    worker.on('message', (m: Done) => (report = m));
+    worker.on('error', reject);
+    worker.on('exit', () => resolve(report));
+  });
+  return { worker, result };
+}
+
+/** Each producer's seqs, in file order: 0, 1, 2, … with none missing, none twice. */
+function seqProblems(lines: readonly Line[], producers: number, expected?: number): string[] {
+  const next = new Array<number>(producers).fill(0);
+  const problems: string[] = [];
+  for (const l of lines) {
+    if (l.type !== 'work') continue;
+    const p = l.producer as number;
+    if (p < 0) continue; // the owner's own events
+    if (l.seq !== next[p] && problems.length < 5) problems.push(`producer ${p}: seq ${String(l.seq)}, expected ${next[p]}`);
+    next[p] = (l.seq as number) + 1;
+  }
+  if (expected !== undefined) next.forEach((n, p) => n !== expected && problems.push(`producer ${p}: ${n} of ${expected} events`));
+  return problems;
+}
+
+describe('producer threads write straight into the ring', () => {
+  it('8 producer threads and the owner into one sink: every event once, indexes gap-free in one order, each thread in its own order, times never step back', async () => {
+    const dir = dirs.make('eight');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'), { overload: 'block' });
+    const script = producerScript();
+    const runs = Array.from({ length: 8 }, (_, p) => startProducer(script, [sinkHandle(sink)], p, 4000, { odd: true }));
+    // The owner logs meanwhile, with keys of its own that the key table interns.
+    for (let seq = 0; seq < 4000; seq++) sink.handleEvent({ type: 'work', producer: -1, seq, owner_only: seq });
+    const reports = await Promise.all(runs.map((r) => r.result));
+    expect(reports.map((r) => r?.errors)).toEqual(new Array(8).fill([]));
+    await sink.close();
+    const lines = readLines(dir, 'events.jsonl').lines;
+    expect(lines).toHaveLength(9 * 4000);
+    expect(coverage(lines).problems).toEqual([]);
+    expect(seqProblems(lines, 8, 4000)).toEqual([]);
+    const owner = lines.filter((l) => l.producer === -1).map((l) => l.seq);
+    expect(owner).toEqual(Array.from({ length: 4000 }, (_, i) => i));
+    let stepBack = -1;
+    for (let i = 1; i < lines.length && stepBack < 0; i++) if (lines[i]!.emitted_at_ms < lines[i - 1]!.emitted_at_ms) stepBack = i;
+    expect(stepBack).toBe(-1);
+    // Bytes as JSON.stringify writes them: keys sent whole by producers, interned by the owner.
+    const sample = lines.find((l) => l.producer === 3 && l.seq === 10)!;
+    expect(sample.k3).toEqual({ nested: [10, 'é', null] });
+    expect(lines.find((l) => l.producer === -1 && l.seq === 7)!.owner_only).toBe(7);
+    expect(lines.every((l) => l.frame_depth === (l.producer === -1 ? null : l.producer))).toBe(true);
+    expectLossAccounted(sink.stats(), lines);
+  });
+
+  it("overload 'drop' with a small ring: every index is an event or inside a marker, the markers add up to the drops, and each producer's flush reports its own", async () => {
+    const dir = dirs.make('drop');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'), { overload: 'drop', ringBytes: 64 * 1024 });
+    const script = producerScript();
+    const runs = Array.from({ length: 4 }, (_, p) => startProducer(script, [sinkHandle(sink)], p, 20_000, { pad: 200 }));
+    const reports = await Promise.all(runs.map((r) => r.result));
+    const reported = reports.reduce((n, r) => n + (r!.errors[0]?.droppedEvents ?? 0), 0);
+    for (const r of reports) for (const e of r!.errors) expect(e.code).toBe(ErrorCode.DROPPED);
+    const err = await sinkFailure(() => sink.close());
+    expect(err.code).toBe(ErrorCode.DROPPED);
+    const lines = readLines(dir, 'events.jsonl').lines;
+    const stats = sink.stats();
+    expect(stats.accepted).toBe(80_000);
+    expect(stats.dropped).toBe(reported);
+    expect(stats.dropped).toBeGreaterThan(0);
+    const cov = expectLossAccounted(stats, lines)!;
+    expect(cov.events + cov.markedDropped).toBe(80_000);
+    // Drops cut a producer's run short, never reorder it.
+    for (let p = 0; p < 4; p++) {
+      const seqs = lines.filter((l) => l.producer === p).map((l) => l.seq as number);
+      expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)).toBe(true);
+    }
+  });
+
+  it('a producer thread that dies after taking an index, before publishing: the next claim finds the lock, a marker stands for the index, flush() says so, nothing stalls', async () => {
+    const dir = dirs.make('dies-claiming');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
+    sink.handleEvent({ type: 'before' });
+    const handle = sinkHandle(sink);
+    const src = `
+      import { workerData } from 'node:worker_threads';
+      import { connectSink } from '${RINGLOG_URL.href}';
+      import { SharedProducer } from '${CLAIM_URL.href}';
+      import { ringViews } from '${MEMORY_URL.href}';
+      import { Claim } from '${SLOTS_URL.href}';
+      const s = connectSink(workerData.handle);
+      s.handleEvent({ type: 'from-producer' });
+      // The claim protocol's first steps, then the thread ends (as terminate() could end it there).
+      const ring = ringViews(workerData.handle.ring.sab);
+      const p = new SharedProducer(ring, { svc: new Int32Array(workerData.handle.ring.svc) });
+      p.lock();
+      ring.claim[Claim.NEXT_INDEX] += 1;
+      process.exit(0);`;
+    const script = path.join(dir, 'dies.mjs');
+    fs.writeFileSync(script, src);
+    await new Promise((resolve) => new Worker(script, { workerData: { handle }, transferList: [handle.port] }).on('exit', resolve));
+    // The owner's next event waits on the dead holder's lock only until its death is seen.
+    sink.handleEvent({ type: 'after' });
+    const err = await sinkFailure(() => sink.flush());
+    expect(err.code).toBe(ErrorCode.DROPPED);
+    expect(err.droppedEvents).toBe(1);
+    expect(err.message).toMatch(/taken by a producer thread that died/);
+    await sinkFailure(() => sink.close());
+    const lines = readLines(dir, 'events.jsonl').lines;
+    expect(lines.map((l) => [l.index, l.type, l.count])).toEqual([
+      [0, 'before', undefined],
+      [1, 'from-producer', undefined],
+      [2, 'events_dropped', 1],
+      [3, 'after', undefined],
+    ]);
+    expectLossAccounted(sink.stats(), lines);
+  });
+
+  it('the dead holder is found by the writer when no producer comes back: flush() ends instead of waiting forever', async () => {
+    const dir = dirs.make('dies-alone');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
+    const handle = sinkHandle(sink);
+    const script = path.join(dir, 'dies.mjs');
+    fs.writeFileSync(
+      script,
+      `import { workerData } from 'node:worker_threads';
+       import { SharedProducer } from '${CLAIM_URL.href}';
+       import { ringViews } from '${MEMORY_URL.href}';
+       import { Claim } from '${SLOTS_URL.href}';
+       const ring = ringViews(workerData.handle.ring.sab);
+       const p = new SharedProducer(ring, { svc: new Int32Array(workerData.handle.ring.svc) });
+       p.lock();
+       ring.claim[Claim.NEXT_INDEX] += 2;
+       process.exit(0);`,
+    );
+    await new Promise((resolve) => new Worker(script, { workerData: { handle }, transferList: [handle.port] }).on('exit', resolve));
+    const err = await sinkFailure(() => sink.flush());
+    expect(err.droppedEvents).toBe(2);
+    await sinkFailure(() => sink.close());
+    const lines = readLines(dir, 'events.jsonl').lines;
+    expect(lines.map((l) => [l.index, l.type, l.count])).toEqual([[0, 'events_dropped', 2]]);
+  });
+
+  it('producer threads terminated at random while they log: the file stays gap-free, a producer loses at most the event it was placing, every loss is marked and counted', async () => {
+    const dir = dirs.make('terminated');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'), { overload: 'block', ringBytes: 256 * 1024 });
+    const script = producerScript();
+    const runs = Array.from({ length: 6 }, (_, p) => startProducer(script, [sinkHandle(sink)], p, 1_000_000, { pad: 30 }));
+    for (const [p, r] of runs.entries()) setTimeout(() => void r.worker.terminate(), 100 + p * 37 + Math.random() * 200);
+    await Promise.all(runs.map((r) => r.result));
+    await sink.flush().catch(() => undefined);
+    await sink.close().catch(() => undefined);
+    const lines = readLines(dir, 'events.jsonl').lines;
+    const cov = coverage(lines);
+    expect(cov.problems).toEqual([]);
+    expect(seqProblems(lines, 6)).toEqual([]);
+    const stats = sink.stats();
+    expect(stats.dropped).toBe(cov.markedDropped);
+    // A thread dies holding at most one claim.
+    expect(cov.markedDropped).toBeLessThanOrEqual(6);
+    expectLossAccounted(stats, lines);
+  });
+
+  it('the writer killed at random moments while 8 threads write into 3 sinks: nothing lost, nothing twice, every file gap-free', async () => {
+    const dir = dirs.make('writer-killed');
+    const sinks = [0, 1, 2].map((i) => JsonlEventSink.open(path.join(dir, `s${i}.jsonl`), { overload: 'block', ringBytes: 256 * 1024 }));
+    const script = producerScript();
+    const runs = Array.from({ length: 8 }, (_, p) => startProducer(script, sinks.map((s) => sinkHandle(s)), p, 3000, { odd: p % 2 === 0 }));
+    // A kill only once the current writer has written something: three deaths in a row without
+    // progress would (rightly) make the sinks give up on writer threads.
+    let kills = 0;
+    let writtenAtKill = 0;
+    const killer = setInterval(() => {
+      const t = sinks[0]!.writerThread;
+      const written = sinks.reduce((n, s) => n + s.stats().written, 0);
+      if (t !== undefined && kills < 6 && written > writtenAtKill) {
+        kills++;
+        writtenAtKill = written;
+        void t.terminate();
+      }
+    }, 40 + Math.random() * 40);
+    const reports = await Promise.all(runs.map((r) => r.result));
+    clearInterval(killer);
+    expect(kills).toBeGreaterThan(0);
+    expect(reports.map((r) => r?.errors)).toEqual(new Array(8).fill([]));
+    for (const s of sinks) await s.close();
+    for (let i = 0; i < 3; i++) {
+      const lines = readLines(dir, `s${i}.jsonl`).lines;
+      expect(lines).toHaveLength(8 * 3000);
+      expect(coverage(lines).problems).toEqual([]);
+      expect(seqProblems(lines, 8, 3000)).toEqual([]);
+    }
+    expect(sinks[0]!.stats().workerRestarts).toBeGreaterThan(0);
+  });
+
+  it('close() while producer threads log: what was placed before is written, later events are refused and reported by their flush, the sums hold', async () => {
+    const dir = dirs.make('close-under');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
+    const script = producerScript();
+    const runs = Array.from({ length: 3 }, (_, p) => startProducer(script, [sinkHandle(sink)], p, 300_000, { pad: 10 }));
+    await new Promise((r) => setTimeout(r, 150));
+    await sink.close().catch(() => undefined);
+    const reports = await Promise.all(runs.map((r) => r.result));
+    const refused = reports.reduce((n, r) => n + (r!.errors[0]?.droppedEvents ?? 0), 0);
+    expect(refused).toBeGreaterThan(0);
+    for (const r of reports) expect(r!.errors[0]?.message).toMatch(/after the sink was closed/);
+    const lines = readLines(dir, 'events.jsonl').lines;
+    expect(coverage(lines).problems).toEqual([]);
+    expect(seqProblems(lines, 3)).toEqual([]);
+    // Every event a producer logged is either in the file or refused, never both, never neither.
+    expect(lines.length + refused).toBe(3 * 300_000);
+  });
+
+  it('an event too big for the ring goes through the owner and is written whole, in the producer\'s order', async () => {
+    const dir = dirs.make('big');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'), { ringBytes: 64 * 1024 });
+    const handle = sinkHandle(sink);
+    const script = path.join(dir, 'big.mjs');
+    fs.writeFileSync(
+      script,
+      `import { workerData, parentPort } from 'node:worker_threads';
+       import { connectSink } from '${RINGLOG_URL.href}';
+       const s = connectSink(workerData.handle);
+       s.handleEvent({ type: 'small', n: 1 });
+       s.handleEvent({ type: 'big', blob: 'b'.repeat(200_000) });
+       await s.flush();
+       parentPort.postMessage('flushed');`,
+    );
+    let flushed = false;
+    await new Promise((resolve, reject) => {
+      const w = new Worker(script, { workerData: { handle }, transferList: [handle.port] });
+      w.on('message', () => (flushed = true));
+      w.on('error', reject);
+      w.on('exit', resolve);
+    });
+    expect(flushed).toBe(true);
+    await sink.close();
+    const lines = readLines(dir, 'events.jsonl').lines;
+    expect(lines.map((l) => l.type)).toEqual(['small', 'big']);
+    expect((lines[1]!.blob as string).length).toBe(200_000);
+  });
+
+  it('hostile events from a producer thread: a throwing getter becomes an event_rejected marker in its place; a handleEvent from inside a getter is placed right after', async () => {
+    const dir = dirs.make('hostile');
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
+    const handle = sinkHandle(sink);
+    const script = path.join(dir, 'hostile.mjs');
+    fs.writeFileSync(
+      script,
+      `import { workerData } from 'node:worker_threads';
+       import { connectSink } from '${RINGLOG_URL.href}';
+       const s = connectSink(workerData.handle);
+       s.handleEvent({ type: 'a' });
+       s.handleEvent({ type: 'b', get bad() { throw new Error('no'); } });
+       s.handleEvent({ type: 'c', get re() { s.handleEvent({ type: 'inner' }); return 1; } });
+       s.handleEvent(42);
+       await s.flush();`,
+    );
+    await new Promise((resolve, reject) => {
+      const w = new Worker(script, { workerData: { handle }, transferList: [handle.port] });
+      w.on('error', reject);
+      w.on('exit', resolve);
+    });
+    await sink.close();
+    const lines = readLines(dir, 'events.jsonl').lines;
+    expect(lines.map((l) => l.type)).toEqual(['a', 'event_rejected', 'c', 'inner', 'event_rejected']);
+    expect(lines[1]!.reason).toMatch(/Error: no/);
+    expect(lines[2]!.re).toBe(1);
+    expect(lines[4]!.reason).toMatch(/not an object/);
+    expect(coverage(lines).problems).toEqual([]);
+  });
+
+  it('no writer thread at all (it dies at once, three times): the owner writes what producer threads place, on its own, while it logs nothing itself', async () => {
+    const dir = dirs.make('no-writer');
+    const r = await runChildWithEnv(
+      `import { Worker } from 'node:worker_threads';
+       import { JsonlEventSink, sinkHandle } from '%RINGLOG%';
+       const sink = JsonlEventSink.open(process.argv[2] + '/event_log.jsonl', { overload: 'block', ringBytes: 64 * 1024 });
+       const runs = [0, 1].map((producer) => {
+         const handle = sinkHandle(sink);
+         const w = new Worker(\`
+           const { workerData, parentPort } = require('node:worker_threads');
+           import(workerData.lib).then(async ({ connectSink }) => {
+             const out = connectSink(workerData.handle);
+             for (let seq = 0; seq < 20000; seq++) out.handleEvent({ type: 'work', producer: workerData.producer, seq });
+             await out.flush();
+             parentPort.postMessage('flushed');
+           });\`, { eval: true, workerData: { lib: '%RINGLOG%', handle, producer }, transferList: [handle.port] });
+         return new Promise((resolve) => { let flushed = false; w.on('message', () => (flushed = true)); w.on('exit', () => resolve(flushed)); });
+       });
+       const flushed = await Promise.all(runs);
+       const stats = sink.stats();
+       await sink.close();
+       console.log(JSON.stringify({ flushed, workerRestarts: stats.workerRestarts }));`,
+      [dir],
+      { env: { RINGLOG_TEST_INJECT: JSON.stringify({ crashAfterBatches: 0 }) } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/writing continues on the caller's thread/);
+    expect(lastJson<{ flushed: boolean[]; workerRestarts: number }>(r)).toEqual({ flushed: [true, true], workerRestarts: 2 });
+    const lines = readLines(dir).lines;
+    expect(lines).toHaveLength(40_000);
+    expect(coverage(lines).problems).toEqual([]);
+    expect(seqProblems(lines, 2, 20_000)).toEqual([]);
+  });
+});
