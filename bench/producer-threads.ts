@@ -32,16 +32,29 @@ const CONTENDERS = ['main', 'direct', 'postmessage'] as const;
 type Contender = (typeof CONTENDERS)[number];
 
 interface ThreadResult {
-  /** Mean handleEvent time per event, paced (ns). */
+  /** Mean handleEvent time per event, paced (ns of wall clock inside the bursts). */
   pacedNs: number;
+  /** CPU time of the thread per event over the timed pass (ns; its timers included). With more
+   *  threads than cores, wall time inside a burst also counts waiting for a core; this does not. */
+  pacedCpuNs: number;
+}
+
+/** CPU time this thread has run, in ns (Linux: /proc/thread-self/schedstat, first field). */
+function threadCpuNs(): number {
+  try {
+    return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 interface ChildResult {
   contender: Contender;
   threads: number;
   events: number;
-  /** Median over producer threads of their mean paced cost per event (ns). */
+  /** Median over producer threads of their mean paced cost per event (ns): wall, and CPU. */
   pacedNsPerEvent: number;
+  pacedCpuNsPerEvent: number;
   /** Flat out: every thread logs its share as fast as it can, then flushes; total events/s. */
   endToEndEventsPerSec: number;
   /** Lines written and events dropped, from stats() after close(): every event is written. */
@@ -54,8 +67,10 @@ interface ChildResult {
 async function produce(sink: AgentEventSink, events: number, pauseMs: number): Promise<ThreadResult> {
   const corpus = makeCorpus(Math.min(events, 20_000));
   let spent = 0;
+  let cpu = 0;
   for (let pass = 0; pass < 2; pass++) {
     spent = 0;
+    cpu = threadCpuNs();
     for (let i = 0; i < events; ) {
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < BURST && i < events; k++, i++) sink.handleEvent(corpus[i % corpus.length]!);
@@ -64,9 +79,10 @@ async function produce(sink: AgentEventSink, events: number, pauseMs: number): P
       // threads than cores a burst would then time the wait for a core, not the work.
       await new Promise((r) => setTimeout(r, pauseMs * (0.5 + Math.random())));
     }
+    cpu = threadCpuNs() - cpu;
   }
   await sink.flush();
-  return { pacedNs: spent / events };
+  return { pacedNs: spent / events, pacedCpuNs: cpu / events };
 }
 
 async function child(contender: Contender, threads: number, events: number): Promise<void> {
@@ -76,10 +92,10 @@ async function child(contender: Contender, threads: number, events: number): Pro
     // 'block': end to end measures what the writer sustains, nothing dropped.
     const sink = JsonlEventSink.open(file, { overload: 'block' });
     const perThread = Math.floor(events / threads);
-    let pacedNs: number[];
+    let paced: ThreadResult[];
     let e2eMs: number;
     if (contender === 'main') {
-      pacedNs = [(await produce(sink, perThread, PAUSE_MS)).pacedNs];
+      paced = [await produce(sink, perThread, PAUSE_MS)];
       const corpus = makeCorpus(20_000);
       const t0 = performance.now();
       for (let i = 0; i < perThread; i++) sink.handleEvent(corpus[i % corpus.length]!);
@@ -106,7 +122,7 @@ async function child(contender: Contender, threads: number, events: number): Pro
           }),
         );
       }
-      pacedNs = (await Promise.all(done)).map((r) => r.pacedNs);
+      paced = await Promise.all(done);
       const t0 = performance.timeOrigin + performance.now();
       Atomics.store(start, 0, 1);
       Atomics.notify(start, 0);
@@ -119,7 +135,8 @@ async function child(contender: Contender, threads: number, events: number): Pro
       contender,
       threads: contender === 'main' ? 1 : threads,
       events: perThread * (contender === 'main' ? 1 : threads),
-      pacedNsPerEvent: median(pacedNs),
+      pacedNsPerEvent: median(paced.map((p) => p.pacedNs)),
+      pacedCpuNsPerEvent: median(paced.map((p) => p.pacedCpuNs)),
       endToEndEventsPerSec: (perThread * (contender === 'main' ? 1 : threads)) / (e2eMs / 1000),
       written: stats.written,
       dropped: stats.dropped,
@@ -152,15 +169,18 @@ function parent(threads: number, events: number, runs: number): void {
       if (p.status !== 0) throw new Error(`${c}: exit ${p.status ?? p.signal}: ${p.stderr.slice(-800)}`);
       const r = JSON.parse(p.stdout.trim()) as ChildResult;
       results.push(r);
-      console.error(`run ${run + 1} ${c}: paced ${r.pacedNsPerEvent.toFixed(0)} ns/event, end to end ${r.endToEndEventsPerSec.toFixed(0)} events/s, ${r.written} written, ${r.dropped} dropped`);
+      console.error(`run ${run + 1} ${c}: paced ${r.pacedNsPerEvent.toFixed(0)} ns/event (CPU ${r.pacedCpuNsPerEvent.toFixed(0)}), end to end ${r.endToEndEventsPerSec.toFixed(0)} events/s, ${r.written} written, ${r.dropped} dropped`);
     }
   }
-  const med = (c: Contender, k: 'pacedNsPerEvent' | 'endToEndEventsPerSec'): number => median(results.filter((r) => r.contender === c).map((r) => r[k]));
+  const med = (c: Contender, k: 'pacedNsPerEvent' | 'pacedCpuNsPerEvent' | 'endToEndEventsPerSec'): number => median(results.filter((r) => r.contender === c).map((r) => r[k]));
   const summary = {
     pacedNsPerEvent: Object.fromEntries(CONTENDERS.map((c) => [c, med(c, 'pacedNsPerEvent')])),
     endToEndEventsPerSec: Object.fromEntries(CONTENDERS.map((c) => [c, med(c, 'endToEndEventsPerSec')])),
+    pacedCpuNsPerEvent: Object.fromEntries(CONTENDERS.map((c) => [c, med(c, 'pacedCpuNsPerEvent')])),
     directOverMain: med('direct', 'pacedNsPerEvent') / med('main', 'pacedNsPerEvent'),
     directOverPostMessage: med('direct', 'pacedNsPerEvent') / med('postmessage', 'pacedNsPerEvent'),
+    cpuDirectOverMain: med('direct', 'pacedCpuNsPerEvent') / med('main', 'pacedCpuNsPerEvent'),
+    cpuDirectOverPostMessage: med('direct', 'pacedCpuNsPerEvent') / med('postmessage', 'pacedCpuNsPerEvent'),
     endToEndDirectOverMain: med('direct', 'endToEndEventsPerSec') / med('main', 'endToEndEventsPerSec'),
   };
   console.error(JSON.stringify(summary, null, 2));

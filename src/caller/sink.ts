@@ -770,8 +770,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    * still queues has its index already: it is written first, so no claim can overtake it.
    */
   #share(): SharedRing {
-    if (this.#shared === undefined) {
-      if (this.#state === State.OPEN && (!this.#queueEmpty() || this.#dropCount > 0)) this.flushSync();
+    if (this.#encoding) throw new Error('ringlog: sinkHandle() cannot be called while an event of the sink is being encoded (from its getter or toJSON)');
+    if (this.#state !== State.OPEN) {
+      // Closing, closed or exiting: a handle made now may place nothing (nothing would drain it).
+      Atomics.store(this.#ring.ctl, Ctl.CLOSED, 1);
+    } else if (this.#shared === undefined) {
+      if (!this.#queueEmpty() || this.#dropCount > 0) this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
       const { ctl, claim } = this.#ring;
       claim[Claim.NEXT_INDEX] = this.#next;
       claim[Claim.PUBLISHED_NEXT] = this.#next;
@@ -779,7 +783,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#shared = new SharedProducer(this.#ring, this.#writer);
       this.#placeOpts = { wait: this.#opts.overload !== 'drop', timeoutMs: this.#opts.blockTimeoutMs, whileWaiting: this.#makeRoom, owner: true };
       this.#pollSharedInline();
-      if (this.#state !== State.OPEN && this.#state !== State.EXITING) Atomics.store(ctl, Ctl.CLOSED, 1);
       Atomics.store(ctl, Ctl.SHARED, 1);
     }
     return {
@@ -809,6 +812,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const { ctl } = this.#ring;
     this.#closeToProducers();
     await this.#writer.stop();
+    // Markers that found no room before the writer's final drain.
+    this.#settleShared();
     // Anything the writer could not take (it died on the way out) is written here.
     if (u32diff(Atomics.load(ctl, Ctl.WRITE_POS), Atomics.load(ctl, Ctl.READ_POS)) > 0) {
       try {
@@ -849,6 +854,15 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (this.#shared === undefined) return;
     this.#shared.lock();
     Atomics.store(this.#ring.ctl, Ctl.CLOSED, 1);
+    this.#shared.settle();
+    this.#shared.unlock();
+  }
+
+  /** Markers still owed (drops, a dead producer's claim) go into the ring, where there is room. */
+  #settleShared(): void {
+    if (this.#shared === undefined) return;
+    this.#shared.lock();
+    this.#shared.settle();
     this.#shared.unlock();
   }
 
@@ -883,6 +897,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     try {
       this.#drainHere(this.#exitDeadline, true);
+      if (this.#shared !== undefined) {
+        // Markers that found no room before the drain, now that it made room.
+        this.#settleShared();
+        this.#drainHere(this.#exitDeadline, true);
+      }
       // Retention is a few unlinks, and the drain above may have rotated many times: without this,
       // a process that exits with a full ring would leave far more than maxFiles segments.
       this.#janitor?.retireAtExit(Atomics.load(this.#ring.ctl, Ctl.SEGMENT));
@@ -911,7 +930,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       ringHighWater: this.#producer.highWater,
       bufferedBytes: this.#bufferedBytes,
       bufferHighWater: this.#bufferHighWater,
-      stalls: this.#stalls,
+      stalls: this.#stalls + (this.#shared?.stalls ?? 0),
       workerRestarts: this.#writer.restarts,
       faults: this.#faults,
       segmentsCompressed: this.#janitor?.stats.segmentsCompressed ?? 0,

@@ -82,6 +82,10 @@ export class SharedProducer {
   readonly #dropped = Buffer.alloc(DROPPED_BYTES);
   /** Free-running ring position after the last record this producer published. */
   lastEnd = 0;
+  /** Waits for room that ran out (blockTimeoutMs) on this thread. */
+  stalls = 0;
+  /** READ_POS when a wait last ran out, -1 when the writer has moved since. */
+  #stalledAt = -1;
 
   constructor(ring: RingViews, waker: Waker, id = producerId()) {
     this.ring = ring;
@@ -97,7 +101,14 @@ export class SharedProducer {
    */
   place(record: Buffer, len: number, ts: number, opts: PlaceOptions, stub?: Buffer): number {
     const { ctl } = this.ring;
-    const deadline = opts.wait ? Date.now() + opts.timeoutMs : 0;
+    // Bounded per stall, not per event (the owner's rule, README "Overload"): once a wait ran
+    // out, later events do not wait again until the writer has moved READ_POS.
+    let timeoutMs = opts.timeoutMs;
+    if (this.#stalledAt !== -1) {
+      if (Atomics.load(ctl, Ctl.READ_POS) === this.#stalledAt) timeoutMs = 0;
+      else this.#stalledAt = -1;
+    }
+    const deadline = opts.wait ? Date.now() + timeoutMs : 0;
     const inRing = stub === undefined ? len : stub.length;
     for (;;) {
       this.lock();
@@ -105,8 +116,7 @@ export class SharedProducer {
         this.unlock();
         return CLOSED;
       }
-      this.#publishOwed();
-      if (Atomics.load(ctl, Ctl.DROPS_PENDING) === 0) {
+      if (this.settle()) {
         const index = this.#publish(record, len, stub, ts);
         if (index >= 0) {
           this.unlock();
@@ -117,6 +127,10 @@ export class SharedProducer {
       if (!opts.wait || Date.now() >= deadline) {
         this.#drop(ts);
         this.unlock();
+        if (opts.wait && timeoutMs > 0) this.stalls++;
+        if (opts.wait) this.#stalledAt = Atomics.load(ctl, Ctl.READ_POS);
+        // The writer publishes the marker when there is room: it must not sleep past it.
+        this.#wake(true);
         return DROPPED;
       }
       this.unlock();
@@ -189,8 +203,22 @@ export class SharedProducer {
    * it still waits for room.
    */
   settle(): boolean {
-    this.#publishOwed();
-    return Atomics.load(this.ring.ctl, Ctl.DROPS_PENDING) === 0 && this.ring.claim[Claim.PUBLISHED_NEXT] === this.ring.claim[Claim.NEXT_INDEX];
+    const { claim, ctl } = this.ring;
+    // Pending drops first: their indexes are all below what a dead holder took (while a dead
+    // holder's range is owed, new drops join that range instead: see #drop).
+    if (Atomics.load(ctl, Ctl.DROPS_PENDING) === 1) {
+      if (!this.#publishDropped(claim[Claim.DROP_FIRST]!, claim[Claim.DROP_COUNT]!, claim[Claim.DROP_TS]!, Flag.IF_MISSING)) return false;
+      Atomics.store(ctl, Ctl.DROPS_PENDING, 0);
+    }
+    const next = claim[Claim.NEXT_INDEX]!;
+    const published = claim[Claim.PUBLISHED_NEXT]!;
+    if (published < next) {
+      // A holder died between taking `published`.. and publishing them (it may have published
+      // some: the consumer marks only what it has not seen, and counts it).
+      if (!this.#publishDropped(published, next - published, claim[Claim.LAST_TS]!, Flag.IF_MISSING | Flag.PRODUCER_DIED)) return false;
+      claim[Claim.PUBLISHED_NEXT] = next;
+    }
+    return true;
   }
 
   /** The index the next claim takes (read under the lock, so no claim is half done). */
@@ -199,21 +227,6 @@ export class SharedProducer {
     const next = this.ring.claim[Claim.NEXT_INDEX]!;
     this.unlock();
     return next;
-  }
-
-  #publishOwed(): void {
-    const { claim, ctl } = this.ring;
-    const next = claim[Claim.NEXT_INDEX]!;
-    const published = claim[Claim.PUBLISHED_NEXT]!;
-    if (published < next) {
-      // The previous holder died between taking `published`.. and publishing them.
-      if (!this.#publishDropped(published, next - published, claim[Claim.LAST_TS]!, Flag.IF_MISSING)) return;
-      claim[Claim.PUBLISHED_NEXT] = next;
-    }
-    if (Atomics.load(ctl, Ctl.DROPS_PENDING) === 1 && this.#publishDropped(claim[Claim.DROP_FIRST]!, claim[Claim.DROP_COUNT]!, claim[Claim.DROP_TS]!, 0)) {
-      claim[Claim.DROP_COUNT] = 0;
-      Atomics.store(ctl, Ctl.DROPS_PENDING, 0);
-    }
   }
 
   #publishDropped(first: number, count: number, ts: number, flags: number): boolean {
@@ -292,20 +305,29 @@ export class SharedProducer {
     this.lastEnd = end;
   }
 
-  /** Under the lock: the event gets an index that the next DROPPED record will stand for. */
+  /**
+   * Under the lock: the event gets an index that a DROPPED record will stand for. Ordered so a
+   * death between any two steps leaves the index covered once: taken first (NEXT_INDEX), then
+   * recorded as pending, then PUBLISHED_NEXT; a successor that finds PUBLISHED_NEXT behind marks
+   * it, and the consumer drops a marker for indexes it has already seen. The consumer counts every
+   * marked index as it writes the marker, so counts are exact too.
+   */
   #drop(ts: number): void {
     const { claim, ctl } = this.ring;
     const index = claim[Claim.NEXT_INDEX]!;
+    const owed = claim[Claim.PUBLISHED_NEXT]! < index;
+    claim[Claim.NEXT_INDEX] = index + 1;
+    // A dead holder's range still waits for room: this index joins it (one marker, in order).
+    if (owed) return;
     if (Atomics.load(ctl, Ctl.DROPS_PENDING) === 0) {
       claim[Claim.DROP_FIRST] = index;
-      claim[Claim.DROP_COUNT] = 0;
+      claim[Claim.DROP_COUNT] = 1;
       claim[Claim.DROP_TS] = ts;
       Atomics.store(ctl, Ctl.DROPS_PENDING, 1);
+    } else {
+      claim[Claim.DROP_COUNT] = claim[Claim.DROP_COUNT]! + 1;
     }
-    claim[Claim.DROP_COUNT] = claim[Claim.DROP_COUNT]! + 1;
-    claim[Claim.NEXT_INDEX] = index + 1;
     claim[Claim.PUBLISHED_NEXT] = index + 1;
-    Atomics.add(ctl, Ctl.CLAIM_DROPPED, 1);
   }
 
   /** Same rule as the single producer's: notify only a deep sleeper, or a napper facing a
@@ -325,9 +347,10 @@ export class SharedProducer {
  * something is still owed (the caller keeps looking rather than sleeping).
  */
 export function settleClaims(p: SharedProducer): boolean {
-  const { ctl } = p.ring;
+  const { ctl, claim } = p.ring;
   const holder = Atomics.load(ctl, Ctl.CLAIM);
-  if (holder === 0 && Atomics.load(ctl, Ctl.DROPS_PENDING) === 0) return false;
+  // Unlocked reads: a stale answer only means one more look on the next pass.
+  if (holder === 0 && Atomics.load(ctl, Ctl.DROPS_PENDING) === 0 && claim[Claim.PUBLISHED_NEXT] === claim[Claim.NEXT_INDEX]) return false;
   if (holder !== 0 && holderAlive(holder)) return true;
   if (!p.tryLock()) return true;
   try {

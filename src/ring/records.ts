@@ -22,9 +22,13 @@ export const Kind = {
 
 export const Flag = {
   EXECUTION_ID: 1,
-  /** On DROPPED: published for a producer that died mid-claim, which may have published some of
-   *  the range after all; the consumer marks only the indexes it has not seen. */
+  /** On DROPPED: made under the claim lock (shared rings), where a producer dying mid-claim can
+   *  leave a range marked twice or published after all; the consumer marks only the indexes it
+   *  has not seen, and counts them. */
   IF_MISSING: 2,
+  /** On DROPPED with IF_MISSING: the indexes were taken by a producer that died mid-claim (counted
+   *  as PRODUCER_LOST; other claim-made markers are overload drops, counted as CLAIM_DROPPED). */
+  PRODUCER_DIED: 4,
 } as const;
 
 export const Tag = {

@@ -45,9 +45,11 @@ export const Ctl = {
   CLAIM_WAITERS: 15,
   /** 1 while the Claim slots hold dropped indexes not yet published as a DROPPED record. */
   DROPS_PENDING: 16,
-  /** Events dropped by claimers (no room within the overload policy), all producers together. */
+  /** Events dropped by claimers (no room within the overload policy), all producers together;
+   *  counted by the consumer as it writes their marker. */
   CLAIM_DROPPED: 17,
-  /** Events whose index a producer took and never published because it died: each has a marker. */
+  /** Events whose index a producer took and never published because it died: counted by the
+   *  consumer as it writes their marker. */
   PRODUCER_LOST: 18,
   /** 1 once the owner closed the sink or began its exit drain: other threads place nothing after,
    *  so everything they placed is in the ring when the final drain runs. */

@@ -242,8 +242,9 @@ export class RingConsumer {
     const from = Math.max(first, seen + 1);
     dv.setFloat64(off + 8, from, true);
     dv.setFloat64(off + 16, last - from + 1, true);
+    const died = (dv.getUint8(off + 5) & Flag.PRODUCER_DIED) !== 0;
     dv.setUint8(off + 5, 0);
-    Atomics.add(this.ring.ctl, Ctl.PRODUCER_LOST, last - from + 1);
+    Atomics.add(this.ring.ctl, died ? Ctl.PRODUCER_LOST : Ctl.CLAIM_DROPPED, last - from + 1);
     return true;
   }
 

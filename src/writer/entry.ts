@@ -227,8 +227,11 @@ async function nap(): Promise<void> {
 
 /** Whether any sink asks for this thread since the last pass looked. */
 function requested(): boolean {
-  if (published()) return true;
-  for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.STOP) === 1 || fsyncWanted(s.ring.ctl) || claimsOwed(s)) return true;
+  // Claims first: settling one publishes a marker, which published() then sees.
+  let owed = false;
+  for (const s of sinks.values()) if (claimsOwed(s)) owed = true;
+  if (owed || published()) return true;
+  for (const s of sinks.values()) if (Atomics.load(s.ring.ctl, Ctl.STOP) === 1 || fsyncWanted(s.ring.ctl)) return true;
   return stopWhenEmpty && sinks.size === 0;
 }
 
