@@ -190,8 +190,8 @@ parentPort.postMessage({ ready: true });
     };
     try {
       expect(await next()).toEqual({ ready: true });
-      // Each thread has its own globalThis, so only the descriptor the holder keeps open tells
-      // the other thread that the lock is live.
+      // Each thread has its own globalThis, so only the holding thread's task id in the lock (Linux)
+      // tells the other thread that the lock is live.
       expect(await ask('take')).toEqual({ ok: true });
       expect(lockFailure(base)).toMatchObject({ code: ErrorCode.LOCKED, holderPid: process.pid });
       expect(await ask('release')).toEqual({ released: true });
@@ -200,6 +200,10 @@ parentPort.postMessage({ ready: true });
       mine.release();
       expect(await ask('take')).toEqual({ ok: true });
       expect(await ask('release')).toEqual({ released: true });
+      // Terminated while it holds the lock: its thread is gone, so the lock is stale here.
+      expect(await ask('take')).toEqual({ ok: true });
+      await worker.terminate();
+      expect(take(base).lockPath).toBe(`${base}.lock`);
     } finally {
       await worker.terminate();
     }

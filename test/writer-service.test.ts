@@ -4,11 +4,12 @@
 // each resumes from its last line, nothing lost or doubled.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rng } from '../dist/demo/corpus.js';
 import { JsonlEventSink, readEvents, type SinkError } from '../dist/src/index.js';
-import { BASE_NAME, coverage, readLines, tempDirs } from './helpers.js';
+import { BASE_NAME, coverage, readLines, RINGLOG_URL, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -212,5 +213,77 @@ describe('one writer thread for the whole process', () => {
       expect(sinks[i]!.stats(), t).toMatchObject({ accepted: counts[i], written: counts[i], dropped: 0, pending: 0 });
     });
     expect(sinks[0]!.stats().workerRestarts).toBe(TERMINATIONS);
+  });
+});
+
+// A child that opens `n` sinks in one process under a descriptor limit, logs 3 events into each,
+// then ends by close() or by process.exit() without closing; it reports the most descriptors it
+// saw open (sampled from /proc/self/fd).
+const MANY_SINKS = `
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { JsonlEventSink } from '%RINGLOG%';
+const [dir, nText, ending] = process.argv.slice(2);
+const n = Number(nText);
+let most = 0;
+const sample = () => { most = Math.max(most, fs.readdirSync('/proc/self/fd').length); };
+const sinks = [];
+for (let i = 0; i < n; i++) {
+  sinks.push(JsonlEventSink.open(path.join(dir, 's' + i, 'event_log.jsonl')));
+  if (i % 500 === 0) sample();
+}
+for (let r = 0; r < 3; r++) {
+  for (let i = 0; i < n; i++) sinks[i].handleEvent({ type: 'turn', sink: i, n: r });
+  await new Promise((res) => setTimeout(res, 20));
+  sample();
+}
+if (ending === 'exit') {
+  console.log(JSON.stringify({ most }));
+  process.exit(0);
+}
+await Promise.all(sinks.map((s) => s.flush()));
+sample();
+await Promise.all(sinks.map((s) => s.close()));
+console.log(JSON.stringify({ most }));
+`;
+
+/** How many of the child's `n` sets hold exactly its 3 events, indexes 0..2, in order. */
+function completeSets(dir: string, n: number): number {
+  let complete = 0;
+  for (let i = 0; i < n; i++) {
+    const text = fs.readFileSync(path.join(dir, 'sets', `s${i}`, BASE_NAME), 'utf8');
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { index: number; sink: number; n: number });
+    if (lines.length === 3 && lines.every((l, k) => l.index === k && l.n === k && l.sink === i)) complete++;
+  }
+  return complete;
+}
+
+function runUnderLimit(limit: number, dir: string, n: number, ending: 'close' | 'exit'): { code: number | null; stdout: string; stderr: string } {
+  const script = path.join(dir, 'many.mjs');
+  fs.writeFileSync(script, MANY_SINKS.replaceAll('%RINGLOG%', RINGLOG_URL.href));
+  const r = spawnSync('bash', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, script, path.join(dir, 'sets'), String(n), ending], {
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('file descriptors stay bounded however many sinks are open', () => {
+  it('10,000 sinks in one process under `ulimit -n 1024`: every file complete, at most a few hundred descriptors open', async () => {
+    const dir = dirs.make('ten-thousand');
+    const r = runUnderLimit(1024, dir, 10_000, 'close');
+    expect(r.code, r.stderr).toBe(0);
+    const { most } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { most: number };
+    // The writer keeps at most a quarter of the limit open; the rest is the process's own.
+    expect(most).toBeLessThan(512);
+    expect(completeSets(dir, 10_000)).toBe(10_000);
+  });
+
+  it('2,000 sinks under `ulimit -n 256` ending by process.exit() without close(): the exit writes every file whole', async () => {
+    const dir = dirs.make('exit-many');
+    const r = runUnderLimit(256, dir, 2_000, 'exit');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(completeSets(dir, 2_000)).toBe(2_000);
   });
 });

@@ -5,6 +5,7 @@
 import { Kind } from '../ring/records.js';
 import { u32diff, wakeWriter, type RingViews, type Waker } from '../ring/memory.js';
 import { Ctl, Svc, WorkerState } from '../ring/slots.js';
+import { mirrorWritePos, ringMirror, type Mirror } from '../ring/worker-rings.js';
 
 export class RingProducer {
   readonly ring: RingViews;
@@ -15,11 +16,14 @@ export class RingProducer {
   #highWater = 0;
 
   readonly #waker: Waker;
+  /** The main thread's mirror of this ring, for a sink opened in a worker thread. */
+  readonly #mirror: Mirror | undefined;
 
   constructor(ring: RingViews, waker: Waker) {
     this.ring = ring;
     this.#waker = waker;
     this.#free = ring.size;
+    this.#mirror = ringMirror(ring.ctl);
   }
 
   /** Free-running position after the last published record. */
@@ -72,6 +76,7 @@ export class RingProducer {
     this.#w = (this.#w + len) >>> 0;
     this.#free -= len;
     Atomics.store(ctl, Ctl.WRITE_POS, this.#w | 0);
+    if (this.#mirror !== undefined) mirrorWritePos(this.#mirror, this.#w | 0);
     // #free only shrinks between refreshes; refresh once it says the ring is half full, so the
     // high-water mark and the wake decision below see the writer's real progress.
     if (this.#free < size >>> 1) this.refreshFree();

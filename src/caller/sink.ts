@@ -13,11 +13,11 @@ import { lockPath, type PathLock } from '../files/path-lock.js';
 import { lastLineOfSet, RESUMED_SEGMENT, scanTail } from '../files/segments.js';
 import { fast } from '../node-buffer.js';
 import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
-import { Claim, Ctl, LockOwner, Num } from '../ring/slots.js';
+import { Claim, CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { sleepSync, waitAsync, waitSync } from '../ring/wait.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../types.js';
 import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
-import { heldBatch, release, takeOver, tryHold } from '../writer/hold.js';
+import { heldBatch, holdFromOutside, release } from '../writer/hold.js';
 import type { Source } from '../writer/line-builder.js';
 import type { FromWriter } from '../writer/messages.js';
 import { compileRedaction } from '../writer/redact.js';
@@ -25,6 +25,9 @@ import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch }
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import { RingProducer } from './producer.js';
+import { announce } from './adopt.js';
+import { MAX_KEYS } from '../ring/keys.js';
+import { mirrorHeld, releaseMirror, takeMirror, type Mirror } from '../ring/worker-rings.js';
 import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
 import { errorText, snapshot, SNAPSHOT_PUBLISHED, SNAPSHOT_REJECTED } from './snapshot.js';
 import { WriterLink } from './writer-service.js';
@@ -128,6 +131,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #rejected = 0;
 
   readonly #writer: WriterLink;
+  /** Opened in a worker thread: the main thread's exit waits on this mirror of the ring. */
+  readonly #mirror: Mirror | undefined;
   /** Set once a handle shares the ring with other threads: every record is then claimed. */
   #shared: SharedProducer | undefined;
   /** How this thread's records are placed once shared (made once: handleEvent allocates nothing). */
@@ -169,7 +174,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#lock = lock;
     this.#opts = opts;
     this.#ring = createRing(opts.ringBytes);
-    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL));
+    // Opened in a worker thread: the main thread may have to write this ring at its exit
+    // (adopt.ts), with no key table of ours, so keys are written whole, never interned.
+    this.#mirror = takeMirror(this.#ring.ctl);
+    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL), undefined, undefined, this.#mirror === undefined ? MAX_KEYS : 0);
     this.#next = next;
     this.#firstIndex = next;
     this.#lastTs = lastTs;
@@ -219,6 +227,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       },
     );
     this.#producer = new RingProducer(this.#ring, this.#writer);
+    if (this.#mirror !== undefined) {
+      announce({ type: 'opened', entry: this.#mirror.entry, sab: this.#ring.sab, svc: this.#writer.svc.buffer as SharedArrayBuffer, basePath, rotateBytes: opts.rotateBytes, redact: opts.redact });
+    }
     this.#writer.start();
     trackForExit(this);
   }
@@ -292,15 +303,43 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         fail(err, 'cannot empty the previous session');
       }
     }
+    sink.#letGoOfFile(fd);
     return sink;
+  }
+
+  /**
+   * A regular file is closed once open() has proven it can be written: the writer opens it again
+   * for its first batch and closes it when the sink idles among many (src/writer/entry.ts), so
+   * the process's descriptors stay bounded however many sinks are open. Nothing can be written
+   * before open() returns, so no other thread uses the fd yet.
+   */
+  #letGoOfFile(fd: number): void {
+    let regular = false;
+    try {
+      regular = fs.fstatSync(fd).isFile();
+    } catch {
+      // Unknown: kept open, as a FIFO is.
+    }
+    if (!regular) return;
+    const { ctl } = this.#ring;
+    Atomics.store(ctl, Ctl.CLOSABLE, 1);
+    Atomics.store(ctl, Ctl.FD, CLOSED_FD);
+    fs.closeSync(fd);
+  }
+
+  /** Closes the current segment's fd if it is open. */
+  #closeFile(): void {
+    const fd = Atomics.exchange(this.#ring.ctl, Ctl.FD, CLOSED_FD);
+    if (fd !== CLOSED_FD) fs.closeSync(fd);
   }
 
   /** open() failed after the constructor: nothing was accepted, so there is nothing to write. */
   #abandonOpen(): void {
     this.#state = State.CLOSED;
     untrackForExit(this);
+    if (this.#mirror !== undefined) releaseMirror(this.#mirror, this.#ring.ctl);
     void this.#writer.stop();
-    fs.closeSync(Atomics.load(this.#ring.ctl, Ctl.FD));
+    this.#closeFile();
     this.#lock.release();
   }
 
@@ -465,6 +504,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#dropTs = ts;
     }
     this.#dropCount++;
+    this.#mirrorHeld();
     this.#schedulePump();
   }
 
@@ -476,8 +516,15 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#enqueue(record);
   }
 
+  /** Events held on this thread, outside the ring (the overflow queue, drops not yet marked):
+   *  the main thread's exit waits for them too. */
+  #mirrorHeld(): void {
+    if (this.#mirror !== undefined) mirrorHeld(this.#mirror, !this.#queueEmpty() || this.#dropCount > 0);
+  }
+
   #enqueue(bytes: Buffer): void {
     this.#queue.push({ bytes });
+    this.#mirrorHeld();
     this.#account(bytes.length);
   }
 
@@ -489,6 +536,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
     this.#writer.postExternal(id, sab);
     this.#queue.push({ bytes: externalRecord(id), externalId: id });
+    this.#mirrorHeld();
     this.#account(record.length + EXTERNAL_RECORD);
   }
 
@@ -520,6 +568,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#pump();
       return;
     }
+    this.#mirrorHeld();
     if (!this.#queueEmpty()) this.#schedulePump();
   }
 
@@ -825,11 +874,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     this.#state = State.CLOSED;
     untrackForExit(this);
+    if (this.#mirror !== undefined) releaseMirror(this.#mirror, ctl);
     if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
     if (this.#inlineTimer) clearTimeout(this.#inlineTimer);
     if (this.#sharedInlineTimer) clearInterval(this.#sharedInlineTimer);
     try {
-      fs.closeSync(Atomics.load(ctl, Ctl.FD));
+      this.#closeFile();
     } catch (err) {
       failure ??= err;
     }
@@ -902,6 +952,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         this.#settleShared();
         this.#drainHere(this.#exitDeadline, true);
       }
+      // Thousands of sinks end together: each lets go of its segment once written (a later event
+      // opens it again), so the exit does not run out of descriptors.
+      if (Atomics.load(this.#ring.ctl, Ctl.CLOSABLE) === 1) this.#closeFile();
       // Retention is a few unlinks, and the drain above may have rotated many times: without this,
       // a process that exits with a full ring would leave far more than maxFiles segments.
       this.#janitor?.retireAtExit(Atomics.load(this.#ring.ctl, Ctl.SEGMENT));
@@ -986,25 +1039,18 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Takes the ring's lock on this thread and writes everything pending, ring then queue. */
   #drainHere(deadline: number, final: boolean): void {
     const { ctl } = this.#ring;
-    for (;;) {
-      if (tryHold(ctl, LockOwner.CALLER)) break;
-      // A writer that died holding the lock, unheard (this thread is not turning its loop), is
-      // found here; a replacement, if one starts, competes for the lock like any writer.
+    // A writer that died holding the lock, unheard (this thread is not turning its loop), is found
+    // by poll(); a replacement, if one starts, competes for the lock like any writer.
+    const writerAlive = (): boolean => {
       this.#writer.poll();
-      if (!this.#writer.alive) {
-        // Its holder is gone: the lock is ours, and DIRTY (still set) makes us repair the tail.
-        takeOver(ctl, LockOwner.CALLER);
-        break;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new SinkError(`ringlog: flushSync timed out: the writer held "${this.basePath}" past the deadline`, {
-          sink: this.basePath,
-          code: ErrorCode.TIMEOUT,
-          droppedEvents: this.#lostTotal(),
-        });
-      }
-      waitSync(ctl, Ctl.LOCK, LockOwner.WORKER, Math.min(left, WAIT_SLICE_MS));
+      return this.#writer.alive;
+    };
+    if (!holdFromOutside(ctl, writerAlive, deadline)) {
+      throw new SinkError(`ringlog: flushSync timed out: the writer held "${this.basePath}" past the deadline`, {
+        sink: this.basePath,
+        code: ErrorCode.TIMEOUT,
+        droppedEvents: this.#lostTotal(),
+      });
     }
     try {
       const consumer = this.#consumer();
@@ -1035,6 +1081,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         consumer.commit();
         this.#externals.clear();
         this.#bufferedBytes = 0;
+        this.#mirrorHeld();
         // Records this thread consumed may have defined keys the writer never saw: start the key
         // table afresh so every later record defines what it uses. Inline, no writer will read them.
         if (!this.#inline) this.#enc.resetKeys();
@@ -1048,7 +1095,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #fsyncHere(target: number): void {
     const { ctl } = this.#ring;
     try {
-      fs.fsyncSync(Atomics.load(ctl, Ctl.FD));
+      // fsync is per file: a descriptor opened now covers what a closed one wrote. No writer
+      // thread is alive here (flush() comes here only then), so the fd is this thread's to open.
+      fs.fsyncSync(this.#consumer().writer.currentFd());
     } catch {
       // Not every file supports fsync; the data is written.
     }

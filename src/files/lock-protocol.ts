@@ -26,6 +26,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { currentOsThreadId, osThreadExists } from '../threads/os-thread.js';
 
 /** What a lock, guard or owner file says about its holder; `token` doubles as the guard name. */
 export interface Holder {
@@ -46,6 +47,9 @@ export interface Holder {
    */
   readonly dev?: string;
   readonly ino?: string;
+  /** Kernel task id of the holding thread (Linux): another thread of the same process tells the
+   *  lock is live by that thread being there, with no descriptor kept open per lock. */
+  readonly tid?: string;
 }
 
 /** 8 random bytes: collisions between live instances are out of reach (2^64). */
@@ -148,6 +152,7 @@ export function ownerText(token: string, file: fs.BigIntStats): string {
     since: new Date().toISOString(),
     dev: String(file.dev),
     ino: String(file.ino),
+    ...(currentOsThreadId() > 0 ? { tid: String(currentOsThreadId()) } : {}),
   });
 }
 
@@ -156,7 +161,7 @@ export function parseHolder(text: string): Holder {
     const v = JSON.parse(text) as Record<string, unknown>;
     if (typeof v.pid === 'number' && typeof v.token === 'string' && TOKEN_RE.test(v.token)) {
       const str = (k: string): Record<string, string> => (typeof v[k] === 'string' ? { [k]: v[k] } : {});
-      return { pid: v.pid, token: v.token, ...str('host'), ...str('start'), ...str('boot'), ...str('since'), ...str('dev'), ...str('ino') };
+      return { pid: v.pid, token: v.token, ...str('host'), ...str('start'), ...str('boot'), ...str('since'), ...str('dev'), ...str('ino'), ...str('tid') };
     }
   } catch {
     // Not ours: fall through to a content-derived identity.
@@ -195,7 +200,13 @@ export function holderStale(h: Holder): boolean {
   const { boot } = me();
   // Another boot of this machine: every process of that boot is gone, whatever its pid.
   if (h.boot !== undefined && boot !== null && h.boot !== boot) return true;
-  if (h.pid === process.pid) return !(liveTokens().has(h.token) || (h.dev !== undefined && h.ino !== undefined && openInThisProcess(h.dev, h.ino)));
+  if (h.pid === process.pid) {
+    if (liveTokens().has(h.token)) return false;
+    // Another thread of this process: there while its task is (it releases before it ends
+    // normally; terminate() ends it without release, and its task goes with it).
+    if (h.tid !== undefined) return !osThreadExists(Number(h.tid));
+    return !(h.dev !== undefined && h.ino !== undefined && openInThisProcess(h.dev, h.ino));
+  }
   if (!pidAlive(h.pid)) return true;
   if (h.start === undefined) return false;
   const start = processStartTime(h.pid);

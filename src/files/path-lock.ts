@@ -86,8 +86,9 @@ export function lockPath(basePath: string, freshDir = false): PathLock {
   } catch (err) {
     throw openError(abs, `cannot create its lock file ${lockFile}`, err);
   }
-  // From here until release, the descriptor stays open on the owner's inode, which becomes the
-  // lock's: it is how another thread of this process recognises the lock as live (holderStale).
+  // Where the thread cannot be named (not Linux), the descriptor stays open on the owner's inode,
+  // which becomes the lock's, until release: how another thread of this process recognises the
+  // lock as live then (holderStale).
   liveTokens().add(token);
   let text = '';
   try {
@@ -106,6 +107,12 @@ export function lockPath(basePath: string, freshDir = false): PathLock {
   }
   // The lock holds the content now; the owner name was only needed to link from.
   removeQuietly(ownerPath);
+  // Where the lock names the holding thread (Linux), that is how other threads of this process
+  // tell it is live: no descriptor is kept per lock, so thousands of sinks do not use thousands.
+  if (parseHolder(text).tid !== undefined) {
+    fs.closeSync(fd);
+    fd = -1;
+  }
   const since = parseHolder(text).since ?? new Date().toISOString();
   heldHere().set(key, { token, since });
   if (!freshDir) removeLeftovers(dir, name);
@@ -124,7 +131,7 @@ export function lockPath(basePath: string, freshDir = false): PathLock {
         // Left in place, it carries a token no longer live here: stale, taken over at the next open.
       }
       try {
-        fs.closeSync(fd);
+        if (fd !== -1) fs.closeSync(fd);
       } catch {
         // Already closed by someone else's mistake: nothing of ours is left to free.
       }

@@ -16,6 +16,7 @@ import { currentOsThreadId, osThreadExists } from '../threads/os-thread.js';
 import { u32diff, wakeWriter, type RingViews, type Waker } from './memory.js';
 import { Flag, Kind, RECORD_HEADER } from './records.js';
 import { Claim, Ctl, Svc, WorkerState } from './slots.js';
+import { mirrorWritePos, ringMirror, type Mirror } from './worker-rings.js';
 
 /** place() returned no index: the event was dropped by the overload policy (and counted). */
 export const DROPPED = -1;
@@ -87,10 +88,14 @@ export class SharedProducer {
   /** READ_POS when a wait last ran out, -1 when the writer has moved since. */
   #stalledAt = -1;
 
+  /** The main thread's mirror of this ring, for a sink opened in a worker thread. */
+  readonly #mirror: Mirror | undefined;
+
   constructor(ring: RingViews, waker: Waker, id = producerId()) {
     this.ring = ring;
     this.#waker = waker;
     this.#id = id;
+    this.#mirror = ringMirror(ring.ctl);
   }
 
   /**
@@ -302,6 +307,7 @@ export class SharedProducer {
     const end = ((Atomics.load(ctl, Ctl.WRITE_POS) >>> 0) + this.#pad + len) >>> 0;
     this.#pad = 0;
     Atomics.store(ctl, Ctl.WRITE_POS, end | 0);
+    if (this.#mirror !== undefined) mirrorWritePos(this.#mirror, end | 0);
     this.lastEnd = end;
   }
 

@@ -18,7 +18,8 @@ export const Ctl = {
   LOCK: 3,
   /** 1 while a holder is mid-batch: a holder that finds it set knows its predecessor died there. */
   DIRTY: 4,
-  /** File descriptor of the current segment, shared by both threads (fds are process-wide). */
+  /** File descriptor of the current segment, shared by both threads (fds are process-wide), or
+   *  CLOSED_FD while it is closed to keep the process's descriptors bounded (reopened on demand). */
   FD: 5,
   /** Current segment number: 0 is the base file, n is `<stem>-00000n.<ext>`. */
   SEGMENT: 6,
@@ -54,6 +55,12 @@ export const Ctl = {
   /** 1 once the owner closed the sink or began its exit drain: other threads place nothing after,
    *  so everything they placed is in the ring when the final drain runs. */
   CLOSED: 19,
+  /** 1 when the segments are regular files, whose fd may be closed while idle and opened again
+   *  (a FIFO's reader would see end-of-file if its only writer let go). */
+  CLOSABLE: 20,
+  /** Entry + 1 of the sink in the main thread's table of worker-opened sinks (worker-rings.ts),
+   *  0 for none: whoever moves WRITE_POS or READ_POS stores it there too. */
+  MIRROR: 21,
 } as const;
 /**
  * The writer thread's own slots, in a SharedArrayBuffer of their own that every sink it serves
@@ -71,10 +78,13 @@ export const Svc = {
 } as const;
 export const SVC_SLOTS = 3;
 
+/** FD of a sink whose segment is closed for now: the LOCK holder opens it again to write. */
+export const CLOSED_FD = -1;
+
 /** WRITER_ID of a writer that has ended by its own doing. */
 export const WRITER_GONE = -1;
-/** 20 slots: an even count, so the Float64 counters after them are 8-byte aligned. */
-export const CTL_SLOTS = 20;
+/** 22 slots: an even count, so the Float64 counters after them are 8-byte aligned. */
+export const CTL_SLOTS = 22;
 
 /** Float64 slots, only ever touched by the LOCK holder (the lock's atomics order them). */
 export const Num = {
@@ -115,9 +125,9 @@ export const Claim = {
 export const CLAIM_SLOTS = 6;
 
 export const CTL_BYTES = CTL_SLOTS * 4;
-export const NUM_OFFSET = CTL_BYTES; // 80: 8-byte aligned for the Float64Array view
+export const NUM_OFFSET = CTL_BYTES; // 88: 8-byte aligned for the Float64Array view
 export const CLAIM_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
-// DATA_OFFSET = 80 + 80 + 48 = 208, a multiple of 8 as records need.
+// DATA_OFFSET = 88 + 80 + 48 = 216, a multiple of 8 as records need.
 export const DATA_OFFSET = CLAIM_OFFSET + CLAIM_SLOTS * 8;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;

@@ -6,15 +6,19 @@
 
 import * as fs from 'node:fs';
 
-/** This thread's kernel task id; 0 where the platform does not expose one. */
+let own: number | undefined;
+/** This thread's kernel task id; 0 where the platform does not expose one. Read once: a module
+ *  instance belongs to one thread, and its task id does not change. */
 export function currentOsThreadId(): number {
+  if (own !== undefined) return own;
   try {
     // "<pid>/task/<tid>"
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isSafeInteger(tid) && tid > 0 ? tid : 0;
+    own = Number.isSafeInteger(tid) && tid > 0 ? tid : 0;
   } catch {
-    return 0;
+    own = 0;
   }
+  return own;
 }
 
 /** False only when thread `tid` of this process is known to be gone (0: unknown, assumed there).

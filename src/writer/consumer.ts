@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { Flag, Kind } from '../ring/records.js';
 import type { KeyTable } from '../ring/keys.js';
 import { u32diff, type RingViews } from '../ring/memory.js';
-import { Ctl, Num } from '../ring/slots.js';
+import { CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { LineBuilder, type Source } from './line-builder.js';
 import type { Redaction } from './redact.js';
 import { droppedLine, segmentPath } from '../files/format.js';
@@ -135,7 +135,7 @@ export class RingConsumer {
     }
     const segment = this.currentSegment();
     const where = segmentPath(this.basePath, segment);
-    const tail = scanTail(Atomics.load(ctl, Ctl.FD), where);
+    const tail = scanTail(this.writer.currentFd(), where);
     const last = tail.last ?? (segment > 0 ? lastLineOfSet(this.basePath, segment - 1) : null);
     num[Num.FILE_BYTES] = tail.size;
     const lastIndex = Math.max(num[Num.LAST_INDEX]!, last ? last.lastIndex : -1);
@@ -158,7 +158,8 @@ export class RingConsumer {
   private currentSegment(): number {
     const { ctl } = this.ring;
     const segment = Atomics.load(ctl, Ctl.SEGMENT);
-    if (segment === 0) return 0;
+    // Closed (idle) between two batches, never in the middle of a rotation: SEGMENT is current.
+    if (segment === 0 || Atomics.load(ctl, Ctl.FD) === CLOSED_FD) return segment;
     const fdStat = fs.fstatSync(Atomics.load(ctl, Ctl.FD));
     let named: fs.Stats | undefined;
     try {

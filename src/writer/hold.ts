@@ -19,6 +19,28 @@ export function takeOver(ctl: Int32Array, holder: Holder): void {
   Atomics.store(ctl, Ctl.LOCK, holder);
 }
 
+/** How often a thread waiting for LOCK looks at the holder's health. */
+const HOLD_SLICE_MS = 10;
+
+/**
+ * Takes LOCK on a thread other than the writer's (the owner at exit or in flushSync, the main
+ * thread adopting an orphaned ring): waits for the writer to let go, or takes the lock over once
+ * `writerAlive` says the writer is gone (DIRTY, still set, then makes the holder repair the
+ * tail). False when the writer still held it at `deadline`.
+ */
+export function holdFromOutside(ctl: Int32Array, writerAlive: () => boolean, deadline: number): boolean {
+  for (;;) {
+    if (tryHold(ctl, LockOwner.CALLER)) return true;
+    if (!writerAlive()) {
+      takeOver(ctl, LockOwner.CALLER);
+      return true;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    Atomics.wait(ctl, Ctl.LOCK, LockOwner.WORKER, Math.min(left, HOLD_SLICE_MS));
+  }
+}
+
 export function release(ctl: Int32Array): void {
   Atomics.store(ctl, Ctl.LOCK, LockOwner.FREE);
   Atomics.notify(ctl, Ctl.LOCK);

@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { segmentPath } from '../files/format.js';
 import { FRESH_SEGMENT, RESUMED_SEGMENT } from '../files/segments.js';
 import { reached, type RingViews } from '../ring/memory.js';
-import { Ctl, Num } from '../ring/slots.js';
+import { CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { sleepSync } from '../ring/wait.js';
+import { mirrorReadPos, ringMirror, type Mirror } from '../ring/worker-rings.js';
 import { OutBuffer } from './out-buffer.js';
 
 /** The writer's I/O boundary: real fs calls, replaceable in tests to inject faults that cannot be
@@ -60,6 +61,8 @@ export class SegmentWriter {
   private pendingLast = -1;
   private pendingEvents = 0;
   private pendingReadPos = -1;
+  /** The main thread's mirror of this ring, for a sink opened in a worker thread. */
+  private readonly mirror: Mirror | undefined;
 
   constructor(
     private readonly ring: RingViews,
@@ -70,7 +73,9 @@ export class SegmentWriter {
     private readonly onWritten: (len: number) => void = () => {},
     /** Called once a rotation is complete: `segment` is the new current one. */
     private readonly onRotated: (segment: number) => void = () => {},
-  ) {}
+  ) {
+    this.mirror = ringMirror(ring.ctl);
+  }
 
 
   /** Marks ring bytes up to `readPos` as consumed once the pending lines are written. */
@@ -125,15 +130,16 @@ export class SegmentWriter {
     const { ctl, num } = this.ring;
     const out = this.out;
     if (len > 0) {
-      const fd = Atomics.load(ctl, Ctl.FD);
       try {
+        const fd = this.currentFd();
         this.writeAll(fd, len);
         // Someone removed the file (or its whole directory) under the sink: writes to it succeed
         // but reach no name. Write the batch again into a file recreated at the same path, and go
         // on there.
         if (this.io.linkCount(fd) === 0) this.writeAll(this.recreate(fd), len);
       } catch (err) {
-        this.cutBack(Atomics.load(ctl, Ctl.FD));
+        const fd = Atomics.load(ctl, Ctl.FD);
+        if (fd !== CLOSED_FD) this.cutBack(fd);
         out.len = 0;
         throw new WriteFault(err);
       }
@@ -172,6 +178,7 @@ export class SegmentWriter {
     num[Num.LINES] = num[Num.LINES]! + events;
     if (lastIndex > num[Num.LAST_INDEX]!) num[Num.LAST_INDEX] = lastIndex;
     Atomics.store(ctl, Ctl.READ_POS, target);
+    if (this.mirror !== undefined) mirrorReadPos(this.mirror, target);
     this.pendingReadPos = -1;
     Atomics.store(ctl, Ctl.PUBLISHING, 0);
     Atomics.store(ctl, Ctl.WRITTEN, (num[Num.LAST_INDEX]! + 1) | 0);
@@ -189,7 +196,7 @@ export class SegmentWriter {
     const written = Atomics.load(ctl, Ctl.WRITTEN);
     if (((written - want) | 0) < 0) return;
     try {
-      this.io.fsync(Atomics.load(ctl, Ctl.FD));
+      this.io.fsync(this.currentFd());
     } catch {
       // fsync is unsupported on pipes and some file systems; the data is written all the same.
     }
@@ -209,6 +216,32 @@ export class SegmentWriter {
         if (!TRANSIENT.has(code) || attempt >= TRANSIENT_RETRIES) throw err;
         sleepSync(1 << attempt++);
       }
+    }
+  }
+
+  /**
+   * The current segment's fd, opened again if it was closed to keep the process's descriptors
+   * bounded (an idle sink's segment is closed, see closeFd). Only the LOCK holder calls this.
+   */
+  currentFd(): number {
+    const { ctl } = this.ring;
+    const fd = Atomics.load(ctl, Ctl.FD);
+    if (fd !== CLOSED_FD) return fd;
+    const opened = this.openMakingDir(this.io.openForAppend, segmentPath(this.basePath, Atomics.load(ctl, Ctl.SEGMENT)));
+    Atomics.store(ctl, Ctl.FD, opened);
+    return opened;
+  }
+
+  /** Closes the current segment's fd until the next write needs it. Only the LOCK holder calls this. */
+  closeFd(): void {
+    const { ctl } = this.ring;
+    const fd = Atomics.load(ctl, Ctl.FD);
+    if (fd === CLOSED_FD) return;
+    Atomics.store(ctl, Ctl.FD, CLOSED_FD);
+    try {
+      this.io.close(fd);
+    } catch {
+      // Everything written through it is in the file already.
     }
   }
 
@@ -266,7 +299,7 @@ export class SegmentWriter {
     Atomics.store(ctl, Ctl.SEGMENT, next);
     Atomics.store(ctl, Ctl.FD, fd);
     try {
-      this.io.close(old);
+      if (old !== CLOSED_FD) this.io.close(old);
     } catch {
       // Closing a segment we are done with cannot lose data already written.
     }

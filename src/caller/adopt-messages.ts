@@ -1,0 +1,16 @@
+// The announcement a sink opened in a worker thread sends the main thread (types only), so that the
+// main thread can write its ring if the worker is terminated before it could (src/caller/adopt.ts).
+
+import type { RedactSpec } from '../writer/redact.js';
+
+export type ToMain = {
+  readonly type: 'opened';
+  /** Its entry in the table of worker-opened sinks (src/ring/worker-rings.ts). */
+  readonly entry: number;
+  readonly sab: SharedArrayBuffer;
+  /** The slots of the worker's writer thread, to tell whether it is still there. */
+  readonly svc: SharedArrayBuffer;
+  readonly basePath: string;
+  readonly rotateBytes: number;
+  readonly redact: RedactSpec | null;
+};
