@@ -73,6 +73,30 @@ function startProducer(script: string, handles: readonly ProducerHandle[], produ
   return { worker, result };
 }
 
+/** Runs `source` (an ES module) in a worker thread with `handle` in workerData; resolves with
+ *  what it posted, once it has exited. */
+async function inWorker(dir: string, source: string, handle: ProducerHandle): Promise<unknown[]> {
+  const script = path.join(dir, `worker-${Math.random().toString(36).slice(2)}.mjs`);
+  fs.writeFileSync(script, source);
+  const posted: unknown[] = [];
+  await new Promise((resolve, reject) => {
+    const w = new Worker(script, { workerData: { handle }, transferList: [handle.port] });
+    w.on('message', (m) => posted.push(m));
+    w.on('error', reject);
+    w.on('exit', resolve);
+  });
+  return posted;
+}
+
+/** A worker's start: the claim protocol's own modules, to die in the middle of it on purpose. */
+const CLAIM_IMPORTS = `
+  import { workerData } from 'node:worker_threads';
+  import { SharedProducer } from '${CLAIM_URL.href}';
+  import { ringViews } from '${MEMORY_URL.href}';
+  import { Claim } from '${SLOTS_URL.href}';
+  const ring = ringViews(workerData.handle.ring.sab);
+  const p = new SharedProducer(ring, { svc: new Int32Array(workerData.handle.ring.svc) });`;
+
 /** Each producer's seqs, in file order: 0, 1, 2, … with none missing, none twice. */
 function seqProblems(lines: readonly Line[], producers: number, expected?: number): string[] {
   const next = new Array<number>(producers).fill(0);
@@ -144,24 +168,17 @@ describe('producer threads write straight into the ring', () => {
     const dir = dirs.make('dies-claiming');
     const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
     sink.handleEvent({ type: 'before' });
-    const handle = sinkHandle(sink);
-    const src = `
-      import { workerData } from 'node:worker_threads';
-      import { connectSink } from '${RINGLOG_URL.href}';
-      import { SharedProducer } from '${CLAIM_URL.href}';
-      import { ringViews } from '${MEMORY_URL.href}';
-      import { Claim } from '${SLOTS_URL.href}';
-      const s = connectSink(workerData.handle);
-      s.handleEvent({ type: 'from-producer' });
-      // The claim protocol's first steps, then the thread ends (as terminate() could end it there).
-      const ring = ringViews(workerData.handle.ring.sab);
-      const p = new SharedProducer(ring, { svc: new Int32Array(workerData.handle.ring.svc) });
-      p.lock();
-      ring.claim[Claim.NEXT_INDEX] += 1;
-      process.exit(0);`;
-    const script = path.join(dir, 'dies.mjs');
-    fs.writeFileSync(script, src);
-    await new Promise((resolve) => new Worker(script, { workerData: { handle }, transferList: [handle.port] }).on('exit', resolve));
+    await inWorker(
+      dir,
+      `import { connectSink } from '${RINGLOG_URL.href}';
+       ${CLAIM_IMPORTS}
+       connectSink(workerData.handle).handleEvent({ type: 'from-producer' });
+       // The claim protocol's first steps, then the thread ends (as terminate() could end it there).
+       p.lock();
+       ring.claim[Claim.NEXT_INDEX] += 1;
+       process.exit(0);`,
+      sinkHandle(sink),
+    );
     // The owner's next event waits on the dead holder's lock only until its death is seen.
     sink.handleEvent({ type: 'after' });
     const err = await sinkFailure(() => sink.flush());
@@ -182,21 +199,14 @@ describe('producer threads write straight into the ring', () => {
   it('the dead holder is found by the writer when no producer comes back: flush() ends instead of waiting forever', async () => {
     const dir = dirs.make('dies-alone');
     const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
-    const handle = sinkHandle(sink);
-    const script = path.join(dir, 'dies.mjs');
-    fs.writeFileSync(
-      script,
-      `import { workerData } from 'node:worker_threads';
-       import { SharedProducer } from '${CLAIM_URL.href}';
-       import { ringViews } from '${MEMORY_URL.href}';
-       import { Claim } from '${SLOTS_URL.href}';
-       const ring = ringViews(workerData.handle.ring.sab);
-       const p = new SharedProducer(ring, { svc: new Int32Array(workerData.handle.ring.svc) });
+    await inWorker(
+      dir,
+      `${CLAIM_IMPORTS}
        p.lock();
        ring.claim[Claim.NEXT_INDEX] += 2;
        process.exit(0);`,
+      sinkHandle(sink),
     );
-    await new Promise((resolve) => new Worker(script, { workerData: { handle }, transferList: [handle.port] }).on('exit', resolve));
     const err = await sinkFailure(() => sink.flush());
     expect(err.droppedEvents).toBe(2);
     await sinkFailure(() => sink.close());
@@ -294,10 +304,8 @@ describe('producer threads write straight into the ring', () => {
   it('an event too big for the ring goes through the owner and is written whole, in the producer\'s order', async () => {
     const dir = dirs.make('big');
     const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'), { ringBytes: 64 * 1024 });
-    const handle = sinkHandle(sink);
-    const script = path.join(dir, 'big.mjs');
-    fs.writeFileSync(
-      script,
+    const posted = await inWorker(
+      dir,
       `import { workerData, parentPort } from 'node:worker_threads';
        import { connectSink } from '${RINGLOG_URL.href}';
        const s = connectSink(workerData.handle);
@@ -305,14 +313,9 @@ describe('producer threads write straight into the ring', () => {
        s.handleEvent({ type: 'big', blob: 'b'.repeat(200_000) });
        await s.flush();
        parentPort.postMessage('flushed');`,
+      sinkHandle(sink),
     );
-    let flushed = false;
-    await new Promise((resolve, reject) => {
-      const w = new Worker(script, { workerData: { handle }, transferList: [handle.port] });
-      w.on('message', () => (flushed = true));
-      w.on('error', reject);
-      w.on('exit', resolve);
-    });
+    const flushed = posted.includes('flushed');
     expect(flushed).toBe(true);
     await sink.close();
     const lines = readLines(dir, 'events.jsonl').lines;
@@ -323,10 +326,8 @@ describe('producer threads write straight into the ring', () => {
   it('hostile events from a producer thread: a throwing getter becomes an event_rejected marker in its place; a handleEvent from inside a getter is placed right after', async () => {
     const dir = dirs.make('hostile');
     const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
-    const handle = sinkHandle(sink);
-    const script = path.join(dir, 'hostile.mjs');
-    fs.writeFileSync(
-      script,
+    await inWorker(
+      dir,
       `import { workerData } from 'node:worker_threads';
        import { connectSink } from '${RINGLOG_URL.href}';
        const s = connectSink(workerData.handle);
@@ -335,12 +336,8 @@ describe('producer threads write straight into the ring', () => {
        s.handleEvent({ type: 'c', get re() { s.handleEvent({ type: 'inner' }); return 1; } });
        s.handleEvent(42);
        await s.flush();`,
+      sinkHandle(sink),
     );
-    await new Promise((resolve, reject) => {
-      const w = new Worker(script, { workerData: { handle }, transferList: [handle.port] });
-      w.on('error', reject);
-      w.on('exit', resolve);
-    });
     await sink.close();
     const lines = readLines(dir, 'events.jsonl').lines;
     expect(lines.map((l) => l.type)).toEqual(['a', 'event_rejected', 'c', 'inner', 'event_rejected']);
