@@ -72,4 +72,37 @@ describe('a sink opened in a worker thread keeps every event when the main threa
     // It rotated: the main thread's drain went on in the numbered segments.
     expect(set.files.length).toBeGreaterThan(2);
   });
+
+  it('a terminated worker left events, and a new sink took its path since: the main thread does not write the old session into the new one, and says so', async () => {
+    const dir = dirs.make('worker-sink-retaken');
+    const r = await runChild(
+      `import { Worker } from 'node:worker_threads';
+       import { JsonlEventSink } from '%RINGLOG%';
+       const dir = process.argv[2];
+       const worker = new Worker(\`
+         const { workerData, parentPort } = require('node:worker_threads');
+         import(workerData.lib).then(({ JsonlEventSink }) => {
+           const sink = JsonlEventSink.open(workerData.dir + '/event_log.jsonl');
+           for (let i = 0; i < 20000; i++) sink.handleEvent({ type: 'old', i });
+           parentPort.postMessage('logged');
+           setInterval(() => {}, 1000);
+         });\`, { eval: true, workerData: { lib: '%RINGLOG%', dir } });
+       worker.on('message', async () => {
+         await worker.terminate();
+         // Its lock names a thread that is gone: a new session takes the path.
+         const sink = JsonlEventSink.open(dir + '/event_log.jsonl');
+         for (let i = 0; i < 3; i++) sink.handleEvent({ type: 'new', i });
+         await sink.close();
+       });`,
+      [dir],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const { lines } = readLines(dir);
+    expect(lines.map((l) => [l.index, l.type])).toEqual([
+      [0, 'new'],
+      [1, 'new'],
+      [2, 'new'],
+    ]);
+    expect(r.stderr).toMatch(/path is no longer its own/);
+  });
 });

@@ -9,7 +9,10 @@
 // whenever the main thread's loop turned since); its records carry their keys whole (a worker's
 // sink interns none), so no key table is needed to read them.
 
+import * as fs from 'node:fs';
 import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+import { segmentPath } from '../files/format.js';
+import { readHolderSync } from '../files/lock-protocol.js';
 import { KeyTable } from '../ring/keys.js';
 import { ringViews } from '../ring/memory.js';
 import { CLOSED_FD, Ctl, Svc, WRITER_GONE } from '../ring/slots.js';
@@ -36,6 +39,7 @@ if (isMainThread) {
   channel.onmessage = (e: unknown) => {
     const msg = (e as { data: ToMain }).data;
     if (msg.type === 'opened') announced.set(msg.entry, msg);
+    else if (announced.get(msg.entry)?.generation === msg.generation) announced.delete(msg.entry);
   };
   // Listening must not keep the process alive.
   channel.unref();
@@ -64,7 +68,7 @@ function endWorkerRings(): void {
       const m = readMirror(entry);
       if (m === undefined || (m.readPos === m.writePos && !m.held)) break;
       if (!osThreadExists(m.ownerTid)) {
-        adopt(entry, deadline);
+        adopt(entry, m.generation, deadline);
         break;
       }
       if (Date.now() >= deadline) {
@@ -77,14 +81,34 @@ function endWorkerRings(): void {
 }
 
 /** Writes what a terminated worker's sink left in its ring, on this thread. */
-function adopt(entry: number, deadline: number): void {
+function adopt(entry: number, generation: number, deadline: number): void {
   const a = announced.get(entry);
-  if (a === undefined) {
+  if (a === undefined || a.generation !== generation) {
     say('a sink opened in a worker thread that was terminated left events unwritten, and its announcement had not reached the main thread');
+    return;
+  }
+  // Only while the path is still this sink's: a later sink on it must not get these lines.
+  let holder: string | undefined;
+  try {
+    holder = readHolderSync(a.lockPath)?.token;
+  } catch {
+    holder = undefined;
+  }
+  if (holder !== a.lockToken) {
+    say(`"${a.basePath}": a sink of a terminated worker thread left events unwritten, and its path is no longer its own; they are lost`);
     return;
   }
   const ring = ringViews(a.sab);
   const { ctl } = ring;
+  // A FIFO or a device could block this exit forever with no reader left: regular files only.
+  try {
+    if (!fs.statSync(segmentPath(a.basePath, Atomics.load(ctl, Ctl.SEGMENT))).isFile()) {
+      say(`"${a.basePath}": a sink of a terminated worker thread left events unwritten in a file that is not a regular file; they are lost`);
+      return;
+    }
+  } catch {
+    // Gone: the drain makes it again, as the writer does.
+  }
   const svc = new Int32Array(a.svc);
   const writerAlive = (): boolean => Atomics.load(svc, Svc.WRITER_ID) !== WRITER_GONE && Atomics.load(svc, Svc.WRITER_ID) !== 0 && osThreadExists(Atomics.load(svc, Svc.WRITER_TID));
   if (!holdFromOutside(ctl, writerAlive, deadline)) {
@@ -112,5 +136,11 @@ function adopt(entry: number, deadline: number): void {
   } catch (err) {
     say(`writing "${a.basePath}" for a terminated worker thread failed: ${String((err as Error)?.message ?? err)}`);
   }
-  freeEntry(entry);
+  // Its owner is gone: the path is free again.
+  try {
+    if (readHolderSync(a.lockPath)?.token === a.lockToken) fs.unlinkSync(a.lockPath);
+  } catch {
+    // Left: stale, taken over by the next open.
+  }
+  freeEntry(entry, generation);
 }

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Worker } from 'node:worker_threads';
+import { isMainThread, type Worker } from 'node:worker_threads';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from '../errors.js';
 import { listSegmentFiles, segmentPath } from '../files/format.js';
 import { Janitor } from '../files/janitor.js';
@@ -133,6 +133,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   readonly #writer: WriterLink;
   /** Opened in a worker thread: the main thread's exit waits on this mirror of the ring. */
   readonly #mirror: Mirror | undefined;
+  #mirrorReleased = false;
   /** Set once a handle shares the ring with other threads: every record is then claimed. */
   #shared: SharedProducer | undefined;
   /** How this thread's records are placed once shared (made once: handleEvent allocates nothing). */
@@ -228,7 +229,18 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     );
     this.#producer = new RingProducer(this.#ring, this.#writer);
     if (this.#mirror !== undefined) {
-      announce({ type: 'opened', entry: this.#mirror.entry, sab: this.#ring.sab, svc: this.#writer.svc.buffer as SharedArrayBuffer, basePath, rotateBytes: opts.rotateBytes, redact: opts.redact });
+      announce({
+        type: 'opened',
+        entry: this.#mirror.entry,
+        generation: this.#mirror.generation,
+        sab: this.#ring.sab,
+        svc: this.#writer.svc.buffer as SharedArrayBuffer,
+        basePath,
+        rotateBytes: opts.rotateBytes,
+        redact: opts.redact,
+        lockPath: lock.lockPath,
+        lockToken: lock.token,
+      });
     }
     this.#writer.start();
     trackForExit(this);
@@ -314,6 +326,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    * before open() returns, so no other thread uses the fd yet.
    */
   #letGoOfFile(fd: number): void {
+    // Only on the main thread. A worker thread tracks the descriptors it opens and closes (Node
+    // closes what is left when it ends), while the writer thread's are untracked: a segment opened
+    // on one side and closed on the other would make the worker close a recycled descriptor
+    // number at its end. A worker's sinks keep their descriptor, as before.
+    if (!isMainThread) return;
     let regular = false;
     try {
       regular = fs.fstatSync(fd).isFile();
@@ -322,9 +339,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     if (!regular) return;
     const { ctl } = this.#ring;
-    Atomics.store(ctl, Ctl.CLOSABLE, 1);
+    // CLOSABLE last: until then the writer leaves this fd alone, so it is closed exactly once.
     Atomics.store(ctl, Ctl.FD, CLOSED_FD);
     fs.closeSync(fd);
+    Atomics.store(ctl, Ctl.CLOSABLE, 1);
   }
 
   /** Closes the current segment's fd if it is open. */
@@ -337,7 +355,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #abandonOpen(): void {
     this.#state = State.CLOSED;
     untrackForExit(this);
-    if (this.#mirror !== undefined) releaseMirror(this.#mirror, this.#ring.ctl);
+    this.#releaseMirror();
     void this.#writer.stop();
     this.#closeFile();
     this.#lock.release();
@@ -514,6 +532,14 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const record = droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs);
     this.#dropCount = 0;
     this.#enqueue(record);
+  }
+
+  /** The main thread no longer watches this sink (written by its own thread: closed, or exited). */
+  #releaseMirror(): void {
+    if (this.#mirror === undefined || this.#mirrorReleased) return;
+    this.#mirrorReleased = true;
+    releaseMirror(this.#mirror, this.#ring.ctl);
+    announce({ type: 'closed', entry: this.#mirror.entry, generation: this.#mirror.generation });
   }
 
   /** Events held on this thread, outside the ring (the overflow queue, drops not yet marked):
@@ -874,7 +900,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     this.#state = State.CLOSED;
     untrackForExit(this);
-    if (this.#mirror !== undefined) releaseMirror(this.#mirror, ctl);
+    this.#releaseMirror();
     if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
     if (this.#inlineTimer) clearTimeout(this.#inlineTimer);
     if (this.#sharedInlineTimer) clearInterval(this.#sharedInlineTimer);
@@ -955,6 +981,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       // Thousands of sinks end together: each lets go of its segment once written (a later event
       // opens it again), so the exit does not run out of descriptors.
       if (Atomics.load(this.#ring.ctl, Ctl.CLOSABLE) === 1) this.#closeFile();
+      // A worker thread ending by itself writes its own sinks (here): the main thread need not.
+      this.#releaseMirror();
       // Retention is a few unlinks, and the drain above may have rotated many times: without this,
       // a process that exits with a full ring would leave far more than maxFiles segments.
       this.#janitor?.retireAtExit(Atomics.load(this.#ring.ctl, Ctl.SEGMENT));

@@ -37,6 +37,8 @@ import {
 export interface PathLock {
   /** The lock file, `<basePath>.lock` (absolute). */
   readonly lockPath: string;
+  /** The token the lock file carries while it is this lock's. */
+  readonly token: string;
   /** Removes the lock if it is still ours. Idempotent, synchronous, never throws. */
   release(): void;
 }
@@ -120,6 +122,7 @@ export function lockPath(basePath: string, freshDir = false): PathLock {
   let released = false;
   return {
     lockPath: lockFile,
+    token,
     release(): void {
       if (released) return;
       released = true;

@@ -6,7 +6,7 @@
 // ring's write or read position stores the new value in the entry too.
 
 import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads';
-import { currentOsThreadId } from '../threads/os-thread.js';
+import { currentOsThreadId, osThreadExists } from '../threads/os-thread.js';
 import { Ctl } from './slots.js';
 
 const ENV_KEY = 'ringlog.worker-rings';
@@ -15,7 +15,7 @@ const ENV_KEY = 'ringlog.worker-rings';
 const ENTRIES = 4096;
 /** Int32 slots per entry. */
 const Entry = {
-  /** FREE or OPEN. */
+  /** FREE, TAKING or OPEN. */
   STATE: 0,
   /** Mirror of the ring's WRITE_POS. */
   WRITE_POS: 1,
@@ -25,10 +25,14 @@ const Entry = {
   HELD: 3,
   /** Kernel task id of the owner's thread (0: unknown), to tell a terminated one. */
   OWNER_TID: 4,
+  /** Bumped each time the entry is taken, so an announcement of an earlier sink is told apart. */
+  GENERATION: 5,
 } as const;
-const ENTRY_SLOTS = 5;
+const ENTRY_SLOTS = 6;
 const FREE = 0;
 const OPEN = 1;
+/** Being filled in by its new owner: the main thread skips it (nothing is in its ring yet). */
+const TAKING = 2;
 
 function table(): Int32Array | undefined {
   const shared = getEnvironmentData(ENV_KEY);
@@ -46,6 +50,7 @@ export interface Mirror {
   readonly table: Int32Array;
   readonly base: number;
   readonly entry: number;
+  readonly generation: number;
 }
 
 /**
@@ -55,24 +60,42 @@ export interface Mirror {
  */
 export function takeMirror(ctl: Int32Array): Mirror | undefined {
   if (isMainThread || mirrors === undefined) return undefined;
-  for (let i = 0; i < ENTRIES; i++) {
-    const base = i * ENTRY_SLOTS;
-    if (Atomics.compareExchange(mirrors, base + Entry.STATE, FREE, OPEN) === FREE) {
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < ENTRIES; i++) {
+      const base = i * ENTRY_SLOTS;
+      if (Atomics.compareExchange(mirrors, base + Entry.STATE, FREE, TAKING) !== FREE) continue;
       Atomics.store(mirrors, base + Entry.WRITE_POS, Atomics.load(ctl, Ctl.WRITE_POS));
       Atomics.store(mirrors, base + Entry.READ_POS, Atomics.load(ctl, Ctl.READ_POS));
       Atomics.store(mirrors, base + Entry.HELD, 0);
       Atomics.store(mirrors, base + Entry.OWNER_TID, currentOsThreadId());
+      const generation = Atomics.add(mirrors, base + Entry.GENERATION, 1) + 1;
+      Atomics.store(mirrors, base + Entry.STATE, OPEN);
       Atomics.store(ctl, Ctl.MIRROR, i + 1);
-      return { table: mirrors, base, entry: i };
+      return { table: mirrors, base, entry: i, generation };
     }
+    // Full: entries of threads that ended with nothing left to write (terminated with an empty
+    // ring) are freed, then one more look.
+    if (pass === 0) reclaimDead(mirrors);
   }
   return undefined;
+}
+
+function reclaimDead(t: Int32Array): void {
+  for (let i = 0; i < ENTRIES; i++) {
+    const base = i * ENTRY_SLOTS;
+    if (Atomics.load(t, base + Entry.STATE) !== OPEN) continue;
+    const tid = Atomics.load(t, base + Entry.OWNER_TID);
+    const drained = Atomics.load(t, base + Entry.READ_POS) === Atomics.load(t, base + Entry.WRITE_POS) && Atomics.load(t, base + Entry.HELD) === 0;
+    if (tid !== 0 && drained && !osThreadExists(tid)) Atomics.compareExchange(t, base + Entry.STATE, OPEN, FREE);
+  }
 }
 
 /** The entry of a ring whose sink took one, as seen from this thread (its writer, a producer). */
 export function ringMirror(ctl: Int32Array): Mirror | undefined {
   const entry = Atomics.load(ctl, Ctl.MIRROR);
-  return entry === 0 || mirrors === undefined ? undefined : { table: mirrors, base: (entry - 1) * ENTRY_SLOTS, entry: entry - 1 };
+  if (entry === 0 || mirrors === undefined) return undefined;
+  const base = (entry - 1) * ENTRY_SLOTS;
+  return { table: mirrors, base, entry: entry - 1, generation: Atomics.load(mirrors, base + Entry.GENERATION) };
 }
 
 export function mirrorWritePos(m: Mirror, pos: number): void {
@@ -99,6 +122,7 @@ export interface MirroredRing {
   readonly readPos: number;
   readonly held: boolean;
   readonly ownerTid: number;
+  readonly generation: number;
 }
 
 /** The entries open now (main thread). */
@@ -120,6 +144,7 @@ export function readMirror(entry: number): MirroredRing | undefined {
     readPos: Atomics.load(t, base + Entry.READ_POS),
     held: Atomics.load(t, base + Entry.HELD) === 1,
     ownerTid: Atomics.load(t, base + Entry.OWNER_TID),
+    generation: Atomics.load(t, base + Entry.GENERATION),
   };
 }
 
@@ -128,7 +153,9 @@ export function awaitReadPos(entry: number, readPos: number, ms: number): void {
   if (mirrors !== undefined && ms > 0) Atomics.wait(mirrors, entry * ENTRY_SLOTS + Entry.READ_POS, readPos, ms);
 }
 
-/** Frees the entry of a sink the main thread wrote itself (its owner is gone). */
-export function freeEntry(entry: number): void {
-  if (mirrors !== undefined) Atomics.store(mirrors, entry * ENTRY_SLOTS + Entry.STATE, FREE);
+/** Frees the entry of a sink the main thread wrote itself (its owner is gone), if it is still
+ *  that sink's. */
+export function freeEntry(entry: number, generation: number): void {
+  const base = entry * ENTRY_SLOTS;
+  if (mirrors !== undefined && Atomics.load(mirrors, base + Entry.GENERATION) === generation) Atomics.compareExchange(mirrors, base + Entry.STATE, OPEN, FREE);
 }

@@ -234,10 +234,8 @@ export class SegmentWriter {
 
   /** Closes the current segment's fd until the next write needs it. Only the LOCK holder calls this. */
   closeFd(): void {
-    const { ctl } = this.ring;
-    const fd = Atomics.load(ctl, Ctl.FD);
+    const fd = Atomics.exchange(this.ring.ctl, Ctl.FD, CLOSED_FD);
     if (fd === CLOSED_FD) return;
-    Atomics.store(ctl, Ctl.FD, CLOSED_FD);
     try {
       this.io.close(fd);
     } catch {
