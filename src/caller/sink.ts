@@ -1,7 +1,8 @@
 // JsonlEventSink, the caller's side. handleEvent stamps the index and time, snapshots the event
 // into the shared ring, and returns; the writer worker (src/writer/entry.ts) does the rest. When
 // the writer is absent (not started yet at exit, or dead) this side drains the ring itself with
-// the same consumer code, so exit never depends on the worker.
+// the same consumer code, so exit never depends on the worker. Once a handle shares the ring with
+// other threads, records are placed under the claim lock instead (src/ring/claim.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,23 +13,23 @@ import { Janitor } from '../files/janitor.js';
 import { lockPath, type PathLock } from '../files/path-lock.js';
 import { lastLineOfSet, RESUMED_SEGMENT, scanTail } from '../files/segments.js';
 import { fast } from '../node-buffer.js';
+import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
+import { MAX_KEYS } from '../ring/keys.js';
 import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
 import { Claim, CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { sleepSync, waitAsync, waitSync } from '../ring/wait.js';
+import { mirrorHeld, releaseMirror, takeMirror, type Mirror } from '../ring/worker-rings.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../types.js';
 import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
 import { heldBatch, holdFromOutside, release } from '../writer/hold.js';
 import type { Source } from '../writer/line-builder.js';
 import type { FromWriter } from '../writer/messages.js';
 import { compileRedaction } from '../writer/redact.js';
+import { announce } from './adopt.js';
 import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import { RingProducer } from './producer.js';
-import { announce } from './adopt.js';
-import { MAX_KEYS } from '../ring/keys.js';
-import { mirrorHeld, releaseMirror, takeMirror, type Mirror } from '../ring/worker-rings.js';
-import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
 import { errorText, snapshot, SNAPSHOT_PUBLISHED, SNAPSHOT_REJECTED } from './snapshot.js';
 import { WriterLink } from './writer-service.js';
 
