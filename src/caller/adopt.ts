@@ -14,8 +14,8 @@ import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 import { segmentPath } from '../files/format.js';
 import { readHolderSync } from '../files/lock-protocol.js';
 import { KeyTable } from '../ring/keys.js';
-import { ringViews } from '../ring/memory.js';
-import { CLOSED_FD, Ctl, Svc, WRITER_GONE } from '../ring/slots.js';
+import { ringViews, writerGone } from '../ring/memory.js';
+import { CLOSED_FD, Ctl, Svc } from '../ring/slots.js';
 import { awaitReadPos, freeEntry, openEntries, readMirror } from '../ring/worker-rings.js';
 import { osThreadExists } from '../threads/os-thread.js';
 import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
@@ -110,7 +110,8 @@ function adopt(entry: number, generation: number, deadline: number): void {
     // Gone: the drain makes it again, as the writer does.
   }
   const svc = new Int32Array(a.svc);
-  const writerAlive = (): boolean => Atomics.load(svc, Svc.WRITER_ID) !== WRITER_GONE && Atomics.load(svc, Svc.WRITER_ID) !== 0 && osThreadExists(Atomics.load(svc, Svc.WRITER_TID));
+  // A writer that never started (no id yet) is not coming either: its thread went with the worker.
+  const writerAlive = (): boolean => Atomics.load(svc, Svc.WRITER_ID) !== 0 && !writerGone(svc);
   if (!holdFromOutside(ctl, writerAlive, deadline)) {
     say(`the writer of "${a.basePath}" (a sink of a terminated worker thread) held its file past the exit's deadline; what it had not written is lost`);
     return;

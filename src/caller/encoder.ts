@@ -409,6 +409,10 @@ export function droppedRecord(firstIndex: number, count: number, ts: number): Bu
   return b;
 }
 
+/** A record over this fraction of the ring travels outside it (EXTERNAL): one such event must not
+ *  stall the ring. Every producer thread applies the same bound. */
+export const EXTERNAL_FRACTION = 4;
+
 /** Size of an EXTERNAL placeholder: header + u32 id, aligned. */
 export const EXTERNAL_RECORD = RECORD_HEADER + 8;
 

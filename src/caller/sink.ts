@@ -26,15 +26,13 @@ import type { Source } from '../writer/line-builder.js';
 import type { FromWriter } from '../writer/messages.js';
 import { compileRedaction } from '../writer/redact.js';
 import { announce } from './adopt.js';
-import { droppedRecord, EventEncoder, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
+import { droppedRecord, EventEncoder, EXTERNAL_FRACTION, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
 import { RingProducer } from './producer.js';
 import { errorText, snapshot, SNAPSHOT_PUBLISHED, SNAPSHOT_REJECTED } from './snapshot.js';
 import { WriterLink } from './writer-service.js';
 
-/** A record over a quarter of the ring goes outside it: one such event must not stall the ring. */
-const EXTERNAL_FRACTION = 4;
 /** The first scratch buffer; it doubles as needed for big events. */
 const SCRATCH_INITIAL = 64 * 1024;
 /** While the overflow queue is non-empty, try to move it into the ring this often. */

@@ -12,9 +12,8 @@
 // the heap limit) is seen gone from /proc — either way the replacement starts at once.
 
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
-import { createSvc, wakeWriter, type RingViews } from '../ring/memory.js';
-import { Ctl, LockOwner, Svc, WorkerState, WRITER_GONE } from '../ring/slots.js';
-import { osThreadExists } from '../threads/os-thread.js';
+import { createSvc, wakeWriter, writerGone, type RingViews } from '../ring/memory.js';
+import { Ctl, LockOwner, Svc, WorkerState } from '../ring/slots.js';
 import { startThread } from '../threads/start.js';
 import type { Attach, FromWriter, ToWriter, WriterFatal, WriterInit } from '../writer/messages.js';
 import type { WriterResourceLimits } from './options.js';
@@ -121,9 +120,7 @@ class WriterService {
   poll(): void {
     if (!this.#alive) return;
     const svc = this.svc;
-    if (Atomics.load(svc, Svc.WRITER_ID) === WRITER_GONE || !osThreadExists(Atomics.load(svc, Svc.WRITER_TID))) {
-      this.#died(this.#worker!, undefined);
-    }
+    if (writerGone(svc)) this.#died(this.#worker!, undefined);
   }
 
   /** A sink waits for its final drain: the thread must run until it is done. */

@@ -3,7 +3,7 @@
 // (src/ring/claim.ts): no postMessage, no turn of the owner's loop, and every placed event is in
 // the ring at once, so it is written whenever and however the process or this thread ends.
 
-import { EventEncoder, Scratch } from '../caller/encoder.js';
+import { EventEncoder, EXTERNAL_FRACTION, Scratch } from '../caller/encoder.js';
 import { snapshot, SNAPSHOT_REJECTED } from '../caller/snapshot.js';
 import { ErrorCode, SinkError } from '../errors.js';
 import { CLOSED, DROPPED, SharedProducer, type PlaceOptions, type SharedRing } from '../ring/claim.js';
@@ -14,9 +14,6 @@ import type { AgentEvent, EventContext } from '../types.js';
 
 /** The first scratch buffer of a producer thread; it doubles as needed. */
 const SCRATCH_INITIAL = 16 * 1024;
-/** A record over this fraction of the ring goes to the owner instead (it travels outside the
- *  ring, which only the owner's thread can arrange with the writer). Same bound as the owner's. */
-const EXTERNAL_FRACTION = 4;
 /** flush() looks at the writer's progress at least this often (it is notified sooner). */
 const FLUSH_SLICE_MS = 10;
 /** Period of that keep-alive timer: it never needs to fire, only to exist. */
@@ -84,6 +81,7 @@ export class DirectProducer {
   #one(ts: number, event: AgentEvent, context: EventContext | undefined): void {
     const enc = this.#enc;
     const outcome = snapshot(enc, 0, ts, event, context, this.#encodeEvent);
+    // Outside the ring only the owner's thread can arrange with the writer: such a record goes to it.
     if (enc.pos > this.#ring.size / EXTERNAL_FRACTION && outcome !== SNAPSHOT_REJECTED) {
       this.#viaOwner(event, context);
       return;

@@ -109,13 +109,14 @@ export function lockPath(basePath: string, freshDir = false): PathLock {
   }
   // The lock holds the content now; the owner name was only needed to link from.
   removeQuietly(ownerPath);
+  const record = parseHolder(text);
   // Where the lock names the holding thread (Linux), that is how other threads of this process
   // tell it is live: no descriptor is kept per lock, so thousands of sinks do not use thousands.
-  if (parseHolder(text).tid !== undefined) {
+  if (record.tid !== undefined) {
     fs.closeSync(fd);
     fd = -1;
   }
-  const since = parseHolder(text).since ?? new Date().toISOString();
+  const since = record.since ?? new Date().toISOString();
   heldHere().set(key, { token, since });
   if (!freshDir) removeLeftovers(dir, name);
 

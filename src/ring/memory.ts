@@ -2,7 +2,8 @@
 // every thread shares: making a ring, wrapping position arithmetic, waking the writer.
 
 import { fast, type FastBuffer } from '../node-buffer.js';
-import { CLAIM_OFFSET, CLAIM_SLOTS, CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState } from './slots.js';
+import { osThreadExists } from '../threads/os-thread.js';
+import { CLAIM_OFFSET, CLAIM_SLOTS, CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState, WRITER_GONE } from './slots.js';
 
 /**
  * Wakes the writer after a request to it (records published, STOP, an fsync). `svc` is the writer
@@ -23,6 +24,15 @@ export function wakeWriter(svc: Int32Array): void {
  *  successor starts). */
 export interface Waker {
   readonly svc: Int32Array;
+}
+
+/**
+ * Whether the writer thread whose slots these are is known to have ended: it announced its own end
+ * (WRITER_GONE), or its kernel task is gone (terminate(), the heap limit; Linux). Seen without
+ * the event loop, which may not be turning.
+ */
+export function writerGone(svc: Int32Array): boolean {
+  return Atomics.load(svc, Svc.WRITER_ID) === WRITER_GONE || !osThreadExists(Atomics.load(svc, Svc.WRITER_TID));
 }
 
 /** The writer thread's slots, in a SharedArrayBuffer of their own. */
