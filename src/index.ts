@@ -21,9 +21,8 @@ export {
   flushSessionSinks,
   clearSessionSinks,
   flushAndClearSessionSinks,
-  connectRegistry,
-  ConnectedRegistry,
 } from './fan-out/registry.js';
+export { connectRegistry, ConnectedRegistry } from './fan-out/connected-registry.js';
 export type { WildcardHandle } from './fan-out/registry.js';
 export { sinkHandle, connectSink, ConnectedSink } from './fan-out/handle.js';
 export type { ProducerHandle } from './fan-out/handle.js';

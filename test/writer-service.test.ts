@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rng } from '../dist/demo/corpus.js';
 import { JsonlEventSink, readEvents, type SinkError } from '../dist/src/index.js';
-import { BASE_NAME, coverage, readLines, RINGLOG_URL, tempDirs } from './helpers.js';
+import { BASE_NAME, coverage, makeFifo, readLines, RINGLOG_URL, startFifoReader, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -135,6 +135,29 @@ describe('one writer thread for the whole process', () => {
     expect(limited.writerThread).not.toBe(plain.writerThread);
     expect(limited2.writerThread).toBe(limited.writerThread);
     await Promise.all([plain.close(), limited.close(), limited2.close()]);
+  });
+
+  it('a sink on a FIFO nobody reads gets a thread of its own: the other sinks keep being written while it is stuck in write(2)', async () => {
+    const dir = dirs.make('fifo-apart');
+    const fifo = path.join(dir, 'pipe.jsonl');
+    const gate = path.join(dir, 'gate');
+    await makeFifo(fifo);
+    const reader = startFifoReader(fifo, path.join(dir, 'copy.jsonl'), { gateFile: gate, fastFlag: gate });
+    const stuck = JsonlEventSink.open(fifo, { overload: 'drop' });
+    const file = JsonlEventSink.open(path.join(dir, 'file.jsonl'));
+    expect(stuck.writerThread).not.toBe(file.writerThread);
+    // Far more than the pipe holds (64 KiB): the FIFO's writer blocks in write(2).
+    for (let n = 0; n < 2000; n++) stuck.handleEvent({ type: 'pipe', n, pad: 'p'.repeat(500) });
+    for (let n = 0; n < 500; n++) file.handleEvent({ sink: 'file', n });
+    await file.flush();
+    expectComplete(dir, 'file.jsonl', 500, 'file');
+    fs.writeFileSync(gate, '');
+    await file.close();
+    await stuck.close().catch(() => undefined);
+    expect((await reader).code).toBe(0);
+    const piped = fs.readFileSync(path.join(dir, 'copy.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+    expect(piped.length).toBeGreaterThan(0);
+    expect(coverage(piped.map((l) => JSON.parse(l))).problems).toEqual([]);
   });
 
   it('a sink the writer cannot serve (its redaction module will not load in the thread) writes on its own thread; the others keep the writer', async () => {

@@ -6,7 +6,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMainThread, type Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { fdOpener, mayClose } from '../threads/descriptors.js';
 import { ErrorCode, faultInfo, SinkError, type FaultInfo } from '../errors.js';
 import { listSegmentFiles, segmentPath } from '../files/format.js';
 import { Janitor } from '../files/janitor.js';
@@ -137,6 +138,8 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #shared: SharedProducer | undefined;
   /** How this thread's records are placed once shared (made once: handleEvent allocates nothing). */
   #placeOpts: PlaceOptions | undefined;
+  /** The file is a regular file (not a FIFO or a device: those keep their fd and a writer of their own). */
+  readonly #regular: boolean;
   /** The base path's lock (one writer per path), held from open() to close() or exit. */
   readonly #lock: PathLock;
   /** Set when no writer thread can run: this thread writes, in slices (INLINE_SLICE_BYTES). */
@@ -182,7 +185,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#firstIndex = next;
     this.#lastTs = lastTs;
     this.#segmentAtOpen = segment;
+    this.#regular = regularFile(fd);
     const { ctl, num } = this.#ring;
+    Atomics.store(ctl, Ctl.FD_OPENER, fdOpener());
     Atomics.store(ctl, Ctl.FD, fd);
     Atomics.store(ctl, Ctl.SEGMENT, segment);
     Atomics.store(ctl, Ctl.WRITTEN, next | 0);
@@ -209,6 +214,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         redact: this.#opts.redact,
       }),
       opts.writerResourceLimits,
+      !this.#regular,
       {
         message: (msg) => this.#onMessage(msg),
         died: (cause) =>
@@ -325,18 +331,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
    * before open() returns, so no other thread uses the fd yet.
    */
   #letGoOfFile(fd: number): void {
-    // Only on the main thread. A worker thread tracks the descriptors it opens and closes (Node
-    // closes what is left when it ends), while the writer thread's are untracked: a segment opened
-    // on one side and closed on the other would make the worker close a recycled descriptor
-    // number at its end. A worker's sinks keep their descriptor, as before.
-    if (!isMainThread) return;
-    let regular = false;
-    try {
-      regular = fs.fstatSync(fd).isFile();
-    } catch {
-      // Unknown: kept open, as a FIFO is.
-    }
-    if (!regular) return;
+    if (!this.#regular) return;
     const { ctl } = this.#ring;
     // CLOSABLE last: until then the writer leaves this fd alone, so it is closed exactly once.
     Atomics.store(ctl, Ctl.FD, CLOSED_FD);
@@ -346,7 +341,14 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
 
   /** Closes the current segment's fd if it is open. */
   #closeFile(): void {
-    const fd = Atomics.exchange(this.#ring.ctl, Ctl.FD, CLOSED_FD);
+    const { ctl } = this.#ring;
+    // One another thread tracks is closed by it when it ends (src/threads/descriptors.ts).
+    if (mayClose(Atomics.load(ctl, Ctl.STALE_OPENER))) {
+      const stale = Atomics.exchange(ctl, Ctl.STALE_FD, CLOSED_FD);
+      if (stale !== CLOSED_FD) fs.closeSync(stale);
+    }
+    if (!mayClose(Atomics.load(ctl, Ctl.FD_OPENER))) return;
+    const fd = Atomics.exchange(ctl, Ctl.FD, CLOSED_FD);
     if (fd !== CLOSED_FD) fs.closeSync(fd);
   }
 
@@ -1115,7 +1117,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       });
     } finally {
       // A final drain keeps the lock: nothing may write the file after it.
-      if (!final) release(ctl);
+      if (!final) {
+        this.#consumer().writer.closeIfTracked();
+        release(ctl);
+      }
     }
   }
 
@@ -1205,4 +1210,13 @@ function resumeSegment(basePath: string): number {
 function bufferSource(b: Buffer): Source {
   const buf = fast(b);
   return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
+}
+
+function regularFile(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isFile();
+  } catch {
+    // Unknown: treated as a FIFO is (kept open, written by a thread of its own).
+    return false;
+  }
 }

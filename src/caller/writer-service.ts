@@ -11,9 +11,9 @@
 // id for WRITER_GONE on its own way out, and on Linux a thread killed from outside (terminate(),
 // the heap limit) is seen gone from /proc — either way the replacement starts at once.
 
-import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { isMainThread, MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { createSvc, wakeWriter, writerGone, type RingViews } from '../ring/memory.js';
-import { Ctl, LockOwner, Svc, WorkerState } from '../ring/slots.js';
+import { CLOSED_FD, Ctl, LockOwner, Svc, WorkerState } from '../ring/slots.js';
 import { startThread } from '../threads/start.js';
 import type { Attach, FromWriter, ToWriter, WriterFatal, WriterInit } from '../writer/messages.js';
 import type { WriterResourceLimits } from './options.js';
@@ -38,8 +38,13 @@ let nextSinkId = 1;
 class WriterService {
   static readonly #byLimits = new Map<string, WriterService>();
 
-  /** The service for sinks with these resource limits (one thread per distinct setting). */
-  static for(limits: WriterResourceLimits | undefined): WriterService {
+  /**
+   * The service for sinks with these resource limits (one thread per distinct setting), or with
+   * `own`, a thread for this sink alone: a FIFO or a device can block write(2) for as long as its
+   * reader likes, and a shared thread stuck there would stall every sink of the process.
+   */
+  static for(limits: WriterResourceLimits | undefined, own: boolean): WriterService {
+    if (own) return new WriterService(limits);
     const key = limits === undefined ? '' : JSON.stringify(limits);
     let s = WriterService.#byLimits.get(key);
     if (s === undefined) {
@@ -57,6 +62,8 @@ class WriterService {
   svc = createSvc();
   #retired = false;
   #worker: Worker | undefined;
+  /** The current thread's threadId (what it stores as a descriptor's opener when Node tracks it). */
+  #threadId = -1;
   #alive = false;
   #gaveUp = false;
   /** The process is exiting: no thread may start any more. */
@@ -156,7 +163,7 @@ class WriterService {
     const { port1, port2 } = new MessageChannel();
     try {
       worker = startThread('writer', {
-        workerData: { svc: svc.buffer as SharedArrayBuffer, fatal: port2 } satisfies WriterInit,
+        workerData: { svc: svc.buffer as SharedArrayBuffer, fatal: port2, untracked: isMainThread } satisfies WriterInit,
         transferList: [port2],
         resourceLimits: this.#limits,
         // Segment fds opened by a writer must outlive it: its successor, or the owner's exit
@@ -174,6 +181,8 @@ class WriterService {
       return;
     }
     this.#worker = worker;
+    // Read now: once the thread has ended, worker.threadId is -1.
+    this.#threadId = worker.threadId;
     this.#fatal = port1;
     this.#alive = true;
     for (const link of this.#links.values()) this.#attachTo(worker, link);
@@ -210,6 +219,13 @@ class WriterService {
     this.#fatal?.close();
     this.#fatal = undefined;
     this.#lastDeath = this.#error ?? (told ? fatalError(told) : new Error(code === undefined ? 'the writer thread ended' : `the writer thread exited with code ${code}`));
+    // A writer started from a worker thread is tracked: Node closed the segments it had open when
+    // it ended, and their numbers may be anyone's by now. The next holder opens them again.
+    for (const link of this.#links.values()) {
+      const { ctl } = link.ring;
+      if (Atomics.load(ctl, Ctl.FD_OPENER) === this.#threadId) Atomics.store(ctl, Ctl.FD, CLOSED_FD);
+      if (Atomics.load(ctl, Ctl.STALE_OPENER) === this.#threadId) Atomics.store(ctl, Ctl.STALE_FD, CLOSED_FD);
+    }
     if (this.#abandoned) return;
     let progressed = false;
     for (const link of [...this.#links.values()]) {
@@ -246,11 +262,11 @@ export class WriterLink {
   /** Replacement threads started while this sink was attached. */
   restarts = 0;
 
-  constructor(ring: RingViews, init: () => Omit<Attach, 'type' | 'sink'>, limits: WriterResourceLimits | undefined, hooks: WriterLinkHooks) {
+  constructor(ring: RingViews, init: () => Omit<Attach, 'type' | 'sink'>, limits: WriterResourceLimits | undefined, ownThread: boolean, hooks: WriterLinkHooks) {
     this.ring = ring;
     this.#init = init;
     this.hooks = hooks;
-    this.#service = WriterService.for(limits);
+    this.#service = WriterService.for(limits, ownThread);
   }
 
   /** The writer thread's slots, for waking it (they change when a replacement starts). */

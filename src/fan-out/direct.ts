@@ -13,7 +13,7 @@ import { waitAsync } from '../ring/wait.js';
 import type { AgentEvent, EventContext } from '../types.js';
 
 /** The first scratch buffer of a producer thread; it doubles as needed. */
-const SCRATCH_INITIAL = 16 * 1024;
+export const SCRATCH_INITIAL = 16 * 1024;
 /** flush() looks at the writer's progress at least this often (it is notified sooner). */
 const FLUSH_SLICE_MS = 10;
 /** Period of that keep-alive timer: it never needs to fire, only to exist. */
@@ -36,14 +36,23 @@ export class DirectProducer {
   #afterClose = 0;
   #rejected = 0;
 
-  constructor(shared: SharedRing, viaOwner: (event: AgentEvent, context: EventContext | undefined) => void) {
+  /**
+   * `scratch` may be shared by the producers of one thread that never encode at the same time
+   * (a connected registry's, which queues re-entrant emits): one buffer instead of one per sink.
+   */
+  constructor(shared: SharedRing, viaOwner: (event: AgentEvent, context: EventContext | undefined) => void, scratch = new Scratch(SCRATCH_INITIAL)) {
     this.#ring = ringViews(shared.sab);
     this.#svc = new Int32Array(shared.svc);
     this.#producer = new SharedProducer(this.#ring, { svc: this.#svc });
-    this.#enc = new EventEncoder(shared.maxDepth, new Scratch(SCRATCH_INITIAL), undefined, undefined, 0);
+    this.#enc = new EventEncoder(shared.maxDepth, scratch, undefined, undefined, 0);
     this.#opts = { wait: shared.overload !== 'drop', timeoutMs: shared.blockTimeoutMs };
     this.#name = shared.name;
     this.#viaOwner = viaOwner;
+  }
+
+  /** Everything it placed is in the file and it has no loss to report: nothing for a flush to do. */
+  get settled(): boolean {
+    return this.#dropped + this.#afterClose === 0 && (this.#target < 0 || reached(Atomics.load(this.#ring.ctl, Ctl.WRITTEN), this.#target | 0));
   }
 
   /** Events this thread placed as `event_rejected` markers (they could not be snapshotted). */

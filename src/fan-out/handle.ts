@@ -18,7 +18,8 @@ import { DirectProducer } from './direct.js';
 export type { ProducerHandle } from './messages.js';
 
 interface Target {
-  deliver(event: AgentEvent, context: EventContext | undefined): void;
+  /** `to`: a registry's ids of the sinks the event is for (see ToOwner). */
+  deliver(event: AgentEvent, context: EventContext | undefined, to: readonly number[] | undefined): void;
   flush(sessionId: string | undefined): Promise<void>;
   readonly name: string;
 }
@@ -29,12 +30,12 @@ interface Target {
  * already sent is taken off the port synchronously and delivered before the sinks write for good:
  * the process may end at any moment and with the producers gone, and none of it is lost.
  */
-export function serve(kind: ProducerHandle['kind'], target: Target): { kind: ProducerHandle['kind']; port: MessagePort } {
+export function serve(kind: ProducerHandle['kind'], target: Target): { handle: { kind: ProducerHandle['kind']; port: MessagePort }; toProducer: MessagePort } {
   const { port1, port2 } = new MessageChannel();
   let unsendable = 0;
   let firstReason = '';
   const handle = (msg: ToOwner): void => {
-    if (msg.type === 'event') target.deliver(msg.event, msg.context);
+    if (msg.type === 'event') target.deliver(msg.event, msg.context, msg.to);
     else if (msg.type === 'unsendable') {
       if (unsendable++ === 0) firstReason = msg.reason;
     } else {
@@ -80,7 +81,7 @@ export function serve(kind: ProducerHandle['kind'], target: Target): { kind: Pro
   function reply(id: number, err: SinkError, extraLost = 0): void {
     port1.postMessage({ type: 'flushed', id, error: { message: err.message, sink: err.sink, code: err.code, droppedEvents: err.droppedEvents + extraLost } } satisfies ToProducer);
   }
-  return { kind, port: port2 };
+  return { handle: { kind, port: port2 }, toProducer: port1 };
 }
 
 function unsendableMessage(lost: number, reason: string): string {
@@ -94,8 +95,8 @@ export function sinkHandle(sink: AgentEventSink): ProducerHandle {
   // (the port's listener would turn it into an uncaught exception), and is reported at flush.
   const faults = new HandlerFaults();
   const name = sinkName(sink);
-  const served = serve('ringlog.sink', { deliver: (e, c) => faults.deliver([sink], e, c), flush: () => flushAll([sink], faults, name), name });
-  return sink instanceof JsonlEventSink ? { ...served, ring: shareRing(sink) } : served;
+  const { handle } = serve('ringlog.sink', { deliver: (e, c) => faults.deliver([sink], e, c), flush: () => flushAll([sink], faults, name), name });
+  return sink instanceof JsonlEventSink ? { ...handle, ring: shareRing(sink) } : handle;
 }
 
 /** Producer side of a handle: an AgentEventSink whose events go to the owner's thread. */
@@ -114,34 +115,53 @@ export class ConnectedSink implements AgentEventSink {
       throw new TypeError(`ringlog: expected a ${expected === 'ringlog.sink' ? 'sinkHandle()' : 'registry handle()'} passed through workerData (with its port in the transferList)`);
     }
     this.#port = handle.port as MessagePort;
-    this.#port.on('message', (msg: ToProducer) => {
-      const p = this.#pending.get(msg.id);
-      if (p === undefined) return;
-      this.#pending.delete(msg.id);
-      if (this.#pending.size === 0) this.#port.unref();
-      if (msg.error === undefined) p.resolve();
-      else p.reject(new SinkError(msg.error.message, { sink: msg.error.sink, code: msg.error.code as ErrorCode, droppedEvents: msg.error.droppedEvents }));
-    });
+    this.#port.on('message', (msg: ToProducer) => this.#receive(msg));
     // Posting needs no ref; only a pending flush must keep the producer's thread alive.
     this.#port.unref();
-    this.#direct = handle.ring === undefined ? undefined : new DirectProducer(handle.ring, (e, c) => this.#send(e, c));
+    this.#direct = handle.ring === undefined || expected !== 'ringlog.sink' ? undefined : new DirectProducer(handle.ring, (e, c) => this.send(e, c));
+  }
+
+  #receive(msg: ToProducer): void {
+    if (msg.type === 'route') {
+      this.onRoute(msg);
+      return;
+    }
+    const p = this.#pending.get(msg.id);
+    if (p === undefined) return;
+    this.#pending.delete(msg.id);
+    if (this.#pending.size === 0) this.#port.unref();
+    if (msg.error === undefined) p.resolve();
+    else p.reject(new SinkError(msg.error.message, { sink: msg.error.sink, code: msg.error.code as ErrorCode, droppedEvents: msg.error.droppedEvents }));
+  }
+
+  /** A registry's routing update (ConnectedRegistry); a sink's handle gets none. */
+  protected onRoute(_msg: Extract<ToProducer, { type: 'route' }>): void {}
+
+  /** Takes what the owner posted off the port now, without waiting for this thread's loop. */
+  protected receiveNow(): void {
+    for (let m = receiveMessageOnPort(this.#port); m !== undefined; m = receiveMessageOnPort(this.#port)) this.#receive(m.message as ToProducer);
+  }
+
+  protected get closed(): boolean {
+    return this.#closed;
   }
 
   handleEvent(event: AgentEvent, context?: EventContext): void {
     if (this.#closed) return;
     if (this.#direct !== undefined) this.#direct.handleEvent(event, context);
-    else this.#send(event, context);
+    else this.send(event, context);
   }
 
-  #send(event: AgentEvent, context: EventContext | undefined): void {
+  /** Posts one event to the owner's thread (`to`: see ToOwner). */
+  protected send(event: AgentEvent, context: EventContext | undefined, to?: readonly number[]): void {
     this.#posted++;
-    const msg: ToOwner = context === undefined ? { type: 'event', event } : { type: 'event', event, context };
+    const msg: ToOwner = to !== undefined ? { type: 'event', event, context, to } : context === undefined ? { type: 'event', event } : { type: 'event', event, context };
     try {
       this.#port.postMessage(msg);
     } catch (err) {
       // Functions, symbols or class instances postMessage refuses: fall back to JSON, which is
       // what the event would become in the file anyway; an event JSON cannot carry either is lost.
-      this.#post(fallback(event, context, err));
+      this.#post(fallback(event, context, to, err));
     }
   }
 
@@ -157,11 +177,16 @@ export class ConnectedSink implements AgentEventSink {
   flush(): Promise<void> {
     if (this.#direct === undefined) return this.barrier(undefined);
     if (this.#closed) return this.barrier(undefined);
-    const posted = this.#posted;
-    this.#posted = 0;
     const direct = this.#direct.flush();
     // Events that went to the owner are behind a barrier of their own; both are waited for.
-    return posted === 0 ? direct : Promise.all([direct, this.barrier(undefined)]).then(() => undefined);
+    return this.takePosted() === 0 ? direct : Promise.all([direct, this.barrier(undefined)]).then(() => undefined);
+  }
+
+  /** How many events went to the owner since the last call. */
+  protected takePosted(): number {
+    const posted = this.#posted;
+    this.#posted = 0;
+    return posted;
   }
 
   protected barrier(sessionId: string | undefined): Promise<void> {
@@ -182,12 +207,12 @@ export class ConnectedSink implements AgentEventSink {
   }
 }
 
-function fallback(event: AgentEvent, context: EventContext | undefined, cloneErr: unknown): ToOwner {
+function fallback(event: AgentEvent, context: EventContext | undefined, to: readonly number[] | undefined, cloneErr: unknown): ToOwner {
   try {
     const json = JSON.stringify(event);
     if (json === undefined) throw new TypeError('not a JSON value');
     const copy = JSON.parse(json) as AgentEvent;
-    return context === undefined ? { type: 'event', event: copy } : { type: 'event', event: copy, context };
+    return { type: 'event', event: copy, ...(context === undefined ? {} : { context }), ...(to === undefined ? {} : { to }) };
   } catch (err) {
     return { type: 'unsendable', reason: `${(cloneErr as Error)?.message ?? cloneErr}; as JSON: ${(err as Error)?.message ?? err}` };
   }

@@ -7,14 +7,28 @@ import type { SharedRing } from '../ring/claim.js';
 import type { AgentEvent, EventContext } from '../types.js';
 
 export type ToOwner =
-  /** One event, as structured-cloned by postMessage (a snapshot). */
-  | { readonly type: 'event'; readonly event: AgentEvent; readonly context?: EventContext }
+  /** One event, as structured-cloned by postMessage (a snapshot). `to`: the registry's ids of the
+   *  sinks it is for, as the producer routed it when it emitted (a sinkHandle's events have none). */
+  | { readonly type: 'event'; readonly event: AgentEvent; readonly context?: EventContext; readonly to?: readonly number[] }
   /** An event postMessage could not clone and JSON could not carry: the owner records it as lost. */
   | { readonly type: 'unsendable'; readonly reason: string }
   /** Barrier: answer once everything posted before is handled and the sink(s) flushed. */
   | { readonly type: 'flush'; readonly id: number; readonly sessionId?: string };
 
-export type ToProducer = { readonly type: 'flushed'; readonly id: number; readonly error?: { readonly message: string; readonly sink: string; readonly code: string; readonly droppedEvents: number } };
+/** A JsonlEventSink of a registry whose ring producers write into, by the registry's id for it. */
+export interface DirectRoute {
+  readonly id: number;
+  readonly ring: SharedRing;
+}
+
+export type ToProducer =
+  | { readonly type: 'flushed'; readonly id: number; readonly error?: { readonly message: string; readonly sink: string; readonly code: string; readonly droppedEvents: number } }
+  /**
+   * A registry's routing for one session (`session: null`: the wildcard sinks), sent whenever it
+   * changes: the rings to write into, and the ids of the other sinks (served on the owner's thread,
+   * the event posted to them). Both empty: the session has no sinks any more.
+   */
+  | { readonly type: 'route'; readonly session: string | null; readonly direct: readonly DirectRoute[]; readonly indirect: readonly number[] };
 
 /** What crosses to the producer thread: pass it in workerData and list `port` in transferList. */
 export interface ProducerHandle {
@@ -23,4 +37,7 @@ export interface ProducerHandle {
   /** A JsonlEventSink's ring: the producer thread writes into it directly (fan-out/direct.ts);
    *  the port then carries only events too big for the ring, and flush barriers for them. */
   readonly ring?: SharedRing;
+  /** A registry's routing generation (one Int32): bumped after each 'route' message is posted, so
+   *  a producer takes new routes off its port at its next emit, without its loop turning. */
+  readonly routes?: SharedArrayBuffer;
 }

@@ -1,9 +1,16 @@
 // The session registry: sinks registered per session id, plus wildcard sinks that see every
 // session. emitEvent routes an event by its `session_id`. Like MultiSink, routing works on
 // snapshots, so a sink may register, unregister or emit from inside its own handleEvent.
+// Producer threads emit through handle(): the registry sends each of them its routing whenever it
+// changes, so they write into the rings of JsonlEventSinks themselves (connected-registry.ts) and
+// post here only what other sinks need.
 
+import type { MessagePort } from 'node:worker_threads';
+import { JsonlEventSink, shareRing } from '../caller/sink.js';
+import { checkSession } from './connected-registry.js';
 import { flushAll, HandlerFaults } from './deliver.js';
-import { ConnectedSink, serve, type ProducerHandle } from './handle.js';
+import { serve, type ProducerHandle } from './handle.js';
+import type { DirectRoute, ToProducer } from './messages.js';
 import type { AgentEvent, AgentEventSink, EventContext } from '../types.js';
 
 const REGISTRY = 'session_registry';
@@ -19,17 +26,31 @@ export class SessionRegistry {
   #wildcards: readonly { handle: WildcardHandle; sink: AgentEventSink }[] = [];
   #nextWildcard = 1;
   readonly #faults = new HandlerFaults();
+  /** Producer threads' connections: where routing updates go. */
+  readonly #links = new Set<{ readonly toProducer: MessagePort; readonly gen: Int32Array }>();
+  /** Each sink a route named, by id (weakly: a route does not keep a sink alive). */
+  readonly #ids = new WeakMap<AgentEventSink, number>();
+  readonly #byId = new Map<number, WeakRef<AgentEventSink>>();
+  readonly #forget = new FinalizationRegistry<number>((id) => this.#byId.delete(id));
+  #nextId = 1;
+  /** JsonlEventSinks whose rings producers write into. */
+  readonly #direct = new WeakMap<AgentEventSink, DirectRoute>();
+  /** JsonlEventSinks whose ring could not be shared: served on this thread for good, so a
+   *  producer's events for it never switch path (and order) half way. */
+  readonly #unshared = new WeakSet<AgentEventSink>();
 
   registerSink(sessionId: string, sink: AgentEventSink): void {
     checkSession(sessionId);
     checkSink(sink, 'registerSink');
     this.#sessions.set(sessionId, [...(this.#sessions.get(sessionId) ?? []), sink]);
+    this.#publish(sessionId);
   }
 
   registerWildcardSink(sink: AgentEventSink): WildcardHandle {
     checkSink(sink, 'registerWildcardSink');
     const handle: WildcardHandle = Object.freeze({ id: this.#nextWildcard++ });
     this.#wildcards = [...this.#wildcards, { handle, sink }];
+    this.#publish(null);
     return handle;
   }
 
@@ -37,7 +58,9 @@ export class SessionRegistry {
   unregisterWildcardSink(handle: WildcardHandle): boolean {
     const before = this.#wildcards.length;
     this.#wildcards = this.#wildcards.filter((w) => w.handle !== handle);
-    return this.#wildcards.length !== before;
+    if (this.#wildcards.length === before) return false;
+    this.#publish(null);
+    return true;
   }
 
   /** Sinks registered for a session (not counting wildcards). */
@@ -78,6 +101,7 @@ export class SessionRegistry {
   clearSessionSinks(sessionId: string): void {
     checkSession(sessionId);
     this.#sessions.delete(sessionId);
+    this.#publish(sessionId);
   }
 
   /** Flushes the session's sinks, then removes them even when the flush failed, and reports the failure. */
@@ -94,17 +118,93 @@ export class SessionRegistry {
         const rest = now.filter((s) => !own.includes(s));
         if (rest.length === 0) this.#sessions.delete(sessionId);
         else this.#sessions.set(sessionId, rest);
+        this.#publish(sessionId);
       }
     }
   }
 
-  /** A handle for producer threads: in the thread, `connectRegistry(handle).emitEvent(event)`. */
+  /**
+   * A handle for producer threads: in the thread, `connectRegistry(handle).emitEvent(event)`.
+   * Pass it in workerData with its `port` in the transferList.
+   */
   handle(): ProducerHandle {
-    return serve('ringlog.registry', {
-      deliver: (e, c) => this.emitEvent(e, c),
+    const { handle, toProducer } = serve('ringlog.registry', {
+      deliver: (e, c, to) => (to === undefined ? this.emitEvent(e, c) : this.#deliverTo(to, e, c)),
       flush: (sid) => (sid === undefined ? flushAll(this.#allSinks(), this.#faults, REGISTRY) : this.flushSessionSinks(sid)),
       name: REGISTRY,
     });
+    const routes = new SharedArrayBuffer(4);
+    const link = { toProducer, gen: new Int32Array(routes) };
+    // Posted before the port crosses: the producer finds the whole routing at its first emit.
+    for (const sid of this.#sessions.keys()) toProducer.postMessage(this.#route(sid));
+    if (this.#wildcards.length > 0) toProducer.postMessage(this.#route(null));
+    link.gen[0] = 1;
+    this.#links.add(link);
+    toProducer.on('close', () => this.#links.delete(link));
+    return { ...handle, routes };
+  }
+
+  /** Tells every connected producer the session's (or, for null, the wildcards') routing. */
+  #publish(session: string | null): void {
+    if (this.#links.size === 0) return;
+    const msg = this.#route(session);
+    for (const link of this.#links) {
+      link.toProducer.postMessage(msg);
+      Atomics.add(link.gen, 0, 1);
+    }
+  }
+
+  #route(session: string | null): ToProducer {
+    const sinks = session === null ? this.#wildcards.map((w) => w.sink) : this.#sessions.get(session) ?? [];
+    const direct: DirectRoute[] = [];
+    const indirect: number[] = [];
+    for (const sink of sinks) {
+      const d = this.#directRoute(sink);
+      if (d === undefined) indirect.push(this.#idOf(sink));
+      else direct.push(d);
+    }
+    return { type: 'route', session, direct, indirect };
+  }
+
+  #idOf(sink: AgentEventSink): number {
+    let id = this.#ids.get(sink);
+    if (id === undefined) {
+      id = this.#nextId++;
+      this.#ids.set(sink, id);
+      this.#byId.set(id, new WeakRef(sink));
+      this.#forget.register(sink, id);
+    }
+    return id;
+  }
+
+  /** A JsonlEventSink's ring, shared once (from then on its own thread claims too: ring/claim.ts). */
+  #directRoute(sink: AgentEventSink): DirectRoute | undefined {
+    if (!(sink instanceof JsonlEventSink) || this.#unshared.has(sink)) return undefined;
+    let d = this.#direct.get(sink);
+    if (d === undefined) {
+      let ring;
+      try {
+        ring = shareRing(sink);
+      } catch {
+        // Its queue could not be written first (the writer stuck past the deadline, or a call from
+        // the sink's own getter): served on this thread instead, which loses nothing.
+        this.#unshared.add(sink);
+        return undefined;
+      }
+      d = { id: this.#idOf(sink), ring };
+      this.#direct.set(sink, d);
+    }
+    return d;
+  }
+
+  /** A producer's event, for the sinks its routing named when it emitted (the registry's ids). */
+  #deliverTo(to: readonly number[], event: AgentEvent, context: EventContext | undefined): void {
+    const sinks: AgentEventSink[] = [];
+    for (const id of to) {
+      const sink = this.#byId.get(id)?.deref();
+      if (sink !== undefined) sinks.push(sink);
+    }
+    this.#faults.guard(() => this.#faults.deliver(sinks, event, context));
   }
 
   #barrierSinks(sessionId: string): AgentEventSink[] {
@@ -116,33 +216,8 @@ export class SessionRegistry {
   }
 }
 
-/** Producer side of SessionRegistry.handle(). */
-export class ConnectedRegistry extends ConnectedSink {
-  constructor(handle: ProducerHandle) {
-    super(handle, 'ringlog.registry');
-  }
-
-  emitEvent(event: AgentEvent, context?: EventContext): void {
-    this.handleEvent(event, context);
-  }
-
-  /** Barrier in the owner's registry: this producer's earlier events included. */
-  flushSessionSinks(sessionId: string): Promise<void> {
-    checkSession(sessionId);
-    return this.barrier(sessionId);
-  }
-}
-
-export function connectRegistry(handle: ProducerHandle): ConnectedRegistry {
-  return new ConnectedRegistry(handle);
-}
-
 function unique(sinks: AgentEventSink[]): AgentEventSink[] {
   return [...new Set(sinks)];
-}
-
-function checkSession(sessionId: string): void {
-  if (typeof sessionId !== 'string') throw new TypeError(`ringlog: session id must be a string, got ${typeof sessionId}`);
 }
 
 function checkSink(sink: AgentEventSink, fn: string): void {

@@ -3,7 +3,7 @@
 
 import { fast, type FastBuffer } from '../node-buffer.js';
 import { osThreadExists } from '../threads/os-thread.js';
-import { CLAIM_OFFSET, CLAIM_SLOTS, CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState, WRITER_GONE } from './slots.js';
+import { CLAIM_OFFSET, CLAIM_SLOTS, CLOSED_FD, Ctl, CTL_SLOTS, DATA_OFFSET, Num, NUM_OFFSET, NUM_SLOTS, Svc, SVC_SLOTS, WorkerState, WRITER_GONE } from './slots.js';
 
 /**
  * Wakes the writer after a request to it (records published, STOP, an fsync). `svc` is the writer
@@ -74,6 +74,7 @@ export function createRing(size: number): RingViews {
   views.num[Num.LAST_INDEX] = -1;
   views.num[Num.OWED_FIRST] = -1;
   views.num[Num.OWED_LAST] = -1;
+  views.ctl[Ctl.STALE_FD] = CLOSED_FD;
   return views;
 }
 

@@ -61,6 +61,14 @@ export const Ctl = {
   /** Entry + 1 of the sink in the main thread's table of worker-opened sinks (worker-rings.ts),
    *  0 for none: whoever moves WRITE_POS or READ_POS stores it there too. */
   MIRROR: 21,
+  /** The threadId of the worker thread that opened FD and tracks it, 0 when no thread tracks it
+   *  (the main thread, a writer thread): who may close it (src/threads/descriptors.ts). */
+  FD_OPENER: 22,
+  /** A segment fd let go of by a thread that may not close it, CLOSED_FD when none: the next
+   *  holder of LOCK that may close it does (its opener in STALE_OPENER). */
+  STALE_FD: 23,
+  STALE_OPENER: 24,
+  // 25: unused, for the alignment below.
 } as const;
 /**
  * The writer thread's own slots, in a SharedArrayBuffer of their own that every sink it serves
@@ -83,8 +91,8 @@ export const CLOSED_FD = -1;
 
 /** WRITER_ID of a writer that has ended by its own doing. */
 export const WRITER_GONE = -1;
-/** 22 slots: an even count, so the Float64 counters after them are 8-byte aligned. */
-export const CTL_SLOTS = 22;
+/** 26 slots: an even count, so the Float64 counters after them are 8-byte aligned. */
+export const CTL_SLOTS = 26;
 
 /** Float64 slots, only ever touched by the LOCK holder (the lock's atomics order them). */
 export const Num = {
@@ -125,9 +133,9 @@ export const Claim = {
 export const CLAIM_SLOTS = 6;
 
 export const CTL_BYTES = CTL_SLOTS * 4;
-export const NUM_OFFSET = CTL_BYTES; // 88: 8-byte aligned for the Float64Array view
+export const NUM_OFFSET = CTL_BYTES; // 104: 8-byte aligned for the Float64Array view
 export const CLAIM_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
-// DATA_OFFSET = 88 + 80 + 48 = 216, a multiple of 8 as records need.
+// DATA_OFFSET = 104 + 80 + 48 = 232, a multiple of 8 as records need.
 export const DATA_OFFSET = CLAIM_OFFSET + CLAIM_SLOTS * 8;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;

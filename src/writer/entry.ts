@@ -13,6 +13,7 @@ import { KeyTable } from '../ring/keys.js';
 import { reached, ringViews, type RingViews } from '../ring/memory.js';
 import { CLOSED_FD, Ctl, LockOwner, Svc, WorkerState, WRITER_GONE } from '../ring/slots.js';
 import { waitAsync } from '../ring/wait.js';
+import { descriptorsUntracked, mayClose } from '../threads/descriptors.js';
 import { currentOsThreadId } from '../threads/os-thread.js';
 import { SharedProducer, settleClaims } from '../ring/claim.js';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
@@ -51,6 +52,7 @@ function openFileLimit(): number {
 const port = parentPort!;
 const init = workerData as WriterInit;
 const svc = new Int32Array(init.svc);
+if (init.untracked) descriptorsUntracked();
 
 /** One attached sink: its ring and everything this thread keeps for it. */
 interface Attached {
@@ -201,10 +203,10 @@ function capOpenSegments(): number {
   return open.length - closed;
 }
 
-/** Its segment is a regular file, open now. */
+/** Its segment is a regular file, open now, by a thread whose descriptors this one may close. */
 function closable(s: Attached): boolean {
   const { ctl } = s.ring;
-  return Atomics.load(ctl, Ctl.CLOSABLE) === 1 && Atomics.load(ctl, Ctl.FD) !== CLOSED_FD;
+  return Atomics.load(ctl, Ctl.CLOSABLE) === 1 && Atomics.load(ctl, Ctl.FD) !== CLOSED_FD && mayClose(Atomics.load(ctl, Ctl.FD_OPENER));
 }
 
 function letGoOfSegment(s: Attached): boolean {
@@ -257,6 +259,16 @@ function pass(): 'busy' | 'blocked' | 'idle' {
       serveFsync(s);
     }
     if (s.finalDone) {
+      // Its segments are closed here, where they were opened: a worker thread that owns the sink
+      // must not close a descriptor it never opened (src/threads/descriptors.ts).
+      if (tryHold(ctl, LockOwner.WORKER)) {
+        try {
+          s.consumer.writer.closeStale();
+          if (closable(s)) s.consumer.writer.closeFd();
+        } finally {
+          release(ctl);
+        }
+      }
       sinks.delete(s.id);
       post({ type: 'detached', sink: s.id });
     }

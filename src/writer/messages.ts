@@ -11,6 +11,9 @@ export interface WriterInit {
   /** Where the writer tells why it is dying (a WriterFatal), on a port of its own: the owner reads
    *  it synchronously (receiveMessageOnPort), also while it is blocked and cannot turn its loop. */
   readonly fatal: MessagePort;
+  /** Started from the main thread, with trackUnmanagedFds: false: Node does not track what this
+   *  thread opens (src/threads/descriptors.ts). From a worker thread it does, whatever the option. */
+  readonly untracked: boolean;
 }
 
 /** A sink for the writer to serve (sent again to a replacement thread after a death). */

@@ -8,6 +8,7 @@ import { segmentPath } from '../files/format.js';
 import { FRESH_SEGMENT, RESUMED_SEGMENT } from '../files/segments.js';
 import { reached, type RingViews } from '../ring/memory.js';
 import { CLOSED_FD, Ctl, Num } from '../ring/slots.js';
+import { fdOpener, mayClose, tracksDescriptors } from '../threads/descriptors.js';
 import { sleepSync } from '../ring/wait.js';
 import { mirrorReadPos, ringMirror, type Mirror } from '../ring/worker-rings.js';
 import { OutBuffer } from './out-buffer.js';
@@ -136,7 +137,7 @@ export class SegmentWriter {
         // Someone removed the file (or its whole directory) under the sink: writes to it succeed
         // but reach no name. Write the batch again into a file recreated at the same path, and go
         // on there.
-        if (this.io.linkCount(fd) === 0) this.writeAll(this.recreate(fd), len);
+        if (this.io.linkCount(fd) === 0) this.writeAll(this.recreate(), len);
       } catch (err) {
         const fd = Atomics.load(ctl, Ctl.FD);
         if (fd !== CLOSED_FD) this.cutBack(fd);
@@ -225,17 +226,45 @@ export class SegmentWriter {
    */
   currentFd(): number {
     const { ctl } = this.ring;
+    if (Atomics.load(ctl, Ctl.STALE_FD) !== CLOSED_FD) this.closeStale();
     const fd = Atomics.load(ctl, Ctl.FD);
     if (fd !== CLOSED_FD) return fd;
     const opened = this.openMakingDir(this.io.openForAppend, segmentPath(this.basePath, Atomics.load(ctl, Ctl.SEGMENT)));
-    Atomics.store(ctl, Ctl.FD, opened);
+    this.setFd(opened);
     return opened;
   }
 
-  /** Closes the current segment's fd until the next write needs it. Only the LOCK holder calls this. */
-  closeFd(): void {
-    const fd = Atomics.exchange(this.ring.ctl, Ctl.FD, CLOSED_FD);
+  /**
+   * Makes `fd`, just opened by this thread, the current segment's; the one before is let go.
+   * CLOSED_FD first: a holder killed between the stores leaves no fd under another's opener (the
+   * next holder opens the segment again by its path).
+   */
+  private setFd(fd: number): void {
+    const { ctl } = this.ring;
+    const oldOpener = Atomics.load(ctl, Ctl.FD_OPENER);
+    const old = Atomics.exchange(ctl, Ctl.FD, CLOSED_FD);
+    Atomics.store(ctl, Ctl.FD_OPENER, fdOpener());
+    Atomics.store(ctl, Ctl.FD, fd);
+    this.letGo(old, oldOpener);
+  }
+
+  /**
+   * Closes a segment fd this sink is done with, unless another thread tracks it: it is left open
+   * for that thread's end, where Node closes it (src/threads/descriptors.ts). Only a worker
+   * thread's own flushSync or exit drain rotating past its writer's segment leaves one so.
+   */
+  private letGo(fd: number, opener: number): void {
     if (fd === CLOSED_FD) return;
+    if (!mayClose(opener)) {
+      // Parked for its opener, who closes it the next time it holds the lock (closeStale). Only
+      // two threads ever hold a sink's lock, each closes its own fds as it takes the lock, so a
+      // second one is never parked before the first is collected.
+      const { ctl } = this.ring;
+      Atomics.store(ctl, Ctl.STALE_FD, CLOSED_FD);
+      Atomics.store(ctl, Ctl.STALE_OPENER, opener);
+      Atomics.store(ctl, Ctl.STALE_FD, fd);
+      return;
+    }
     try {
       this.io.close(fd);
     } catch {
@@ -243,17 +272,44 @@ export class SegmentWriter {
     }
   }
 
+  /** Closes the fd another thread let go of, if it is this thread's to close. */
+  closeStale(): void {
+    const { ctl } = this.ring;
+    if (!mayClose(Atomics.load(ctl, Ctl.STALE_OPENER))) return;
+    const fd = Atomics.exchange(ctl, Ctl.STALE_FD, CLOSED_FD);
+    if (fd === CLOSED_FD) return;
+    try {
+      this.io.close(fd);
+    } catch {
+      // Nothing was written through it since it was let go of.
+    }
+  }
+
+  /** Closes the current segment's fd until the next write needs it. Only the LOCK holder calls this. */
+  closeFd(): void {
+    const { ctl } = this.ring;
+    // One this thread may not close stays where it is, still good to write through.
+    if (!mayClose(Atomics.load(ctl, Ctl.FD_OPENER))) return;
+    this.letGo(Atomics.exchange(ctl, Ctl.FD, CLOSED_FD), fdOpener());
+  }
+
+  /**
+   * A worker thread's own drain (flushSync, a barrier with no writer) lets go of a segment it
+   * opened before it lets go of the lock: its writer could not close it, and would leave it open.
+   */
+  closeIfTracked(): void {
+    if (!tracksDescriptors()) return;
+    this.closeStale();
+    if (Atomics.load(this.ring.ctl, Ctl.FD_OPENER) === fdOpener()) this.closeFd();
+  }
+
   /** Opens the current segment's path afresh (its file was removed) and makes it the shared fd. */
-  private recreate(old: number): number {
+  private recreate(): number {
     const { ctl, num } = this.ring;
     const fd = this.openMakingDir(this.io.openForAppend, segmentPath(this.basePath, Atomics.load(ctl, Ctl.SEGMENT)));
     num[Num.FILE_BYTES] = 0;
-    Atomics.store(ctl, Ctl.FD, fd);
-    try {
-      this.io.close(old);
-    } catch {
-      // The old fd points at a file with no name: nothing to keep.
-    }
+    // The old fd points at a file with no name: nothing to keep.
+    this.setFd(fd);
     return fd;
   }
 
@@ -292,15 +348,9 @@ export class SegmentWriter {
     const { ctl, num } = this.ring;
     const next = Atomics.load(ctl, Ctl.SEGMENT) + 1;
     const fd = this.openMakingDir(this.io.openForRotation, segmentPath(this.basePath, next));
-    const old = Atomics.load(ctl, Ctl.FD);
     num[Num.FILE_BYTES] = 0;
     Atomics.store(ctl, Ctl.SEGMENT, next);
-    Atomics.store(ctl, Ctl.FD, fd);
-    try {
-      if (old !== CLOSED_FD) this.io.close(old);
-    } catch {
-      // Closing a segment we are done with cannot lose data already written.
-    }
+    this.setFd(fd);
     this.onRotated(next);
   }
 }

@@ -1,0 +1,162 @@
+// A producer thread's side of SessionRegistry.handle(). The owner sends its routing (per session,
+// and the wildcards): the JsonlEventSinks among a session's sinks are written straight into their
+// rings, as a sinkHandle() is (fan-out/direct.ts), so those events are in the ring at the call and
+// survive any end of the process or of this thread; only other sinks need the event posted to the
+// owner's thread. Routes are taken off the port at the next emit after the owner bumps the
+// generation, so a route the owner set before the producer's emit is used without its loop turning.
+
+import { Scratch } from '../caller/encoder.js';
+import { ErrorCode, SinkError } from '../errors.js';
+import { DirectProducer, SCRATCH_INITIAL } from './direct.js';
+import { ConnectedSink } from './handle.js';
+import type { ProducerHandle, ToProducer } from './messages.js';
+import type { AgentEvent, EventContext } from '../types.js';
+
+interface Route {
+  readonly direct: readonly Used[];
+  /** The registry's ids of the sinks served on the owner's thread: the event is posted for them. */
+  readonly indirect: readonly number[];
+}
+
+const NOWHERE: Route = { direct: [], indirect: [] };
+
+/** A sink's direct producer and how many routes use it; at 0 it is flushed once more, then forgotten. */
+interface Used {
+  readonly id: number;
+  readonly producer: DirectProducer;
+  refs: number;
+}
+
+export class ConnectedRegistry extends ConnectedSink {
+  readonly #gen: Int32Array;
+  #seenGen = 0;
+  readonly #sessions = new Map<string, Route>();
+  #wildcards: Route = NOWHERE;
+  readonly #used = new Map<number, Used>();
+  /** Producers no route uses any more, until what they placed is written and their losses told. */
+  #retired: DirectProducer[] = [];
+  /** One encoding buffer for every ring: emits are never encoded two at a time (see #later). */
+  readonly #scratch = new Scratch(SCRATCH_INITIAL);
+  #emitting = false;
+  /** Emits made from inside an emit (a getter, a toJSON): placed after it, in order. */
+  readonly #later: { event: AgentEvent; context: EventContext | undefined }[] = [];
+
+  constructor(handle: ProducerHandle) {
+    super(handle, 'ringlog.registry');
+    if (!(handle.routes instanceof SharedArrayBuffer)) throw new TypeError('ringlog: expected a registry handle() passed through workerData (its routes are missing)');
+    this.#gen = new Int32Array(handle.routes);
+  }
+
+  emitEvent(event: AgentEvent, context?: EventContext): void {
+    this.handleEvent(event, context);
+  }
+
+  /** Routed as SessionRegistry.emitEvent routes: by the event's session_id, then to the wildcards. */
+  override handleEvent(event: AgentEvent, context?: EventContext): void {
+    if (this.closed || event === null || typeof event !== 'object') return;
+    if (this.#emitting) {
+      this.#later.push({ event, context });
+      return;
+    }
+    this.#emitting = true;
+    try {
+      this.#route(event, context);
+      for (let i = 0; i < this.#later.length; i++) this.#route(this.#later[i]!.event, this.#later[i]!.context);
+    } finally {
+      this.#later.length = 0;
+      this.#emitting = false;
+    }
+  }
+
+  #route(event: AgentEvent, context: EventContext | undefined): void {
+    const gen = Atomics.load(this.#gen, 0);
+    if (gen !== this.#seenGen) {
+      this.#seenGen = gen;
+      this.receiveNow();
+    }
+    const sid = (event as { session_id?: unknown }).session_id;
+    const session = typeof sid === 'string' ? this.#sessions.get(sid) ?? NOWHERE : NOWHERE;
+    const wild = this.#wildcards;
+    for (const u of session.direct) u.producer.handleEvent(event, context);
+    for (const u of wild.direct) u.producer.handleEvent(event, context);
+    // Routed here, at the emit, like the direct sinks: a sink registered or cleared on the owner's
+    // thread while the event travels gets what it would have got had the producer posted nothing.
+    if (session.indirect.length + wild.indirect.length > 0) {
+      this.send(event, context, wild.indirect.length === 0 ? session.indirect : session.indirect.length === 0 ? wild.indirect : [...session.indirect, ...wild.indirect]);
+    }
+  }
+
+  protected override onRoute(msg: Extract<ToProducer, { type: 'route' }>): void {
+    const before = msg.session === null ? this.#wildcards : this.#sessions.get(msg.session) ?? NOWHERE;
+    const direct = msg.direct.map(({ id, ring }) => {
+      let used = this.#used.get(id);
+      if (used === undefined) {
+        const to = [id];
+        used = { id, producer: new DirectProducer(ring, (e, c) => this.send(e, c, to), this.#scratch), refs: 0 };
+        this.#used.set(id, used);
+      }
+      used.refs++;
+      return used;
+    });
+    const after: Route = direct.length + msg.indirect.length === 0 ? NOWHERE : { direct, indirect: msg.indirect };
+    if (msg.session === null) this.#wildcards = after;
+    else if (after === NOWHERE) this.#sessions.delete(msg.session);
+    else this.#sessions.set(msg.session, after);
+    for (const used of before.direct) {
+      if (--used.refs > 0) continue;
+      this.#used.delete(used.id);
+      this.#retired.push(used.producer);
+    }
+    // Forgotten once settled, flushed or not: a producer that never flushes keeps no ring alive
+    // (sessions come and go all day).
+    if (this.#retired.length > 0) this.#retired = this.#retired.filter((p) => !p.settled);
+  }
+
+  /** Barrier in the owner's registry over every sink, this producer's earlier events included. */
+  override flush(): Promise<void> {
+    return this.#flush(undefined);
+  }
+
+  /** Barrier in the owner's registry: this producer's earlier events included. */
+  flushSessionSinks(sessionId: string): Promise<void> {
+    checkSession(sessionId);
+    return this.#flush(sessionId);
+  }
+
+  async #flush(sessionId: string | undefined): Promise<void> {
+    if (this.closed) return this.barrier(sessionId);
+    this.receiveNow();
+    // The rings this barrier covers: the session's and the wildcards' (every ring without a
+    // session), and those of routes that changed since (retired, until settled).
+    const routes = sessionId === undefined ? [...this.#sessions.values(), this.#wildcards] : [this.#sessions.get(sessionId) ?? NOWHERE, this.#wildcards];
+    const producers = new Set(this.#retired);
+    for (const r of routes) for (const u of r.direct) producers.add(u.producer);
+    this.takePosted();
+    // Each ring's flush counts what this thread lost in it; the owner's barrier (the other sinks,
+    // and each sink's own flush, which counts every thread's losses) is waited for too, and its
+    // failure reported only when this thread's own flushes had none, so no loss counts twice.
+    const [own, owner] = await Promise.all([Promise.allSettled([...producers].map((p) => p.flush())), this.barrier(sessionId).then(() => undefined, (err: unknown) => err ?? new Error('barrier failed'))]);
+    let first: SinkError | undefined;
+    let dropped = 0;
+    for (const r of own) {
+      if (r.status === 'fulfilled') continue;
+      const err = r.reason as SinkError;
+      first ??= err;
+      dropped += err.droppedEvents;
+    }
+    if (first === undefined) {
+      if (owner !== undefined) throw owner;
+      return;
+    }
+    if (dropped === first.droppedEvents) throw first;
+    throw new SinkError(first.message, { sink: first.sink, code: first.code as ErrorCode, droppedEvents: dropped, cause: first });
+  }
+}
+
+export function connectRegistry(handle: ProducerHandle): ConnectedRegistry {
+  return new ConnectedRegistry(handle);
+}
+
+export function checkSession(sessionId: string): void {
+  if (typeof sessionId !== 'string') throw new TypeError(`ringlog: session id must be a string, got ${typeof sessionId}`);
+}
