@@ -704,6 +704,59 @@ describe('registry handles write into JsonlEventSinks themselves', () => {
     expect(rec.types()).toEqual(new Array(100).fill('two'));
   });
 
+  it('a handle whose producer leaves routing changes unread (never connected, idle) stops being routed after 4,096 of them and posts instead: what piles up in its port stays bounded, nothing is lost', async () => {
+    const dir = dirs.make('direct-stale');
+    for (const [changes, direct] of [[100, true], [5000, false]] as const) {
+      const reg = new SessionRegistry();
+      const handle = reg.handle();
+      const churn = new RecordingSink('churn');
+      for (let i = 0; i < changes; i++) {
+        reg.registerSink('x', churn);
+        reg.clearSessionSinks('x');
+      }
+      const sink = JsonlEventSink.open(path.join(dir, `s${changes}.jsonl`));
+      reg.registerSink('s', sink);
+      // Connected here, on this thread: what it writes itself is accepted at the call; what it
+      // posts only once this thread's loop has turned.
+      const conn = connectRegistry(handle);
+      try {
+        for (let n = 0; n < 10; n++) conn.emitEvent({ type: 'late', n, session_id: 's' });
+        expect(sink.stats().accepted, `${changes} changes`).toBe(direct ? 10 : 0);
+        await within(conn.flushSessionSinks('s'), 30_000, 'flush');
+      } finally {
+        conn.close();
+      }
+      await sink.close();
+      expect(readLines(dir, `s${changes}.jsonl`).lines.map((l) => l.n)).toEqual(Array.from({ length: 10 }, (_, n) => n));
+    }
+  });
+
+  it('an event whose session_id getter throws: emitEvent does not throw, the event is counted lost by the next flush, the others go through', async () => {
+    const dir = dirs.make('direct-getter');
+    const reg = new SessionRegistry();
+    const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'));
+    reg.registerWildcardSink(sink);
+    const conn = connectRegistry(reg.handle());
+    try {
+      const hostile = Object.defineProperty({ type: 'hostile' }, 'session_id', {
+        get() {
+          throw new Error('no session here');
+        },
+        enumerable: true,
+      });
+      expect(() => conn.emitEvent(hostile)).not.toThrow();
+      conn.emitEvent({ type: 'fine' });
+      const err = await sinkFailure(() => within(conn.flush(), 30_000, 'flush'));
+      expect(err.code).toBe(ErrorCode.DROPPED);
+      expect(err.droppedEvents).toBe(1);
+      expect(err.message).toMatch(/session_id could not be read: no session here/);
+    } finally {
+      conn.close();
+    }
+    await sink.close();
+    expect(readLines(dir, 'events.jsonl').lines.map((l) => l.type)).toEqual(['fine']);
+  });
+
   it('an event too big for a sink’s ring goes to that sink through the owner, whole and once; the others in the route write it themselves', async () => {
     const dir = dirs.make('direct-big');
     const small = JsonlEventSink.open(path.join(dir, 'small.jsonl'), { ringBytes: 64 * 1024 });
@@ -951,14 +1004,16 @@ describe('producer handles: every event sent is written, however the process end
        registry.registerWildcardSink(sink);
        const handle = process.argv[3] === 'registry' ? registry.handle() : sinkHandle(sink);
        new Worker(\`
-         const { workerData } = require('node:worker_threads');
+         const { workerData, parentPort } = require('node:worker_threads');
          import(workerData.lib).then(({ connectSink, connectRegistry }) => {
            const out = workerData.through === 'registry' ? connectRegistry(workerData.handle) : connectSink(workerData.handle);
            for (let n = 0; ; n++) {
              if (workerData.through === 'registry') out.emitEvent({ type: 'p', n }); else out.handleEvent({ type: 'p', n });
+             if (n === 1000) parentPort.postMessage('under way');
            }
-         });\`, { eval: true, workerData: { lib: '%RINGLOG%', handle, through: process.argv[3] }, transferList: [handle.port] });
-       setTimeout(() => process.exit(0), 300);`,
+         });\`, { eval: true, workerData: { lib: '%RINGLOG%', handle, through: process.argv[3] }, transferList: [handle.port] })
+         // Once it is under way however slowly the machine started it, the process ends mid-stream.
+         .on('message', () => setTimeout(() => process.exit(0), 100));`,
       [dir, through],
     );
     expect(r.timedOut).toBe(false);

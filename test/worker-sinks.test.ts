@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { coverage, expectedLine, readLines, runChild, tempDirs } from './helpers.js';
+import { coverage, expectedLine, makeFifo, readLines, runChild, startFifoReader, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -129,6 +129,35 @@ describe('a sink opened in a worker thread keeps every event when the main threa
         expect(set.files.length).toBeGreaterThan(3);
       }
     }
+  });
+
+  it('a worker thread’s sink on a FIFO keeps its one descriptor through flushSync(): the reader gets every line, end-of-file only at close', async () => {
+    const dir = dirs.make('worker-fifo');
+    const fifo = path.join(dir, 'pipe.jsonl');
+    await makeFifo(fifo);
+    const reader = startFifoReader(fifo, path.join(dir, 'copy.jsonl'), { sleepMs: 0 });
+    const r = await runChild(
+      `import { Worker } from 'node:worker_threads';
+       import '%RINGLOG%';
+       const worker = new Worker(\`
+         const { workerData } = require('node:worker_threads');
+         import(workerData.lib).then(async ({ JsonlEventSink }) => {
+           const sink = JsonlEventSink.open(workerData.fifo);
+           sink.handleEvent({ type: 'f', i: 0 });
+           sink.flushSync();
+           for (let i = 1; i < 500; i++) sink.handleEvent({ type: 'f', i });
+           sink.flushSync();
+           for (let i = 500; i < 1000; i++) sink.handleEvent({ type: 'f', i });
+           await sink.close();
+         });\`, { eval: true, workerData: { lib: '%RINGLOG%', fifo: process.argv[2] } });
+       worker.on('error', (err) => { console.error(err); process.exitCode = 1; });`,
+      [fifo],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect((await reader).code).toBe(0);
+    const lines = fs.readFileSync(path.join(dir, 'copy.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+    expect(lines.map((l) => (JSON.parse(l) as { i: number }).i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
   // Node closes a terminated writer's descriptors (it is tracked when started from a worker): the

@@ -1068,6 +1068,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Takes the ring's lock on this thread and writes everything pending, ring then queue. */
   #drainHere(deadline: number, final: boolean): void {
     const { ctl } = this.#ring;
+    // A writer that died idle, unheard: its descriptors must be marked closed (a tracked writer's
+    // go with it) before this thread writes through the shared one.
+    this.#writer.poll();
     // A writer that died holding the lock, unheard (this thread is not turning its loop), is found
     // by poll(); a replacement, if one starts, competes for the lock like any writer.
     const writerAlive = (): boolean => {

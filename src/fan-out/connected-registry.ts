@@ -20,6 +20,15 @@ interface Route {
 
 const NOWHERE: Route = { direct: [], indirect: [] };
 
+/** Int32 slots of ProducerHandle.routes. */
+export const Routes = {
+  /** Bumped by the owner after each routing message it posts. */
+  PUBLISHED: 0,
+  /** The PUBLISHED value this producer has taken in, so the owner sees what piles up unread. */
+  APPLIED: 1,
+} as const;
+export const ROUTES_SLOTS = 2;
+
 /** A sink's direct producer and how many routes use it; at 0 it is flushed once more, then forgotten. */
 interface Used {
   readonly id: number;
@@ -30,11 +39,15 @@ interface Used {
 export class ConnectedRegistry extends ConnectedSink {
   readonly #gen: Int32Array;
   #seenGen = 0;
+  /** The owner stopped sending routes (this producer left too many unread): every event is posted. */
+  #unrouted = false;
   readonly #sessions = new Map<string, Route>();
   #wildcards: Route = NOWHERE;
   readonly #used = new Map<number, Used>();
-  /** Producers no route uses any more, until what they placed is written and their losses told. */
+  /** Producers no route uses any more, until what they placed is written. */
   #retired: DirectProducer[] = [];
+  /** What forgotten producers had lost and no flush has told yet. */
+  #retiredLost = 0;
   /** One encoding buffer for every ring: emits are never encoded two at a time (see #later). */
   readonly #scratch = new Scratch(SCRATCH_INITIAL);
   #emitting = false;
@@ -43,7 +56,7 @@ export class ConnectedRegistry extends ConnectedSink {
 
   constructor(handle: ProducerHandle) {
     super(handle, 'ringlog.registry');
-    if (!(handle.routes instanceof SharedArrayBuffer)) throw new TypeError('ringlog: expected a registry handle() passed through workerData (its routes are missing)');
+    if (!(handle.routes instanceof SharedArrayBuffer) || handle.routes.byteLength < ROUTES_SLOTS * 4) throw new TypeError('ringlog: expected a registry handle() passed through workerData (its routes are missing)');
     this.#gen = new Int32Array(handle.routes);
   }
 
@@ -69,12 +82,26 @@ export class ConnectedRegistry extends ConnectedSink {
   }
 
   #route(event: AgentEvent, context: EventContext | undefined): void {
-    const gen = Atomics.load(this.#gen, 0);
+    const gen = Atomics.load(this.#gen, Routes.PUBLISHED);
     if (gen !== this.#seenGen) {
       this.#seenGen = gen;
       this.receiveNow();
+      Atomics.store(this.#gen, Routes.APPLIED, gen);
     }
-    const sid = (event as { session_id?: unknown }).session_id;
+    if (this.#unrouted) {
+      // The owner routes it, as its own emitEvent does.
+      this.send(event, context);
+      return;
+    }
+    let sid: unknown;
+    try {
+      sid = (event as { session_id?: unknown }).session_id;
+    } catch (err) {
+      // A getter or a proxy that throws: the event cannot be routed. Lost, and told by the next
+      // flush, as an event postMessage cannot carry is; emitEvent itself never throws.
+      this.lost(`its session_id could not be read: ${(err as Error)?.message ?? String(err)}`);
+      return;
+    }
     const session = typeof sid === 'string' ? this.#sessions.get(sid) ?? NOWHERE : NOWHERE;
     const wild = this.#wildcards;
     for (const u of session.direct) u.producer.handleEvent(event, context);
@@ -86,7 +113,14 @@ export class ConnectedRegistry extends ConnectedSink {
     }
   }
 
-  protected override onRoute(msg: Extract<ToProducer, { type: 'route' }>): void {
+  protected override onRoute(msg: Exclude<ToProducer, { type: 'flushed' }>): void {
+    if (msg.type === 'unrouted') {
+      this.#unrouted = true;
+      for (const route of [...this.#sessions.values(), this.#wildcards]) this.#release(route);
+      this.#sessions.clear();
+      this.#wildcards = NOWHERE;
+      return;
+    }
     const before = msg.session === null ? this.#wildcards : this.#sessions.get(msg.session) ?? NOWHERE;
     const direct = msg.direct.map(({ id, ring }) => {
       let used = this.#used.get(id);
@@ -102,14 +136,25 @@ export class ConnectedRegistry extends ConnectedSink {
     if (msg.session === null) this.#wildcards = after;
     else if (after === NOWHERE) this.#sessions.delete(msg.session);
     else this.#sessions.set(msg.session, after);
-    for (const used of before.direct) {
+    this.#release(before);
+  }
+
+  /** A route is no longer used: producers no other route uses are retired. */
+  #release(route: Route): void {
+    for (const used of route.direct) {
       if (--used.refs > 0) continue;
       this.#used.delete(used.id);
       this.#retired.push(used.producer);
     }
-    // Forgotten once settled, flushed or not: a producer that never flushes keeps no ring alive
-    // (sessions come and go all day).
-    if (this.#retired.length > 0) this.#retired = this.#retired.filter((p) => !p.settled);
+    // Forgotten once written, flushed or not: a producer that never flushes keeps no ring alive
+    // (sessions come and go all day). Its losses are kept for the next flush to tell.
+    if (this.#retired.length > 0) {
+      this.#retired = this.#retired.filter((p) => {
+        if (!p.written) return true;
+        this.#retiredLost += p.takeLosses();
+        return false;
+      });
+    }
   }
 
   /** Barrier in the owner's registry over every sink, this producer's earlier events included. */
@@ -132,12 +177,15 @@ export class ConnectedRegistry extends ConnectedSink {
     const producers = new Set(this.#retired);
     for (const r of routes) for (const u of r.direct) producers.add(u.producer);
     this.takePosted();
+    const retiredLost = this.#retiredLost;
+    this.#retiredLost = 0;
     // Each ring's flush counts what this thread lost in it; the owner's barrier (the other sinks,
     // and each sink's own flush, which counts every thread's losses) is waited for too, and its
     // failure reported only when this thread's own flushes had none, so no loss counts twice.
     const [own, owner] = await Promise.all([Promise.allSettled([...producers].map((p) => p.flush())), this.barrier(sessionId).then(() => undefined, (err: unknown) => err ?? new Error('barrier failed'))]);
-    let first: SinkError | undefined;
-    let dropped = 0;
+    let first: SinkError | undefined =
+      retiredLost === 0 ? undefined : new SinkError(`ringlog: ${retiredLost} event(s) lost from a producer thread in sinks no longer routed to`, { sink: 'session_registry', code: ErrorCode.DROPPED, droppedEvents: retiredLost });
+    let dropped = retiredLost;
     for (const r of own) {
       if (r.status === 'fulfilled') continue;
       const err = r.reason as SinkError;

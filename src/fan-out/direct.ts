@@ -50,9 +50,17 @@ export class DirectProducer {
     this.#viaOwner = viaOwner;
   }
 
-  /** Everything it placed is in the file and it has no loss to report: nothing for a flush to do. */
-  get settled(): boolean {
-    return this.#dropped + this.#afterClose === 0 && (this.#target < 0 || reached(Atomics.load(this.#ring.ctl, Ctl.WRITTEN), this.#target | 0));
+  /** Everything it placed is in the file (its losses, if any, are still to be told: takeLosses). */
+  get written(): boolean {
+    return this.#target < 0 || reached(Atomics.load(this.#ring.ctl, Ctl.WRITTEN), this.#target | 0);
+  }
+
+  /** The events it could not place since the last flush (dropped, or after close), now told elsewhere. */
+  takeLosses(): number {
+    const lost = this.#dropped + this.#afterClose;
+    this.#dropped = 0;
+    this.#afterClose = 0;
+    return lost;
   }
 
   /** Events this thread placed as `event_rejected` markers (they could not be snapshotted). */

@@ -122,7 +122,7 @@ export class ConnectedSink implements AgentEventSink {
   }
 
   #receive(msg: ToProducer): void {
-    if (msg.type === 'route') {
+    if (msg.type === 'route' || msg.type === 'unrouted') {
       this.onRoute(msg);
       return;
     }
@@ -135,7 +135,7 @@ export class ConnectedSink implements AgentEventSink {
   }
 
   /** A registry's routing update (ConnectedRegistry); a sink's handle gets none. */
-  protected onRoute(_msg: Extract<ToProducer, { type: 'route' }>): void {}
+  protected onRoute(_msg: Exclude<ToProducer, { type: 'flushed' }>): void {}
 
   /** Takes what the owner posted off the port now, without waiting for this thread's loop. */
   protected receiveNow(): void {
@@ -163,6 +163,11 @@ export class ConnectedSink implements AgentEventSink {
       // what the event would become in the file anyway; an event JSON cannot carry either is lost.
       this.#post(fallback(event, context, to, err));
     }
+  }
+
+  /** An event that cannot reach the owner: counted there and reported by the next flush. */
+  protected lost(reason: string): void {
+    this.#post({ type: 'unsendable', reason });
   }
 
   #post(msg: ToOwner): void {

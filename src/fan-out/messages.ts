@@ -28,7 +28,11 @@ export type ToProducer =
    * changes: the rings to write into, and the ids of the other sinks (served on the owner's thread,
    * the event posted to them). Both empty: the session has no sinks any more.
    */
-  | { readonly type: 'route'; readonly session: string | null; readonly direct: readonly DirectRoute[]; readonly indirect: readonly number[] };
+  | { readonly type: 'route'; readonly session: string | null; readonly direct: readonly DirectRoute[]; readonly indirect: readonly number[] }
+  /** No more routes for this producer (it left too many unread): it posts every event from now on,
+   *  routed on the owner's thread. (Going back to routes could reorder a sink's events: those
+   *  posted meanwhile may not have reached it yet.) */
+  | { readonly type: 'unrouted' };
 
 /** What crosses to the producer thread: pass it in workerData and list `port` in transferList. */
 export interface ProducerHandle {
@@ -37,7 +41,8 @@ export interface ProducerHandle {
   /** A JsonlEventSink's ring: the producer thread writes into it directly (fan-out/direct.ts);
    *  the port then carries only events too big for the ring, and flush barriers for them. */
   readonly ring?: SharedRing;
-  /** A registry's routing generation (one Int32): bumped after each 'route' message is posted, so
-   *  a producer takes new routes off its port at its next emit, without its loop turning. */
+  /** A registry's routing generations (two Int32, Routes in connected-registry.ts): the owner
+   *  bumps the first after each 'route' message it posts, so a producer takes new routes off its
+   *  port at its next emit, without its loop turning; the producer stores the second. */
   readonly routes?: SharedArrayBuffer;
 }

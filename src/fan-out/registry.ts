@@ -7,13 +7,16 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { JsonlEventSink, shareRing } from '../caller/sink.js';
-import { checkSession } from './connected-registry.js';
+import { checkSession, Routes, ROUTES_SLOTS } from './connected-registry.js';
 import { flushAll, HandlerFaults } from './deliver.js';
 import { serve, type ProducerHandle } from './handle.js';
 import type { DirectRoute, ToProducer } from './messages.js';
 import type { AgentEvent, AgentEventSink, EventContext } from '../types.js';
 
 const REGISTRY = 'session_registry';
+/** Routing messages a producer may leave unread before it gets no more (then it posts every
+ *  event): each holds a session's sinks, a few hundred bytes, so a stale handle pins < 1 MB. */
+const MAX_UNREAD_ROUTES = 4096;
 
 /** Returned by registerWildcardSink; pass it to unregisterWildcardSink. */
 export interface WildcardHandle {
@@ -133,12 +136,12 @@ export class SessionRegistry {
       flush: (sid) => (sid === undefined ? flushAll(this.#allSinks(), this.#faults, REGISTRY) : this.flushSessionSinks(sid)),
       name: REGISTRY,
     });
-    const routes = new SharedArrayBuffer(4);
+    const routes = new SharedArrayBuffer(ROUTES_SLOTS * 4);
     const link = { toProducer, gen: new Int32Array(routes) };
     // Posted before the port crosses: the producer finds the whole routing at its first emit.
     for (const sid of this.#sessions.keys()) toProducer.postMessage(this.#route(sid));
     if (this.#wildcards.length > 0) toProducer.postMessage(this.#route(null));
-    link.gen[0] = 1;
+    link.gen[Routes.PUBLISHED] = 1;
     this.#links.add(link);
     toProducer.on('close', () => this.#links.delete(link));
     return { ...handle, routes };
@@ -149,8 +152,16 @@ export class SessionRegistry {
     if (this.#links.size === 0) return;
     const msg = this.#route(session);
     for (const link of this.#links) {
+      // A handle never connected, or a producer that stopped emitting, reads none of this: past
+      // MAX_UNREAD_ROUTES it is told it has no routes, and posts every event from then on.
+      if (Atomics.load(link.gen, Routes.PUBLISHED) - Atomics.load(link.gen, Routes.APPLIED) >= MAX_UNREAD_ROUTES) {
+        link.toProducer.postMessage({ type: 'unrouted' } satisfies ToProducer);
+        Atomics.add(link.gen, Routes.PUBLISHED, 1);
+        this.#links.delete(link);
+        continue;
+      }
       link.toProducer.postMessage(msg);
-      Atomics.add(link.gen, 0, 1);
+      Atomics.add(link.gen, Routes.PUBLISHED, 1);
     }
   }
 

@@ -241,6 +241,8 @@ export class SegmentWriter {
    */
   private setFd(fd: number): void {
     const { ctl } = this.ring;
+    // Whatever was parked for this thread goes first, so the slot is free if the old fd must be.
+    this.closeStale();
     const oldOpener = Atomics.load(ctl, Ctl.FD_OPENER);
     const old = Atomics.exchange(ctl, Ctl.FD, CLOSED_FD);
     Atomics.store(ctl, Ctl.FD_OPENER, fdOpener());
@@ -300,6 +302,8 @@ export class SegmentWriter {
   closeIfTracked(): void {
     if (!tracksDescriptors()) return;
     this.closeStale();
+    // A FIFO's or a device's fd is the sink's for its whole life (its reader would see end-of-file).
+    if (Atomics.load(this.ring.ctl, Ctl.CLOSABLE) !== 1) return;
     if (Atomics.load(this.ring.ctl, Ctl.FD_OPENER) === fdOpener()) this.closeFd();
   }
 
