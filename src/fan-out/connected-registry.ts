@@ -22,9 +22,9 @@ const NOWHERE: Route = { direct: [], indirect: [] };
 
 /** Int32 slots of ProducerHandle.routes. */
 export const Routes = {
-  /** Bumped by the owner after each routing message it posts. */
+  /** Routing messages the owner has posted (bumped after each). */
   PUBLISHED: 0,
-  /** The PUBLISHED value this producer has taken in, so the owner sees what piles up unread. */
+  /** Routing messages this producer has taken in: the difference is what waits in its port. */
   APPLIED: 1,
 } as const;
 export const ROUTES_SLOTS = 2;
@@ -39,6 +39,8 @@ interface Used {
 export class ConnectedRegistry extends ConnectedSink {
   readonly #gen: Int32Array;
   #seenGen = 0;
+  /** Routing messages taken in. */
+  #applied = 0;
   /** The owner stopped sending routes (this producer left too many unread): every event is posted. */
   #unrouted = false;
   readonly #sessions = new Map<string, Route>();
@@ -86,7 +88,6 @@ export class ConnectedRegistry extends ConnectedSink {
     if (gen !== this.#seenGen) {
       this.#seenGen = gen;
       this.receiveNow();
-      Atomics.store(this.#gen, Routes.APPLIED, gen);
     }
     if (this.#unrouted) {
       // The owner routes it, as its own emitEvent does.
@@ -114,6 +115,8 @@ export class ConnectedRegistry extends ConnectedSink {
   }
 
   protected override onRoute(msg: Exclude<ToProducer, { type: 'flushed' }>): void {
+    // Taken off the port here or by this thread's loop: either way, not piling up.
+    Atomics.store(this.#gen, Routes.APPLIED, ++this.#applied);
     if (msg.type === 'unrouted') {
       this.#unrouted = true;
       for (const route of [...this.#sessions.values(), this.#wildcards]) this.#release(route);

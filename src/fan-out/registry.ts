@@ -139,9 +139,16 @@ export class SessionRegistry {
     const routes = new SharedArrayBuffer(ROUTES_SLOTS * 4);
     const link = { toProducer, gen: new Int32Array(routes) };
     // Posted before the port crosses: the producer finds the whole routing at its first emit.
-    for (const sid of this.#sessions.keys()) toProducer.postMessage(this.#route(sid));
-    if (this.#wildcards.length > 0) toProducer.postMessage(this.#route(null));
-    link.gen[Routes.PUBLISHED] = 1;
+    let posted = 0;
+    for (const sid of this.#sessions.keys()) {
+      toProducer.postMessage(this.#route(sid));
+      posted++;
+    }
+    if (this.#wildcards.length > 0) {
+      toProducer.postMessage(this.#route(null));
+      posted++;
+    }
+    link.gen[Routes.PUBLISHED] = posted;
     this.#links.add(link);
     toProducer.on('close', () => this.#links.delete(link));
     return { ...handle, routes };

@@ -251,27 +251,22 @@ export class SegmentWriter {
   }
 
   /**
-   * Closes a segment fd this sink is done with, unless another thread tracks it: it is left open
-   * for that thread's end, where Node closes it (src/threads/descriptors.ts). Only a worker
-   * thread's own flushSync or exit drain rotating past its writer's segment leaves one so.
+   * Closes a segment fd this sink is done with, or, when another thread tracks it
+   * (src/threads/descriptors.ts), parks it for that thread, which closes it the next time it
+   * holds the lock (closeStale). Only a worker thread's own flushSync or exit drain rotating past
+   * its writer's segment parks one. Two threads at most ever hold a sink's lock and each collects
+   * what is parked for it before it parks anything (setFd), so the slot is free when one is parked.
    */
   private letGo(fd: number, opener: number): void {
     if (fd === CLOSED_FD) return;
-    if (!mayClose(opener)) {
-      // Parked for its opener, who closes it the next time it holds the lock (closeStale). Only
-      // two threads ever hold a sink's lock, each closes its own fds as it takes the lock, so a
-      // second one is never parked before the first is collected.
-      const { ctl } = this.ring;
-      Atomics.store(ctl, Ctl.STALE_FD, CLOSED_FD);
-      Atomics.store(ctl, Ctl.STALE_OPENER, opener);
-      Atomics.store(ctl, Ctl.STALE_FD, fd);
+    if (mayClose(opener)) {
+      this.closeQuietly(fd);
       return;
     }
-    try {
-      this.io.close(fd);
-    } catch {
-      // Everything written through it is in the file already.
-    }
+    const { ctl } = this.ring;
+    Atomics.store(ctl, Ctl.STALE_FD, CLOSED_FD);
+    Atomics.store(ctl, Ctl.STALE_OPENER, opener);
+    Atomics.store(ctl, Ctl.STALE_FD, fd);
   }
 
   /** Closes the fd another thread let go of, if it is this thread's to close. */
@@ -279,11 +274,14 @@ export class SegmentWriter {
     const { ctl } = this.ring;
     if (!mayClose(Atomics.load(ctl, Ctl.STALE_OPENER))) return;
     const fd = Atomics.exchange(ctl, Ctl.STALE_FD, CLOSED_FD);
-    if (fd === CLOSED_FD) return;
+    if (fd !== CLOSED_FD) this.closeQuietly(fd);
+  }
+
+  private closeQuietly(fd: number): void {
     try {
       this.io.close(fd);
     } catch {
-      // Nothing was written through it since it was let go of.
+      // A segment this sink is done with: what was written through it is in the file already.
     }
   }
 
