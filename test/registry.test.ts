@@ -731,6 +731,26 @@ describe('registry handles write into JsonlEventSinks themselves', () => {
     }
   });
 
+  it('a producer’s barrier covers a sink its events were routed to even if the owner unregistered it before they arrived', async () => {
+    const reg = new SessionRegistry();
+    const rec = new RecordingSink('rec');
+    reg.registerSink('s', rec);
+    const conn = connectRegistry(reg.handle());
+    try {
+      conn.emitEvent({ type: 'routed', session_id: 's' });
+      // Before this thread's loop turns, so before the event reaches the owner's side.
+      reg.clearSessionSinks('s');
+      await within(conn.flushSessionSinks('s'), 30_000, 'flush');
+      expect(rec.types()).toEqual(['routed']);
+      expect(rec.flushed).toBe(1);
+      // The next barrier no longer covers it: nothing of this producer's went to it since.
+      await within(conn.flushSessionSinks('s'), 30_000, 'second flush');
+      expect(rec.flushed).toBe(1);
+    } finally {
+      conn.close();
+    }
+  });
+
   it('an event whose session_id getter throws: emitEvent does not throw, the event is counted lost by the next flush, the others go through', async () => {
     const dir = dirs.make('direct-getter');
     const reg = new SessionRegistry();

@@ -199,8 +199,10 @@ export class ConnectedRegistry extends ConnectedSink {
       if (owner !== undefined) throw owner;
       return;
     }
-    if (dropped === first.droppedEvents) throw first;
-    throw new SinkError(first.message, { sink: first.sink, code: first.code as ErrorCode, droppedEvents: dropped, cause: first });
+    // The owner's failure stays in `failures` (its count overlaps this thread's, so it is not added).
+    const failures = owner instanceof SinkError ? [first, owner] : [first];
+    if (dropped === first.droppedEvents && failures.length === 1) throw first;
+    throw new SinkError(first.message, { sink: first.sink, code: first.code as ErrorCode, droppedEvents: dropped, cause: first, failures });
   }
 }
 

@@ -131,9 +131,16 @@ export class SessionRegistry {
    * Pass it in workerData with its `port` in the transferList.
    */
   handle(): ProducerHandle {
+    // Sinks this producer's events were delivered to since its last barrier: the barrier covers
+    // them even if they were unregistered meanwhile (they still hold its events).
+    const reached = new Set<AgentEventSink>();
     const { handle, toProducer } = serve('ringlog.registry', {
-      deliver: (e, c, to) => (to === undefined ? this.emitEvent(e, c) : this.#deliverTo(to, e, c)),
-      flush: (sid) => (sid === undefined ? flushAll(this.#allSinks(), this.#faults, REGISTRY) : this.flushSessionSinks(sid)),
+      deliver: (e, c, to) => (to === undefined ? this.emitEvent(e, c) : this.#deliverTo(to, e, c, reached)),
+      flush: (sid) => {
+        const also = [...reached];
+        reached.clear();
+        return flushAll(unique([...(sid === undefined ? this.#allSinks() : this.#barrierSinks(sid)), ...also]), this.#faults, REGISTRY);
+      },
       name: REGISTRY,
     });
     const routes = new SharedArrayBuffer(ROUTES_SLOTS * 4);
@@ -216,11 +223,13 @@ export class SessionRegistry {
   }
 
   /** A producer's event, for the sinks its routing named when it emitted (the registry's ids). */
-  #deliverTo(to: readonly number[], event: AgentEvent, context: EventContext | undefined): void {
+  #deliverTo(to: readonly number[], event: AgentEvent, context: EventContext | undefined, reached: Set<AgentEventSink>): void {
     const sinks: AgentEventSink[] = [];
     for (const id of to) {
       const sink = this.#byId.get(id)?.deref();
-      if (sink !== undefined) sinks.push(sink);
+      if (sink === undefined) continue;
+      sinks.push(sink);
+      reached.add(sink);
     }
     this.#faults.guard(() => this.#faults.deliver(sinks, event, context));
   }
