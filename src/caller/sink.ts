@@ -1,43 +1,41 @@
 // JsonlEventSink, the caller's side. handleEvent stamps the index and time, snapshots the event
-// into the shared ring, and returns; the writer worker (src/writer/entry.ts) does the rest. When
-// the writer is absent (not started yet at exit, or dead) this side drains the ring itself with
-// the same consumer code, so exit never depends on the worker. Once a handle shares the ring with
-// other threads, records are placed under the claim lock instead (src/ring/claim.ts).
+// into the sink's ring (producer.ts), and returns; the writer thread (src/writer/entry.ts) does the
+// rest. What does not fit waits in the overflow (overflow.ts) or is dropped by policy, counted in
+// losses.ts. When no writer can (not started yet at exit, or dead) this thread writes the ring
+// itself with the same consumer code (drain-here.ts), so exit never depends on the writer. Once a
+// handle shares the ring with other threads, records are placed under the claim lock instead
+// (src/ring/claim.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { fdOpener, mayClose } from '../threads/descriptors.js';
-import { ErrorCode, faultInfo, SinkError, type FaultInfo } from '../errors.js';
-import { listSegmentFiles, segmentPath } from '../files/format.js';
+import { ErrorCode, SinkError } from '../errors.js';
+import { segmentPath } from '../files/format.js';
 import { Janitor } from '../files/janitor.js';
 import { lockPath, type PathLock } from '../files/path-lock.js';
-import { lastLineOfSet, RESUMED_SEGMENT, scanTail } from '../files/segments.js';
-import { fast } from '../node-buffer.js';
+import { emptySet, lastLineOfSet, RESUMED_SEGMENT, resumeSegment, scanTail } from '../files/segments.js';
 import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
 import { MAX_KEYS } from '../ring/keys.js';
 import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
 import { Claim, CLOSED_FD, Ctl, Num } from '../ring/slots.js';
-import { sleepSync, waitAsync, waitSync } from '../ring/wait.js';
+import { waitAsync, waitSync } from '../ring/wait.js';
 import { mirrorHeld, releaseMirror, takeMirror, type Mirror } from '../ring/worker-rings.js';
 import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../types.js';
-import { RingConsumer, type ConsumerHooks } from '../writer/consumer.js';
-import { heldBatch, holdFromOutside, release } from '../writer/hold.js';
-import type { Source } from '../writer/line-builder.js';
 import type { FromWriter } from '../writer/messages.js';
-import { compileRedaction } from '../writer/redact.js';
 import { announce } from './adopt.js';
-import { droppedRecord, EventEncoder, EXTERNAL_FRACTION, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
+import { DrainHere } from './drain-here.js';
+import { EventEncoder, EXTERNAL_FRACTION, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
+import { Losses } from './losses.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
+import { Overflow, PUMP_INTERVAL_MS } from './overflow.js';
 import { RingProducer } from './producer.js';
 import { errorText, snapshot, SNAPSHOT_PUBLISHED, SNAPSHOT_REJECTED } from './snapshot.js';
 import { WriterLink } from './writer-service.js';
 
 /** The first scratch buffer; it doubles as needed for big events. */
 const SCRATCH_INITIAL = 64 * 1024;
-/** While the overflow queue is non-empty, try to move it into the ring this often. */
-const PUMP_INTERVAL_MS = 1;
 /** Blocking waits re-check the writer's health at least this often. */
 const WAIT_SLICE_MS = 10;
 /** Period of the keep-alive timer of a pending flush: it never needs to fire, only to exist. */
@@ -72,19 +70,6 @@ export function shareRing(sink: JsonlEventSink): SharedRing {
   return shareOf(sink);
 }
 
-interface Queued {
-  readonly bytes: Buffer;
-  /** Set for an EXTERNAL placeholder: the id of the record it stands for. */
-  readonly externalId?: number;
-}
-
-interface External {
-  readonly sab: SharedArrayBuffer;
-  readonly src: Source;
-  /** Ring position after its placeholder, once the placeholder is in the ring. */
-  endPos: number;
-}
-
 const enum State {
   OPEN,
   CLOSING,
@@ -114,21 +99,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** handleEvent calls made from inside the encoding of another event (a getter, a toJSON). */
   readonly #reentrant: { index: number; ts: number; event: AgentEvent; context: EventContext | undefined }[] = [];
 
-  readonly #queue: (Queued | undefined)[] = [];
-  #queueHead = 0;
-  #bufferedBytes = 0;
-  #bufferHighWater = 0;
-  #pumpTimer: NodeJS.Timeout | undefined;
-  readonly #externals = new Map<number, External>();
-  #nextExternalId = 1;
-
-  /** Overload drops not yet represented by a DROPPED record. */
-  #dropFirst = -1;
-  #dropCount = 0;
-  #dropTs = 0;
-  #policyDropped = 0;
-  #afterClose = 0;
-  #rejected = 0;
+  /** Records and drops held on this thread, outside the ring. */
+  readonly #overflow: Overflow;
+  readonly #losses: Losses;
 
   readonly #writer: WriterLink;
   /** Opened in a worker thread: the main thread's exit waits on this mirror of the ring. */
@@ -156,18 +129,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Exiting: when the exit's writing must be done by, and whether it already failed (said once). */
   #exitDeadline = 0;
   #exitFailed = false;
-  /** Why the first event was dropped by the overload policy, for the flush error. */
-  #dropReason: string | undefined;
   /** Flushes in progress, and the timer that keeps the loop alive meanwhile. */
   #flushesPending = 0;
   #keepAlive: NodeJS.Timeout | undefined;
-  #ownConsumer: RingConsumer | undefined;
-
-  #firstFault: FaultInfo | undefined;
-  /** Set from a fault until a write succeeds again: onError hears each streak once. */
-  #faultStreak = false;
-  #faults = 0;
-  #faultMessages = 0;
+  /** This thread writing the file itself (flushSync, exit, no writer thread). */
+  readonly #here: DrainHere;
   #closePromise: Promise<void> | undefined;
   /** Retention and compression of closed segments; absent when neither is asked for. */
   readonly #janitor: Janitor | undefined;
@@ -177,6 +143,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#lock = lock;
     this.#opts = opts;
     this.#ring = createRing(opts.ringBytes);
+    this.#losses = new Losses(this.#ring, basePath, opts.overload, opts.onError);
     // Opened in a worker thread: the main thread may have to write this ring at its exit
     // (adopt.ts), with no key table of ours, so keys are written whole, never interned.
     this.#mirror = takeMirror(this.#ring.ctl);
@@ -218,21 +185,26 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       {
         message: (msg) => this.#onMessage(msg),
         died: (cause) =>
-          this.#report(
+          this.#losses.report(
             new SinkError(`ringlog: the writer thread of "${this.basePath}" died (${errorText(cause)})`, {
               sink: this.basePath,
               code: ErrorCode.WORKER,
-              droppedEvents: this.#lostTotal(),
+              droppedEvents: this.#losses.total(),
               cause,
             }),
           ),
-        started: (post) => {
-          for (const [id, ext] of this.#externals) post({ type: 'external', sink: this.#writer.id, id, sab: ext.sab });
-        },
+        started: (post) => this.#overflow.announceExternals((id, sab) => post({ type: 'external', sink: this.#writer.id, id, sab })),
         gaveUp: (cause, attempts) => this.#goInline(cause, attempts),
       },
     );
     this.#producer = new RingProducer(this.#ring, this.#writer);
+    const mirror = this.#mirror;
+    this.#overflow = new Overflow(
+      this.#producer,
+      this.#ring.ctl,
+      (id, sab) => this.#writer.postExternal(id, sab),
+      mirror === undefined ? () => {} : (held) => mirrorHeld(mirror, held),
+    );
     if (this.#mirror !== undefined) {
       announce({
         type: 'opened',
@@ -247,6 +219,17 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         lockToken: lock.token,
       });
     }
+    this.#here = new DrainHere({
+      ring: this.#ring,
+      writer: this.#writer,
+      basePath,
+      rotateBytes: opts.rotateBytes,
+      redact: opts.redact,
+      keys: this.#enc.keys,
+      overflow: this.#overflow,
+      losses: this.#losses,
+      janitor: this.#janitor,
+    });
     this.#writer.start();
     trackForExit(this);
   }
@@ -308,13 +291,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     if (truncate && !freshDir) {
       try {
-        // A fresh session: segments left by an earlier one would read as part of this one, in any
-        // form (the base file's compressed copy included). Newest first, and the base file emptied
-        // last: a process killed part way leaves the earlier session's oldest segments, a set
-        // without a hole, rather than its base file and newest segments with the middle gone.
-        for (const seg of listSegmentFiles(abs).reverse()) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
-        // Only a regular file has contents to empty (a FIFO or /dev/null has none, and refuses).
-        if (fs.fstatSync(fd).isFile()) fs.ftruncateSync(fd, 0);
+        emptySet(abs, fd);
       } catch (err) {
         sink.#abandonOpen();
         fail(err, 'cannot empty the previous session');
@@ -371,7 +348,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   handleEvent(event: AgentEvent, context?: EventContext): void {
     if (this.#state !== State.OPEN && this.#state !== State.EXITING) {
       // Nowhere to write it: counted as dropped, and no index is spent on it.
-      this.#afterClose++;
+      this.#losses.afterClose++;
       return;
     }
     // Shared, the index is taken when the record is placed (ring/claim.ts); 0 holds its place.
@@ -403,7 +380,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   #accept(index: number, ts: number, event: AgentEvent, context: EventContext | undefined): void {
     const outcome = snapshot(this.#enc, index, ts, event, context, this.#encodeEvent);
     if (outcome === SNAPSHOT_PUBLISHED) return;
-    if (outcome === SNAPSHOT_REJECTED) this.#rejected++;
+    if (outcome === SNAPSHOT_REJECTED) this.#losses.rejected++;
     if (this.#shared !== undefined) this.#placeShared(this.#shared, ts);
     else this.#placeScratch(index, ts);
   }
@@ -416,7 +393,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const enc = this.#enc;
     let offset = 0;
     // Shared: the record takes its index (and room) when it is placed, so it is made in scratch.
-    if (this.#shared === undefined && this.#queueHead === this.#queue.length && this.#dropCount === 0) {
+    if (this.#shared === undefined && this.#overflow.idle) {
       const room = this.#producer.room();
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
@@ -441,29 +418,20 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const opts = this.#placeOpts!;
     let outcome: number;
     if (len > this.#ring.size / EXTERNAL_FRACTION) {
-      const id = this.#nextExternalId++;
-      const sab = new SharedArrayBuffer(len);
-      const buf = fast(Buffer.from(sab));
-      scratch.copy(buf, 0, 0, len);
-      const ext: External = { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 };
-      this.#externals.set(id, ext);
-      this.#writer.postExternal(id, sab);
-      outcome = shared.place(buf, len, ts, { ...opts, wait: true }, externalRecord(id));
-      if (outcome >= 0) {
-        ext.endPos = shared.lastEnd;
-        this.#account(len + EXTERNAL_RECORD);
-      } else {
-        this.#externals.delete(id);
-      }
+      const overflow = this.#overflow;
+      const id = overflow.addExternal(scratch, len);
+      outcome = shared.place(overflow.external(id)!.buf, len, ts, { ...opts, wait: true }, externalRecord(id));
+      if (outcome >= 0) overflow.placedExternal(id, shared.lastEnd);
+      else overflow.cancelExternal(id);
     } else {
       outcome = shared.place(scratch, len, ts, opts);
     }
     if (outcome === DROPPED) {
       this.#enc.abandon();
-      this.#dropReason ??= this.#whyNoRoom();
+      this.#losses.noRoom(() => this.#whyNoRoom());
     } else if (outcome === CLOSED) {
       this.#enc.abandon();
-      this.#afterClose++;
+      this.#losses.afterClose++;
     }
   }
 
@@ -484,8 +452,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const len = this.#enc.pos;
     const bytes = this.#enc.scratch.buf.subarray(0, len);
     const external = len > this.#ring.size / EXTERNAL_FRACTION;
-    const direct = (): boolean => !external && this.#queueEmpty() && this.#dropCount === 0 && this.#producer.copy(bytes);
-    this.#pump();
+    const overflow = this.#overflow;
+    const direct = (): boolean => !external && overflow.idle && this.#producer.copy(bytes);
+    overflow.pump();
     if (direct()) return;
     if (this.#inline) {
       // No writer thread: room is made by writing here, never by waiting.
@@ -494,7 +463,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     const cost = external ? len + EXTERNAL_RECORD : len;
     const { overload, maxBufferBytes, blockTimeoutMs } = this.#opts;
-    const admit = (): boolean => this.#bufferedBytes === 0 || this.#bufferedBytes + cost <= maxBufferBytes;
+    const admit = (): boolean => overflow.admits(cost, maxBufferBytes);
     let ok: boolean;
     if (overload === 'drop') {
       ok = external && admit();
@@ -509,30 +478,13 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       this.#drop(index, ts);
       return;
     }
-    this.#materializeDrops();
-    if (external) this.#enqueueExternal(bytes);
-    else this.#enqueue(Buffer.from(bytes));
-    this.#pump();
+    overflow.queue(bytes, external);
   }
 
   #drop(index: number, ts: number): void {
-    this.#dropReason ??= this.#whyNoRoom();
-    this.#policyDropped++;
-    if (this.#dropCount === 0) {
-      this.#dropFirst = index;
-      this.#dropTs = ts;
-    }
-    this.#dropCount++;
-    this.#mirrorHeld();
-    this.#schedulePump();
-  }
-
-  /** Pending drops become one DROPPED record, queued ahead of whatever comes next. */
-  #materializeDrops(): void {
-    if (this.#dropCount === 0) return;
-    const record = droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs);
-    this.#dropCount = 0;
-    this.#enqueue(record);
+    this.#losses.noRoom(() => this.#whyNoRoom());
+    this.#losses.policyDropped++;
+    this.#overflow.drop(index, ts);
   }
 
   /** The main thread no longer watches this sink (written by its own thread: closed, or exited). */
@@ -541,82 +493,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#mirrorReleased = true;
     releaseMirror(this.#mirror, this.#ring.ctl);
     announce({ type: 'closed', entry: this.#mirror.entry, generation: this.#mirror.generation });
-  }
-
-  /** Events held on this thread, outside the ring (the overflow queue, drops not yet marked):
-   *  the main thread's exit waits for them too. */
-  #mirrorHeld(): void {
-    if (this.#mirror !== undefined) mirrorHeld(this.#mirror, !this.#queueEmpty() || this.#dropCount > 0);
-  }
-
-  #enqueue(bytes: Buffer): void {
-    this.#queue.push({ bytes });
-    this.#mirrorHeld();
-    this.#account(bytes.length);
-  }
-
-  #enqueueExternal(record: Buffer): void {
-    const id = this.#nextExternalId++;
-    const sab = new SharedArrayBuffer(record.length);
-    const buf = fast(Buffer.from(sab));
-    record.copy(buf);
-    this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
-    this.#writer.postExternal(id, sab);
-    this.#queue.push({ bytes: externalRecord(id), externalId: id });
-    this.#mirrorHeld();
-    this.#account(record.length + EXTERNAL_RECORD);
-  }
-
-  #account(bytes: number): void {
-    this.#bufferedBytes += bytes;
-    if (this.#bufferedBytes > this.#bufferHighWater) this.#bufferHighWater = this.#bufferedBytes;
-  }
-
-  #queueEmpty(): boolean {
-    return this.#queueHead === this.#queue.length;
-  }
-
-  /** Moves queued records into the ring while they fit; keeps a timer going while any remain. */
-  #pump(): void {
-    this.#reclaimExternals();
-    while (this.#queueHead < this.#queue.length) {
-      const item = this.#queue[this.#queueHead]!;
-      if (!this.#producer.copy(item.bytes)) break;
-      this.#queue[this.#queueHead++] = undefined;
-      if (item.externalId !== undefined) this.#externals.get(item.externalId)!.endPos = this.#producer.position;
-      else this.#bufferedBytes -= item.bytes.length;
-    }
-    if (this.#queueHead === this.#queue.length && this.#queueHead > 0) {
-      this.#queue.length = 0;
-      this.#queueHead = 0;
-    }
-    if (this.#queueEmpty() && this.#dropCount > 0) {
-      this.#materializeDrops();
-      this.#pump();
-      return;
-    }
-    this.#mirrorHeld();
-    if (!this.#queueEmpty()) this.#schedulePump();
-  }
-
-  #schedulePump(): void {
-    if (this.#pumpTimer !== undefined || this.#state === State.CLOSED) return;
-    this.#pumpTimer = setTimeout(() => {
-      this.#pumpTimer = undefined;
-      this.#pump();
-    }, PUMP_INTERVAL_MS);
-    // The exit flush writes whatever is still queued, so a pending pump must not hold the process.
-    this.#pumpTimer.unref();
-  }
-
-  #reclaimExternals(): void {
-    if (this.#externals.size === 0) return;
-    const readPos = Atomics.load(this.#ring.ctl, Ctl.READ_POS);
-    for (const [id, ext] of this.#externals) {
-      if (ext.endPos < 0 || !reached(readPos, ext.endPos)) break;
-      this.#externals.delete(id);
-      this.#bufferedBytes -= ext.src.buf.length + EXTERNAL_RECORD;
-    }
   }
 
   /**
@@ -633,12 +509,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      this.#pump();
+      this.#overflow.pump();
       if (cond()) return true;
       this.#writer.poll();
       if (this.#inline) {
         this.#writeHere();
-        this.#pump();
+        this.#overflow.pump();
         // Writing here made no room (it is failing too): waiting would not help either.
         return cond();
       }
@@ -700,11 +576,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       }
       // Write faults are counted and reported by the consumer; this is anything else (a
       // redaction module that cannot load on this thread either): reported, never thrown.
-      this.#report(
+      this.#losses.report(
         new SinkError(`ringlog: writing "${this.basePath}" on the caller's thread failed: ${errorText(err)}`, {
           sink: this.basePath,
           code: ErrorCode.WORKER,
-          droppedEvents: this.#lostTotal(),
+          droppedEvents: this.#losses.total(),
           cause: err,
         }),
       );
@@ -720,14 +596,14 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const how = attempts === 1 ? 'could not be started' : `died ${attempts} times in a row before writing anything`;
     const err = new SinkError(
       `ringlog: the writer thread of "${this.basePath}" ${how} (${errorText(cause)}); writing continues on the caller's thread, in slices`,
-      { sink: this.basePath, code: ErrorCode.WORKER, droppedEvents: this.#lostTotal(), cause },
+      { sink: this.basePath, code: ErrorCode.WORKER, droppedEvents: this.#losses.total(), cause },
     );
     // Once per process: a process that cannot start threads would otherwise warn once per sink.
     if (!fallbackWarned) {
       fallbackWarned = true;
       process.emitWarning(err.message, { type: 'RinglogWarning', code: WRITER_FALLBACK_WARNING });
     }
-    this.#report(err);
+    this.#losses.report(err);
     // What the dead writers left in the ring goes now.
     this.#writeHere();
     this.#pollSharedInline();
@@ -749,24 +625,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#sharedInlineTimer.unref();
   }
 
-  /** Hands an asynchronous failure to onError; an exception from onError itself surfaces uncaught. */
-  #report(err: SinkError): void {
-    const onError = this.#opts.onError;
-    if (!onError) return;
-    try {
-      onError(err);
-    } catch (thrown) {
-      queueMicrotask(() => {
-        throw thrown;
-      });
-    }
-  }
-
   /** Moves every accepted event into the ring (blocking on ring space as long as it takes). */
   async #settleQueue(): Promise<void> {
-    while (!this.#queueEmpty() || this.#dropCount > 0) {
-      this.#pump();
-      if (this.#queueEmpty() && this.#dropCount === 0) break;
+    while (!this.#overflow.idle) {
+      this.#overflow.pump();
+      if (this.#overflow.idle) break;
       if (!this.#writer.alive) {
         this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
         break;
@@ -787,7 +650,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
     const fsync = options?.fsync === undefined ? false : options.fsync;
     if (typeof fsync !== 'boolean') throw new TypeError(`ringlog: flush option "fsync" must be a boolean, got ${describe(fsync)}`);
-    if (this.#state === State.CLOSED) return this.#throwIfLost();
+    if (this.#state === State.CLOSED) return this.#losses.throwIfLost();
     const target = this.#flushTarget() | 0;
     this.#holdProcess(1);
     try {
@@ -803,17 +666,17 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
           // No writer: this thread writes everything accepted, so the barrier holds after it.
           if (this.#shared !== undefined) settleClaims(this.#shared);
           this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
-          if (fsync) this.#fsyncHere(target);
+          if (fsync) this.#here.fsync(target);
           break;
         }
         await waitAsync(ctl, slot, cur, WAIT_SLICE_MS);
       }
-      await this.#awaitFaultMessages();
-      this.#reclaimExternals();
+      await this.#losses.faultMessagesArrived(() => this.#writer.alive);
+      this.#overflow.reclaim();
     } finally {
       this.#holdProcess(-1);
     }
-    this.#throwIfLost();
+    this.#losses.throwIfLost();
   }
 
   /**
@@ -829,10 +692,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     if (typeof timeoutMs !== 'number') throw new TypeError(`ringlog: flushSync option "timeoutMs" must be a number, got ${describe(timeoutMs)}`);
     if (!(timeoutMs >= 0)) throw new RangeError(`ringlog: flushSync option "timeoutMs" must be >= 0, got ${timeoutMs}`);
     if (this.#encoding) throw new Error('ringlog: flushSync() cannot be called while an event is being encoded (from its getter or toJSON)');
-    if (this.#state === State.CLOSED) return this.#throwIfLost();
+    if (this.#state === State.CLOSED) return this.#losses.throwIfLost();
     const exiting = this.#state === State.EXITING;
     this.#drainHere(exiting ? this.#exitDeadline : Date.now() + timeoutMs, exiting);
-    this.#throwIfLost();
+    this.#losses.throwIfLost();
   }
 
   /** The index flush() waits for: every event accepted so far, by any producer. */
@@ -851,7 +714,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       // Closing, closed or exiting: a handle made now may place nothing (nothing would drain it).
       Atomics.store(this.#ring.ctl, Ctl.CLOSED, 1);
     } else if (this.#shared === undefined) {
-      if (!this.#queueEmpty() || this.#dropCount > 0) this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
+      if (!this.#overflow.idle) this.#drainHere(Date.now() + this.#opts.exitTimeoutMs, false);
       const { ctl, claim } = this.#ring;
       claim[Claim.NEXT_INDEX] = this.#next;
       claim[Claim.PUBLISHED_NEXT] = this.#next;
@@ -902,7 +765,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#state = State.CLOSED;
     untrackForExit(this);
     this.#releaseMirror();
-    if (this.#pumpTimer) clearTimeout(this.#pumpTimer);
+    this.#overflow.stop();
     if (this.#inlineTimer) clearTimeout(this.#inlineTimer);
     if (this.#sharedInlineTimer) clearInterval(this.#sharedInlineTimer);
     try {
@@ -919,7 +782,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     // Last: until the janitor is done, a new sink on this path would compress the same segments.
     this.#lock.release();
     if (failure !== undefined) throw failure;
-    this.#throwIfLost();
+    this.#losses.throwIfLost();
   }
 
   /**
@@ -996,63 +859,28 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const { ctl, num, size } = this.#ring;
     // Calls after close() are counted in both accepted and dropped, so the sum always holds.
     const next = this.#shared === undefined ? this.#next : this.#ring.claim[Claim.NEXT_INDEX]!;
-    const accepted = next - this.#firstIndex + this.#afterClose;
+    const accepted = next - this.#firstIndex + this.#losses.afterClose;
     const written = num[Num.LINES]!;
-    const dropped = this.#lostTotal();
+    const dropped = this.#losses.total();
     return {
       accepted,
       written,
       dropped,
-      rejected: this.#rejected,
+      rejected: this.#losses.rejected,
       pending: Math.max(0, accepted - written - dropped),
       bytes: num[Num.BYTES_TOTAL]!,
       segment: Atomics.load(ctl, Ctl.SEGMENT),
       rotations: Atomics.load(ctl, Ctl.SEGMENT) - this.#segmentAtOpen,
       ringBytes: size,
       ringHighWater: this.#producer.highWater,
-      bufferedBytes: this.#bufferedBytes,
-      bufferHighWater: this.#bufferHighWater,
+      bufferedBytes: this.#overflow.bytes,
+      bufferHighWater: this.#overflow.highWater,
       stalls: this.#stalls + (this.#shared?.stalls ?? 0),
       workerRestarts: this.#writer.restarts,
-      faults: this.#faults,
+      faults: this.#losses.faults,
       segmentsCompressed: this.#janitor?.stats.segmentsCompressed ?? 0,
       segmentsRemoved: this.#janitor?.stats.segmentsRemoved ?? 0,
     };
-  }
-
-
-  #lostTotal(): number {
-    const { ctl, num } = this.#ring;
-    return this.#policyDropped + this.#afterClose + num[Num.LOST]! + Atomics.load(ctl, Ctl.CLAIM_DROPPED) + Atomics.load(ctl, Ctl.PRODUCER_LOST);
-  }
-
-  #throwIfLost(): void {
-    const lost = this.#lostTotal();
-    if (lost === 0) return;
-    const cause = this.#firstFault;
-    const producerLost = Atomics.load(this.#ring.ctl, Ctl.PRODUCER_LOST);
-    const why = cause
-      ? `write failed (${cause.code}: ${cause.message})`
-      : producerLost > 0
-        ? `${producerLost} of them taken by a producer thread that died before it wrote them`
-      : this.#afterClose > 0 && this.#policyDropped === 0
-        ? 'events were logged after close()'
-        : (this.#dropReason ?? `the writer could not keep up (overload policy '${this.#opts.overload}')`);
-    throw new SinkError(`ringlog: ${lost} event(s) lost in "${this.basePath}": ${why}`, {
-      sink: this.basePath,
-      code: cause ? ErrorCode.WRITE : ErrorCode.DROPPED,
-      droppedEvents: lost,
-      cause,
-    });
-  }
-
-  /** Fault details travel by message; wait (briefly) until every counted fault has arrived. */
-  async #awaitFaultMessages(): Promise<void> {
-    const { ctl } = this.#ring;
-    const deadline = Date.now() + 1000;
-    while (this.#faultMessages < Atomics.load(ctl, Ctl.ERRORS) && Date.now() < deadline && this.#writer.alive) {
-      await new Promise((r) => setImmediate(r));
-    }
   }
 
   /** A pending flush keeps the process alive: the Atomics waits it uses do not hold the loop. */
@@ -1065,120 +893,26 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     }
   }
 
-  /** Takes the ring's lock on this thread and writes everything pending, ring then queue. */
+  /** Takes the ring's lock on this thread and writes everything pending, ring then overflow. */
   #drainHere(deadline: number, final: boolean): void {
-    const { ctl } = this.#ring;
-    // A writer that died idle, unheard: its descriptors must be marked closed (a tracked writer's
-    // go with it) before this thread writes through the shared one.
-    this.#writer.poll();
-    // A writer that died holding the lock, unheard (this thread is not turning its loop), is found
-    // by poll(); a replacement, if one starts, competes for the lock like any writer.
-    const writerAlive = (): boolean => {
-      this.#writer.poll();
-      return this.#writer.alive;
-    };
-    if (!holdFromOutside(ctl, writerAlive, deadline)) {
-      throw new SinkError(`ringlog: flushSync timed out: the writer held "${this.basePath}" past the deadline`, {
-        sink: this.basePath,
-        code: ErrorCode.TIMEOUT,
-        droppedEvents: this.#lostTotal(),
-      });
-    }
-    try {
-      const consumer = this.#consumer();
-      heldBatch(ctl, consumer, () => {
-        while (consumer.drain(true) === 'waiting-external') {
-          // This thread holds every external record until READ_POS passes it, so this is a broken
-          // invariant: a barrier that fails says so, where a spin would hang the process.
-          if (Date.now() >= deadline) {
-            throw new SinkError(`ringlog: an external record of "${this.basePath}" is missing; the drain stopped before it`, {
-              sink: this.basePath,
-              code: ErrorCode.TIMEOUT,
-              droppedEvents: this.#lostTotal(),
-            });
-          }
-          sleepSync(1);
-        }
-        for (let i = this.#queueHead; i < this.#queue.length; i++) {
-          const item = this.#queue[i]!;
-          if (item.externalId !== undefined) consumer.direct(this.#externals.get(item.externalId)!.src, 0);
-          else consumer.direct(bufferSource(item.bytes), 0);
-        }
-        this.#queue.length = 0;
-        this.#queueHead = 0;
-        if (this.#dropCount > 0) {
-          consumer.direct(bufferSource(droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs)), 0);
-          this.#dropCount = 0;
-        }
-        consumer.commit();
-        this.#externals.clear();
-        this.#bufferedBytes = 0;
-        this.#mirrorHeld();
-        // Records this thread consumed may have defined keys the writer never saw: start the key
-        // table afresh so every later record defines what it uses. Inline, no writer will read them.
-        if (!this.#inline) this.#enc.resetKeys();
-      });
-    } finally {
-      // A final drain keeps the lock: nothing may write the file after it.
-      if (!final) {
-        this.#consumer().writer.closeIfTracked();
-        release(ctl);
-      }
-    }
+    this.#here.run(deadline, final, this.#afterDrainHere);
   }
 
-  #fsyncHere(target: number): void {
-    const { ctl } = this.#ring;
-    try {
-      // fsync is per file: a descriptor opened now covers what a closed one wrote. No writer
-      // thread is alive here (flush() comes here only then), so the fd is this thread's to open.
-      fs.fsyncSync(this.#consumer().writer.currentFd());
-    } catch {
-      // Not every file supports fsync; the data is written.
-    }
-    Atomics.store(ctl, Ctl.FSYNC_DONE, target);
-  }
-
-  #consumer(): RingConsumer {
-    if (this.#ownConsumer) return this.#ownConsumer;
-    const hooks: ConsumerHooks = {
-      external: (id) => this.#externals.get(id)?.src,
-      externalDone: () => {},
-      fault: (err, lost) => this.#onFault(faultInfo(err), lost, false),
-      recovered: () => {
-        this.#faultStreak = false;
-      },
-      // This thread rotates when it drains itself (flushSync, a writer that keeps dying).
-      rotated: (segment) => this.#janitor?.closed(segment),
-    };
-    // The one time redaction runs on the caller's thread: when this thread drains the ring itself
-    // (exit, flushSync, a writer that keeps dying). Same builder, same policy as the writer's.
-    this.#ownConsumer = new RingConsumer(this.#ring, this.#enc.keys, this.basePath, this.#opts.rotateBytes, hooks, compileRedaction(this.#opts.redact));
-    return this.#ownConsumer;
-  }
-
-  #onFault(fault: FaultInfo, lost: number, fromWorker: boolean): void {
-    if (fromWorker) this.#faultMessages++;
-    this.#faults++;
-    this.#firstFault ??= fault;
-    if (this.#faultStreak) return;
-    this.#faultStreak = true;
-    const err = new SinkError(`ringlog: write to "${this.basePath}" failed (${fault.code}: ${fault.message}); ${lost} event(s) lost`, {
-      sink: this.basePath,
-      code: ErrorCode.WRITE,
-      droppedEvents: this.#lostTotal(),
-      cause: fault,
-    });
-    this.#report(err);
-  }
+  /**
+   * Records this thread consumed may have defined keys the writer never saw: the key table starts
+   * afresh so every later record defines what it uses. Inline, no writer will read them.
+   */
+  readonly #afterDrainHere = (): void => {
+    if (!this.#inline) this.#enc.resetKeys();
+  };
 
   #onMessage(msg: FromWriter): void {
     switch (msg.type) {
       case 'fault':
-        this.#onFault(msg.fault, msg.lost, true);
+        this.#losses.fault(msg.fault, msg.lost, true);
         return;
       case 'recovered':
-        this.#faultStreak = false;
+        this.#losses.recovered();
         return;
       case 'rotated':
         this.#janitor?.closed(msg.segment);
@@ -1190,29 +924,6 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   get writerThread(): Worker | undefined {
     return this.#writer.thread;
   }
-}
-
-/**
- * The segment append mode writes to: the newest of the set. One that exists only compressed was
- * closed (the janitor compresses nothing else), so writing goes on in the next one.
- */
-function resumeSegment(basePath: string): number {
-  let newest = 0;
-  let compressed = false;
-  for (const f of listSegmentFiles(basePath)) {
-    if (f.form === 'tmp') continue;
-    if (f.n > newest) {
-      newest = f.n;
-      compressed = false;
-    }
-    if (f.n === newest && f.form === 'gz') compressed = true;
-  }
-  return compressed ? newest + 1 : newest;
-}
-
-function bufferSource(b: Buffer): Source {
-  const buf = fast(b);
-  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
 }
 
 function regularFile(fd: number): boolean {

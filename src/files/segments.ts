@@ -1,9 +1,10 @@
-// What can be learned from the tail of a segment: the index to resume from, a torn last line to
-// cut. (Names and listing of a set's files: format.ts.)
+// What opening a set finds on disk and does to it: the segment to resume writing, the index to
+// resume from, a torn last line to cut, an earlier session to empty. (Names and listing of a
+// set's files: format.ts.)
 
 import * as fs from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { envelopeOf, GZ_SUFFIX, segmentPath } from './format.js';
+import { envelopeOf, GZ_SUFFIX, listSegmentFiles, segmentPath } from './format.js';
 
 /**
  * Flags of every segment fd. O_APPEND: after a torn tail is cut (ftruncate), the next write lands
@@ -121,4 +122,34 @@ export function lastLineOfSet(basePath: string, segment: number): LastLine | nul
     }
   }
   return null;
+}
+
+/**
+ * The segment append mode writes to: the newest of the set. One that exists only compressed was
+ * closed (the janitor compresses nothing else), so writing goes on in the next one.
+ */
+export function resumeSegment(basePath: string): number {
+  let newest = 0;
+  let compressed = false;
+  for (const f of listSegmentFiles(basePath)) {
+    if (f.form === 'tmp') continue;
+    if (f.n > newest) {
+      newest = f.n;
+      compressed = false;
+    }
+    if (f.n === newest && f.form === 'gz') compressed = true;
+  }
+  return compressed ? newest + 1 : newest;
+}
+
+/**
+ * Truncate mode, a fresh session: segments left by an earlier one would read as part of this one,
+ * in any form (the base file's compressed copy included). Newest first, and the base file (open as
+ * `fd`) emptied last: a process killed part way leaves the earlier session's oldest segments, a
+ * set without a hole, rather than its base file and newest segments with the middle gone.
+ */
+export function emptySet(basePath: string, fd: number): void {
+  for (const seg of listSegmentFiles(basePath).reverse()) if (seg.n > 0 || seg.form !== 'plain') fs.rmSync(seg.path, { force: true });
+  // Only a regular file has contents to empty (a FIFO or /dev/null has none, and refuses).
+  if (fs.fstatSync(fd).isFile()) fs.ftruncateSync(fd, 0);
 }
