@@ -1,10 +1,12 @@
-// The EventLog contract, one behavioural suite run against every backend (memory, file, SQLite),
-// plus restarts of the persistent ones and openEventLog's options and environment variables.
+// The EventLog contract, one behavioural suite run against every backend (memory, file, SQLite,
+// Redis on a real redis-server, Redis Cluster of three real masters), plus restarts of the
+// persistent ones and openEventLog's options and environment variables.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { EventLogError, EventLogErrorCode, Topic, openEventLog, sanitizeTopicComponent, type BackendName, type EventLog, type LogEvent } from '../dist/src/index.js';
-import { tempDirs } from './helpers.js';
+import { EventLogError, EventLogErrorCode, Topic, openEventLog, sanitizeTopicComponent, type EventLog, type EventLogOptions, type LogEvent } from '../dist/src/index.js';
+import { removeDir, tempDir, tempDirs } from './helpers.js';
+import { masterPortOf, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './redis-server.js';
 
 const dirs = tempDirs();
 const opened: EventLog[] = [];
@@ -13,14 +15,52 @@ afterEach(async () => {
   dirs.cleanup();
 });
 
-async function open(backend: BackendName, dir: string, extra: { queueDepth?: number } = {}): Promise<EventLog> {
-  const log = await openEventLog({ backend, dir, ...extra });
+/** The servers live for the whole file; each log gets key prefix of its own (from its temp dir). */
+const serverDir = tempDir('event-log-redis');
+let redis: RedisServer;
+let cluster: RedisCluster;
+beforeAll(async () => {
+  redis = await startRedis(path.join(serverDir, 'standalone'));
+  cluster = await startRedisCluster(path.join(serverDir, 'cluster'));
+}, 60_000);
+afterAll(async () => {
+  await Promise.allSettled([redis?.stop(), cluster?.stop()]);
+  removeDir(serverDir);
+});
+
+type Contract = 'memory' | 'file' | 'sqlite' | 'redis' | 'redis-cluster';
+
+function optionsFor(backend: Contract, dir: string): EventLogOptions {
+  // The same dir gives the same prefix: a reopened log finds its keys again.
+  const keyPrefix = `t:${path.basename(dir)}:`;
+  if (backend === 'redis') return { backend: 'redis', url: redis.url, keyPrefix };
+  if (backend === 'redis-cluster') return { backend: 'redis', url: cluster.url, cluster: true, keyPrefix };
+  return { backend, dir };
+}
+
+async function open(backend: Contract, dir: string, extra: { queueDepth?: number } = {}): Promise<EventLog> {
+  const log = await openEventLog({ ...optionsFor(backend, dir), ...extra });
   opened.push(log);
   return log;
 }
 
-async function freshLog(backend: BackendName, extra: { queueDepth?: number } = {}): Promise<EventLog> {
+async function freshLog(backend: Contract, extra: { queueDepth?: number } = {}): Promise<EventLog> {
   return open(backend, dirs.make(`event-log-${backend}`), extra);
+}
+
+function expectedLocation(backend: Contract, dir: string): string | null {
+  switch (backend) {
+    case 'memory':
+      return null;
+    case 'file':
+      return path.resolve(dir);
+    case 'sqlite':
+      return path.join(path.resolve(dir), 'events.sqlite');
+    case 'redis':
+      return redis.url;
+    case 'redis-cluster':
+      return cluster.url;
+  }
 }
 
 /** Collects `n` events from an iterator (fails the test if it ends first). */
@@ -36,7 +76,7 @@ async function take(it: AsyncIterator<LogEvent>, n: number): Promise<LogEvent[]>
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-describe.each(['memory', 'file', 'sqlite'] as const)('EventLog contract: %s backend', (backend) => {
+describe.each(['memory', 'file', 'sqlite', 'redis', 'redis-cluster'] as const)('EventLog contract: %s backend', (backend) => {
   it('gives ids per topic from 1, gap-free, in call order, even for concurrent appends', async () => {
     const log = await freshLog(backend);
     const ids = await Promise.all(range(1, 300).map((i) => log.append('a.topic', { kind: 'k', payload: i })));
@@ -230,8 +270,8 @@ describe.each(['memory', 'file', 'sqlite'] as const)('EventLog contract: %s back
     for (let i = 0; i < 50; i++) await log.append('d', { kind: 'k', payload: 'p'.repeat(100) });
     await log.flush();
     const d = await log.describe();
-    expect(d).toMatchObject({ backend, queueDepth: 77, readOnly: false });
-    expect(d.location).toBe(backend === 'memory' ? null : backend === 'file' ? path.resolve(dir) : path.join(path.resolve(dir), 'events.sqlite'));
+    expect(d).toMatchObject({ backend: backend === 'redis-cluster' ? 'redis' : backend, queueDepth: 77, readOnly: false });
+    expect(d.location).toBe(expectedLocation(backend, dir));
     expect(d.sizeBytes).toBeGreaterThan(empty.sizeBytes);
     expect(d.sizeBytes).toBeGreaterThan(50 * 100);
   });
@@ -247,7 +287,15 @@ describe.each(['memory', 'file', 'sqlite'] as const)('EventLog contract: %s back
   });
 });
 
-describe.each(['file', 'sqlite'] as const)('EventLog restart: %s backend', (backend) => {
+describe('Redis Cluster', () => {
+  it("spreads the contract suite's topics over all three masters", () => {
+    const topics = ['a.topic', 'other_topic', 't-1', 'values', 'r', 'x', 't', 's', 'f', 'lag', 'slow', 'end', 'c', 'other', 'cp', 'unknown', 'd', 'z'];
+    const ports = new Set(topics.map((t) => masterPortOf(cluster, `t:any:{${t}}:events`)));
+    expect(ports).toEqual(new Set(cluster.nodes.map((n) => n.port)));
+  });
+});
+
+describe.each(['file', 'sqlite', 'redis', 'redis-cluster'] as const)('EventLog restart: %s backend', (backend) => {
   it('after close and reopen, ids, events, cursors and compaction continue', async () => {
     const dir = dirs.make(`restart-${backend}`);
     const first = await open(backend, dir);
@@ -333,5 +381,49 @@ describe('openEventLog options and environment', () => {
     process.env.RINGLOG_EVENT_LOG_BACKEND = 'memory';
     process.env.RINGLOG_EVENT_LOG_QUEUE_DEPTH = '12abc';
     expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_QUEUE_DEPTH must be a positive integer/);
+  });
+
+  it('redis: a url is required and checked, as are cluster, keyPrefix and the timeouts, from options or environment', () => {
+    expect(() => openEventLog({ backend: 'redis' })).toThrow(TypeError);
+    expect(() => openEventLog({ backend: 'redis' })).toThrow(/pass the option 'url' or set RINGLOG_EVENT_LOG_REDIS_URL/);
+    expect(() => openEventLog({ backend: 'redis', url: 'http://127.0.0.1:6379' })).toThrow(/option url must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://user:hunter2@' })).toThrow(RangeError);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://user:hunter2@' })).not.toThrow(/hunter2/);
+    expect(() => openEventLog({ backend: 'redis', url: 5 as never })).toThrow(TypeError);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://h', keyPrefix: 'app{1}:' })).toThrow(/keyPrefix must not contain '\{' or '\}'/);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://h', cluster: 'yes' as never })).toThrow(TypeError);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://h', retryTimeoutMs: -1 })).toThrow(/option retryTimeoutMs must be a non-negative integer/);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://h', connectTimeoutMs: 1.5 })).toThrow(/option connectTimeoutMs/);
+    expect(() => openEventLog({ backend: 'redis', url: 'redis://h', readOnly: true })).toThrow(/readOnly needs a file or sqlite backend \(not redis\)/);
+    process.env.RINGLOG_EVENT_LOG_BACKEND = 'redis';
+    expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_REDIS_URL/);
+    process.env.RINGLOG_EVENT_LOG_REDIS_URL = 'localhost:6379';
+    expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
+    process.env.RINGLOG_EVENT_LOG_REDIS_URL = 'redis://h';
+    process.env.RINGLOG_EVENT_LOG_REDIS_CLUSTER = 'maybe';
+    expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_REDIS_CLUSTER must be true, false, 1 or 0/);
+    delete process.env.RINGLOG_EVENT_LOG_REDIS_CLUSTER;
+    process.env.RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX = '{x}';
+    expect(() => openEventLog()).toThrow(/RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX must not contain/);
+  });
+
+  it('redis: selected and located by the environment; an unreachable server fails the open, naming it', async () => {
+    process.env.RINGLOG_EVENT_LOG_BACKEND = 'redis';
+    process.env.RINGLOG_EVENT_LOG_REDIS_URL = redis.url;
+    process.env.RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX = `t:env-${process.pid}:`;
+    const log = await openEventLog();
+    opened.push(log);
+    expect(await log.describe()).toMatchObject({ backend: 'redis', location: redis.url, server: { mode: 'standalone', appendonly: true } });
+    expect(await log.append('env', { kind: 'k' })).toBe(1);
+    // A port nothing listens on: refused at once, not retried forever.
+    const closed = await startRedis(path.join(serverDir, 'gone'));
+    await closed.stop();
+    const err = await openEventLog({ backend: 'redis', url: closed.url }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EventLogError);
+    expect(err).toMatchObject({ code: EventLogErrorCode.IO });
+    expect((err as Error).message).toContain(`cannot reach redis at ${closed.url}`);
   });
 });

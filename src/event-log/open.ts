@@ -3,6 +3,7 @@
 
 import path from 'node:path';
 import { MemoryEventLog } from './memory.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RETRY_TIMEOUT_MS, type RedisEventLogOptions } from './redis-options.js';
 import type { BackendName, EventLog } from './types.js';
 
 export interface EventLogOptions {
@@ -18,6 +19,16 @@ export interface EventLogOptions {
   readonly readOnly?: boolean;
   /** SQLite: how long a statement waits for another connection's lock (default 5000 ms). */
   readonly busyTimeoutMs?: number;
+  /** Redis: the server (or any node of the cluster), `redis://[user:password@]host:port[/db]` or `rediss://…` (default: RINGLOG_EVENT_LOG_REDIS_URL). */
+  readonly url?: string;
+  /** Redis: `url` is a node of a Redis Cluster (default: RINGLOG_EVENT_LOG_REDIS_CLUSTER, else false). */
+  readonly cluster?: boolean;
+  /** Redis: prefix of every key the log uses (default: RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX, else 'ringlog:'); no braces. */
+  readonly keyPrefix?: string;
+  /** Redis: how long opening waits for the server (default 5000 ms). */
+  readonly connectTimeoutMs?: number;
+  /** Redis: how long an append is retried over a lost connection before it fails (default 10000 ms). */
+  readonly retryTimeoutMs?: number;
 }
 
 /**
@@ -30,7 +41,9 @@ const MAX_QUEUE_DEPTH = 1 << 24;
 /** The busy timeout the SQLite documentation's examples use; WAL readers rarely wait at all. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
-const BACKENDS: readonly BackendName[] = ['memory', 'file', 'sqlite'];
+const BACKENDS: readonly BackendName[] = ['memory', 'file', 'sqlite', 'redis'];
+/** The key prefix when none is given: the log's keys are then easy to tell apart from an application's. */
+export const DEFAULT_KEY_PREFIX = 'ringlog:';
 
 export interface ResolvedEventLogOptions {
   readonly backend: BackendName;
@@ -39,11 +52,12 @@ export interface ResolvedEventLogOptions {
   readonly queueDepth: number;
   readonly readOnly: boolean;
   readonly busyTimeoutMs: number;
+  readonly redis: RedisEventLogOptions | undefined;
 }
 
 export function resolveEventLogOptions(options: EventLogOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedEventLogOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('ringlog: openEventLog options must be an object');
-  const known = new Set(['backend', 'dir', 'sqlitePath', 'queueDepth', 'readOnly', 'busyTimeoutMs']);
+  const known = new Set(['backend', 'dir', 'sqlitePath', 'queueDepth', 'readOnly', 'busyTimeoutMs', 'url', 'cluster', 'keyPrefix', 'connectTimeoutMs', 'retryTimeoutMs']);
   for (const k of Object.keys(options)) if (!known.has(k)) throw new TypeError(`ringlog: unknown openEventLog option '${k}'`);
 
   const backendRaw = options.backend ?? nonEmpty(env.RINGLOG_EVENT_LOG_BACKEND) ?? 'memory';
@@ -67,23 +81,80 @@ export function resolveEventLogOptions(options: EventLogOptions = {}, env: NodeJ
 
   if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') throw new TypeError('ringlog: option readOnly must be a boolean');
   const readOnly = options.readOnly ?? false;
-  if (readOnly && backend === 'memory') throw new RangeError('ringlog: readOnly needs a file or sqlite backend (a read-only memory log would always be empty)');
+  if (readOnly && (backend === 'memory' || backend === 'redis')) throw new RangeError(`ringlog: readOnly needs a file or sqlite backend (not ${backend})`);
 
-  let busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS;
-  if (options.busyTimeoutMs !== undefined) {
-    if (!Number.isSafeInteger(options.busyTimeoutMs) || options.busyTimeoutMs < 0) throw new RangeError(`ringlog: option busyTimeoutMs must be a non-negative integer, got ${String(options.busyTimeoutMs)}`);
-    busyTimeoutMs = options.busyTimeoutMs;
-  }
+  const busyTimeoutMs = millis('busyTimeoutMs', options.busyTimeoutMs, DEFAULT_BUSY_TIMEOUT_MS);
+  const redis = redisOptions(options, env, backend === 'redis', queueDepth);
 
   if (backend === 'file' && dir === undefined) throw new TypeError("ringlog: the file backend needs a directory: pass the option 'dir' or set RINGLOG_EVENT_LOG_DIR");
   if (backend === 'sqlite' && sqlitePath === undefined) throw new TypeError("ringlog: the sqlite backend needs a database path: pass 'sqlitePath' (or 'dir') or set RINGLOG_EVENT_LOG_SQLITE_PATH (or RINGLOG_EVENT_LOG_DIR)");
-  return { backend, dir, sqlitePath, queueDepth, readOnly, busyTimeoutMs };
+  return { backend, dir, sqlitePath, queueDepth, readOnly, busyTimeoutMs, redis };
+}
+
+/** The Redis options, checked whatever the backend (a typo is a typo); required only for it. */
+function redisOptions(options: EventLogOptions, env: NodeJS.ProcessEnv, needed: boolean, queueDepth: number): RedisEventLogOptions | undefined {
+  let url: string | undefined;
+  let from = 'option url';
+  if (options.url !== undefined) {
+    if (typeof options.url !== 'string') throw new TypeError(`ringlog: option url must be a string, got ${typeof options.url}`);
+    url = options.url;
+  } else {
+    url = nonEmpty(env.RINGLOG_EVENT_LOG_REDIS_URL);
+    from = 'RINGLOG_EVENT_LOG_REDIS_URL';
+  }
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Reported below, with the value.
+    }
+    if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '') {
+      throw new RangeError(`ringlog: ${from} must be a redis:// or rediss:// URL with a host, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`);
+    }
+  }
+  let cluster = false;
+  if (options.cluster !== undefined) {
+    if (typeof options.cluster !== 'boolean') throw new TypeError(`ringlog: option cluster must be a boolean, got ${typeof options.cluster}`);
+    cluster = options.cluster;
+  } else {
+    const raw = nonEmpty(env.RINGLOG_EVENT_LOG_REDIS_CLUSTER);
+    if (raw !== undefined) {
+      const v = raw.trim().toLowerCase();
+      if (!['1', '0', 'true', 'false'].includes(v)) throw new RangeError(`ringlog: RINGLOG_EVENT_LOG_REDIS_CLUSTER must be true, false, 1 or 0, got ${JSON.stringify(raw)}`);
+      cluster = v === '1' || v === 'true';
+    }
+  }
+  let keyPrefix = DEFAULT_KEY_PREFIX;
+  let prefixFrom = 'option keyPrefix';
+  if (options.keyPrefix !== undefined) {
+    if (typeof options.keyPrefix !== 'string') throw new TypeError(`ringlog: option keyPrefix must be a string, got ${typeof options.keyPrefix}`);
+    keyPrefix = options.keyPrefix;
+  } else if (env.RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX !== undefined) {
+    keyPrefix = env.RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX;
+    prefixFrom = 'RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX';
+  }
+  // A brace in the prefix would make it the hash tag: every topic in one cluster slot.
+  if (/[{}]/.test(keyPrefix)) throw new RangeError(`ringlog: ${prefixFrom} must not contain '{' or '}' (the topic is the key's hash tag), got ${JSON.stringify(keyPrefix)}`);
+  const connectTimeoutMs = millis('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
+  const retryTimeoutMs = millis('retryTimeoutMs', options.retryTimeoutMs, DEFAULT_RETRY_TIMEOUT_MS);
+  if (url === undefined) {
+    if (needed) throw new TypeError("ringlog: the redis backend needs a server: pass the option 'url' or set RINGLOG_EVENT_LOG_REDIS_URL");
+    return undefined;
+  }
+  return { url, cluster, keyPrefix, queueDepth, connectTimeoutMs, retryTimeoutMs };
+}
+
+function millis(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new RangeError(`ringlog: option ${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
 }
 
 /**
  * Opens an event log. Options are checked synchronously (TypeError/RangeError); the promise
- * rejects with an EventLogError when the storage cannot be opened (ERR_RINGLOG_EVENT_LOG_IO) or
- * better-sqlite3 is not installed (ERR_RINGLOG_EVENT_LOG_UNAVAILABLE).
+ * rejects with an EventLogError when the storage cannot be opened or the server reached
+ * (ERR_RINGLOG_EVENT_LOG_IO), or better-sqlite3 / redis is not installed (ERR_RINGLOG_EVENT_LOG_UNAVAILABLE).
  */
 export function openEventLog(options: EventLogOptions = {}): Promise<EventLog> {
   const o = resolveEventLogOptions(options);
@@ -94,6 +165,8 @@ export function openEventLog(options: EventLogOptions = {}): Promise<EventLog> {
       return import('./file.js').then((m) => m.openFileEventLog(o.dir!, { queueDepth: o.queueDepth, readOnly: o.readOnly }));
     case 'sqlite':
       return import('./sqlite.js').then((m) => m.openSqliteEventLog(o.sqlitePath!, { queueDepth: o.queueDepth, readOnly: o.readOnly, busyTimeoutMs: o.busyTimeoutMs }));
+    case 'redis':
+      return import('./redis.js').then((m) => m.openRedisEventLog(o.redis!));
   }
 }
 

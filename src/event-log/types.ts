@@ -1,10 +1,10 @@
 // The event log's public shapes (types only): a general append-only log of topics, from which
-// replay engines, live subscribers and consumers with cursors read. Three backends implement
-// EventLog: memory, file (JSONL per topic) and SQLite.
+// replay engines, live subscribers and consumers with cursors read. Four backends implement
+// EventLog: memory, file (JSONL per topic), SQLite and Redis Streams.
 
 import type { Topic } from './topic.js';
 
-export type BackendName = 'memory' | 'file' | 'sqlite';
+export type BackendName = 'memory' | 'file' | 'sqlite' | 'redis';
 
 /** A topic given as a validated Topic or as a string (validated on use). */
 export type TopicLike = Topic | string;
@@ -39,12 +39,16 @@ export interface CompactResult {
 
 export interface EventLogDescription {
   readonly backend: BackendName;
-  /** Directory (file), database path (SQLite), null (memory). */
+  /** Directory (file), database path (SQLite), server URL without its password (Redis), null (memory). */
   readonly location: string | null;
-  /** Bytes on disk (file: topic and cursor files; SQLite: database, WAL and shared-memory files); memory: bytes of stored JSON. */
+  /** Bytes on disk (file: topic and cursor files; SQLite: database, WAL and shared-memory files); memory: bytes of stored JSON; Redis: server memory of the topics this instance appended to (MEMORY USAGE). */
   readonly sizeBytes: number;
   readonly queueDepth: number;
   readonly readOnly: boolean;
+  /** Redis: the server (version, standalone or cluster, its persistence settings). */
+  readonly server?: { readonly version: string; readonly mode: 'standalone' | 'cluster'; readonly appendonly: boolean; readonly appendfsync: string };
+  /** Redis: what a resolved flush() guarantees on this server, in words. */
+  readonly durability?: string;
 }
 
 export interface SubscribeOptions {
@@ -56,7 +60,7 @@ export interface EventLog {
   readonly backend: BackendName;
   /** Appends; resolves with the new id once the event is readable through this log. */
   append(topic: TopicLike, event: NewLogEvent): Promise<number>;
-  /** Resolves when every earlier append is stored durably (file: fdatasync; SQLite: committed, then checkpointed or the WAL fsynced). */
+  /** Resolves when every earlier append is stored durably (file: fdatasync; SQLite: committed, then checkpointed or the WAL fsynced; Redis: acknowledged, durable as the server's appendfsync says: see describe().durability). */
   flush(): Promise<void>;
   /** Up to `limit` events with id strictly greater than `from` (0 or null: from the start), in id order. */
   readRange(topic: TopicLike, from: number | null | undefined, limit: number): Promise<LogEvent[]>;

@@ -1,0 +1,75 @@
+// The Redis backend's layout: the keys of a topic and the Lua scripts that change them. Every key
+// of a topic carries the hash tag `{<topic>}`, so on Redis Cluster they share one slot and one
+// script may touch them all. Topic names are ASCII letters, digits, '.', '_' and '-' (topic.ts), so
+// a topic cannot hold a brace and end its tag early; keyPrefix is refused if it holds one (a tag in
+// the prefix would put every topic in one slot).
+//
+//   <prefix>{<topic>}:events          stream; entry id `<id>-0`; fields kind, payload (JSON),
+//                                     headers (JSON), at (occurred_at_ms)
+//   <prefix>{<topic>}:last            the last id ever given: ids never go back, even after the
+//                                     stream is trimmed empty or the server restarts (AOF)
+//   <prefix>{<topic>}:cursors         hash: consumer name -> acknowledged id
+//   <prefix>{<topic>}:writer:<writer> hash: batch number -> first id of that batch, for one log
+//                                     instance; a retried batch is not appended twice. Expires a
+//                                     day after its last append.
+
+export interface TopicKeys {
+  readonly events: string;
+  readonly last: string;
+  readonly cursors: string;
+  readonly writer: string;
+}
+
+export function topicKeys(prefix: string, topic: string, writer: string): TopicKeys {
+  const base = `${prefix}{${topic}}:`;
+  return { events: `${base}events`, last: `${base}last`, cursors: `${base}cursors`, writer: `${base}writer:${writer}` };
+}
+
+/** Batch numbers kept per writer: more than the batches one writer ever has in flight per topic. */
+export const WRITER_WINDOW = 64;
+/** A writer's batch numbers outlive any retry by far, then go (1 day, in ms). */
+export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
+/** Stream fields per event, in the order append passes them. */
+export const FIELDS_PER_EVENT = 4;
+
+// Each script starts with `#!lua`: Redis (7.0+) then knows it writes before running it, so on a
+// replica or over maxmemory it is refused whole instead of failing half way (Redis does not roll a
+// script back), and on a cluster every key it touches must be among KEYS.
+
+/**
+ * KEYS: events, last, writer. ARGV: batch number, writer TTL (ms), event count, then per event
+ * kind, payload, headers, at. Returns the first id of the batch. The counter is read first and
+ * stored last: a failing XADD leaves no gap and no id spent.
+ */
+export const APPEND_SCRIPT = `#!lua
+local batch = ARGV[1]
+local done = redis.call('HGET', KEYS[3], batch)
+if done then return tonumber(done) end
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+local count = tonumber(ARGV[3])
+for i = 1, count do
+  local b = 3 + (i - 1) * ${FIELDS_PER_EVENT}
+  redis.call('XADD', KEYS[1], string.format('%d-0', n + i), 'kind', ARGV[b + 1], 'payload', ARGV[b + 2], 'headers', ARGV[b + 3], 'at', ARGV[b + 4])
+end
+redis.call('SET', KEYS[2], string.format('%d', n + count))
+redis.call('HSET', KEYS[3], batch, string.format('%d', n + 1))
+redis.call('HDEL', KEYS[3], string.format('%d', tonumber(batch) - ${WRITER_WINDOW}))
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+return n + 1
+`;
+
+/** KEYS: cursors. ARGV: consumer, id. Moves the cursor forward only. */
+export const ACK_SCRIPT = `#!lua
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+`;
+
+/** KEYS: events, last. ARGV: before. Removes ids < before; returns {removed, remaining, latest}. */
+export const COMPACT_SCRIPT = `#!lua
+local removed = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1] .. '-0')
+end
+return { removed, redis.call('XLEN', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0') }
+`;

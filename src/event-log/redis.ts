@@ -1,0 +1,776 @@
+// The Redis backend: the event log on Redis Streams (a single server or Redis Cluster), through the
+// official client, node-redis (`redis`, an optional dependency). Key layout and scripts:
+// redis-keys.ts. Appends are queued per topic and sent in batches (one script call appends many
+// events), several batches in flight, each numbered so a batch retried after a lost connection is
+// not appended twice. Subscriptions read history in pages, then block in XREAD on a connection of
+// their own, always from the last id seen.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, type PreparedAppender, type PreparedEvent } from './record.js';
+import { ACK_SCRIPT, APPEND_SCRIPT, COMPACT_SCRIPT, topicKeys, WRITER_TTL_MS, type TopicKeys } from './redis-keys.js';
+import type { RedisEventLogOptions } from './redis-options.js';
+import { topicName } from './topic.js';
+import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
+
+const INSTALL_HINT = 'npm install redis';
+
+/** History is read this many events at a time (as the other backends' subscriptions do). */
+const PAGE = 512;
+/** At most this many events, and about this many characters, per append script call: a call
+ *  holds the server for its duration (Redis runs one script at a time), so batches stay around a
+ *  millisecond of its work. */
+const BATCH_EVENTS = 512;
+const BATCH_CHARS = 1024 * 1024;
+/** Batches of one topic in flight at once: enough to keep a loopback connection busy, well under
+ *  the WRITER_WINDOW of batch numbers the server remembers per writer. */
+const MAX_IN_FLIGHT = 4;
+/** A blocked XREAD returns after this long with nothing, so a subscription notices a dead
+ *  connection even when no event comes. */
+const BLOCK_MS = 5000;
+/** Reconnection backoff after the log is open: doubling from 50 ms, capped at 2 s. */
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 2000;
+/** What this backend needs of a node-redis client or cluster client. */
+interface Connection {
+  send<T>(key: string, readonly: boolean, args: string[]): Promise<T>;
+  connect(): Promise<unknown>;
+  duplicate(): Connection;
+  close(): Promise<void>;
+  destroy(): void;
+  readonly isReady: boolean;
+}
+
+type RedisModule = typeof import('redis');
+
+async function loadRedis(): Promise<RedisModule> {
+  try {
+    return await import('redis');
+  } catch (err) {
+    throw new EventLogError(EventLogErrorCode.UNAVAILABLE, `ringlog: the redis backend needs the optional dependency redis (node-redis): ${INSTALL_HINT}`, { cause: err });
+  }
+}
+
+/** The URL without its password, for messages and describe(). */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}
+
+function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened: boolean; lastError: unknown }): Connection {
+  const reconnectStrategy = (retries: number, cause: Error): number | Error => {
+    state.lastError = cause;
+    // Before the log is open, a refused connection is the answer: open() fails with it.
+    if (!state.opened) return cause;
+    return Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(retries, 10));
+  };
+  const socket = { connectTimeout: o.connectTimeoutMs, reconnectStrategy };
+  // Without a listener, node-redis's 'error' events would end the process; each is kept as the
+  // cause of what fails next.
+  const onError = (err: unknown): void => {
+    state.lastError = err;
+  };
+  if (o.cluster) {
+    const make = (): Connection => {
+      const c = redis.createCluster({ rootNodes: [{ url: o.url }], defaults: { socket } });
+      c.on('error', onError);
+      return {
+        send: (key, ro, args) => c.sendCommand(key, ro, args) as Promise<never>,
+        connect: () => c.connect(),
+        duplicate: make,
+        close: () => c.close(),
+        destroy: () => c.destroy(),
+        get isReady() {
+          return c.isOpen;
+        },
+      };
+    };
+    return make();
+  }
+  const make = (): Connection => {
+    const c = redis.createClient({ url: o.url, socket });
+    c.on('error', onError);
+    return {
+      send: (_key, _ro, args) => c.sendCommand(args) as Promise<never>,
+      connect: () => c.connect(),
+      duplicate: make,
+      close: () => c.close(),
+      destroy: () => c.destroy(),
+      get isReady() {
+        return c.isReady;
+      },
+    };
+  };
+  return make();
+}
+
+/**
+ * Opens the log on the server at `o.url`. Rejects with ERR_RINGLOG_EVENT_LOG_UNAVAILABLE when the
+ * redis package is not installed, and with ERR_RINGLOG_EVENT_LOG_IO when the server cannot be
+ * reached or is older than 7.0 (scripts declare their flags).
+ */
+export async function openRedisEventLog(o: RedisEventLogOptions): Promise<EventLog> {
+  const redis = await loadRedis();
+  const state = { opened: false, lastError: undefined as unknown };
+  const conn = connection(redis, o, state);
+  try {
+    await conn.connect();
+  } catch (err) {
+    conn.destroy();
+    throw new EventLogError(EventLogErrorCode.IO, `ringlog: cannot reach redis at ${safeUrl(o.url)}: ${(err as Error).message}`, { cause: err });
+  }
+  let server: ServerInfo;
+  try {
+    server = await serverInfo(conn, o.cluster);
+  } catch (err) {
+    conn.destroy();
+    throw asLogError(err, `cannot read the server's INFO at ${safeUrl(o.url)}`);
+  }
+  if (server.major < 7) {
+    conn.destroy();
+    throw new EventLogError(EventLogErrorCode.IO, `ringlog: the redis backend needs Redis 7.0 or later; ${safeUrl(o.url)} runs ${server.version}`);
+  }
+  state.opened = true;
+  return new RedisEventLog(conn, o, server);
+}
+
+interface ServerInfo {
+  readonly version: string;
+  readonly major: number;
+  readonly minor: number;
+  readonly mode: 'standalone' | 'cluster';
+  readonly appendonly: boolean;
+  readonly appendfsync: string;
+}
+
+async function serverInfo(conn: Connection, cluster: boolean): Promise<ServerInfo> {
+  // On a cluster INFO goes to the node owning the key's slot: any one tells the version.
+  const info = await conn.send<string>('ringlog', true, ['INFO', 'server']);
+  const persistence = await conn.send<string>('ringlog', true, ['INFO', 'persistence']);
+  const field = (text: string, name: string): string => new RegExp(`^${name}:(.*)$`, 'm').exec(String(text))?.[1]?.trim() ?? '';
+  const version = field(info, 'redis_version');
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  let appendfsync = 'unknown';
+  try {
+    // RESP2 answers [name, value]; RESP3 a map.
+    const reply = await conn.send<string[] | Record<string, string>>('ringlog', true, ['CONFIG', 'GET', 'appendfsync']);
+    appendfsync = (Array.isArray(reply) ? reply[1] : reply.appendfsync) ?? 'unknown';
+  } catch {
+    // CONFIG may be renamed or refused (managed services): the guarantee is then stated as unknown.
+  }
+  return { version, major, minor, mode: cluster ? 'cluster' : 'standalone', appendonly: field(persistence, 'aof_enabled') === '1', appendfsync };
+}
+
+/** Maps a server or connection failure to the log's typed error. */
+function asLogError(err: unknown, what: string, topic?: string): EventLogError {
+  if (err instanceof EventLogError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  const opts = { cause: err, ...(topic !== undefined ? { topic } : {}) };
+  if (msg.startsWith('READONLY')) return new EventLogError(EventLogErrorCode.READ_ONLY, `ringlog: ${what}: the server is a read-only replica (${msg})`, opts);
+  if (msg.startsWith('WRONGTYPE')) return new EventLogError(EventLogErrorCode.CORRUPT, `ringlog: ${what}: a key of the log holds another type of value (${msg})`, opts);
+  return new EventLogError(EventLogErrorCode.IO, `ringlog: ${what}: ${msg}`, opts);
+}
+
+/** A connection-level failure (the command may or may not have run), as opposed to a server reply. */
+function connectionLost(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const name = err.constructor.name;
+  return (
+    name === 'SocketClosedUnexpectedlyError' ||
+    name === 'ClientClosedError' ||
+    name === 'ClientOfflineError' ||
+    name === 'ConnectionTimeoutError' ||
+    name === 'TimeoutError' ||
+    name === 'DisconnectsClientError' ||
+    /ECONNREFUSED|ECONNRESET|EPIPE|socket|closed|LOADING/i.test(err.message)
+  );
+}
+
+interface Waiting {
+  readonly event: PreparedEvent;
+  readonly chars: number;
+  resolve(id: number): void;
+  reject(err: EventLogError): void;
+}
+
+interface Batch {
+  readonly number: number;
+  readonly items: Waiting[];
+  readonly args: string[];
+}
+
+/** Appends of one topic: queued in call order, sent in numbered batches, several in flight. */
+class TopicWriter {
+  readonly #log: RedisEventLog;
+  readonly topic: string;
+  readonly keys: TopicKeys;
+  #queue: Waiting[] = [];
+  #inFlight = 0;
+  #nextBatch = 1;
+  /** Batches whose connection failed: re-sent in order, one at a time, before anything new. */
+  #retrying: Batch[] = [];
+  #recovering = false;
+  #scheduled = false;
+  readonly #idle: (() => void)[] = [];
+
+  constructor(log: RedisEventLog, topic: string, keys: TopicKeys) {
+    this.#log = log;
+    this.topic = topic;
+    this.keys = keys;
+  }
+
+  get busy(): boolean {
+    return this.#queue.length > 0 || this.#inFlight > 0 || this.#recovering;
+  }
+
+  add(event: PreparedEvent): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event, chars: event.payloadJson.length + event.headersJson.length + event.kind.length, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // Appends made in the same turn of the loop go in one batch.
+        queueMicrotask(() => {
+          this.#scheduled = false;
+          this.#pump();
+        });
+      }
+    });
+  }
+
+  /** Resolves once nothing of this topic is queued or in flight. */
+  settled(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+
+  #pump(): void {
+    while (!this.#recovering && this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
+      const items: Waiting[] = [];
+      let chars = 0;
+      while (this.#queue.length > 0 && items.length < BATCH_EVENTS && (items.length === 0 || chars + this.#queue[0]!.chars <= BATCH_CHARS)) {
+        const w = this.#queue.shift()!;
+        chars += w.chars;
+        items.push(w);
+      }
+      const number = this.#nextBatch++;
+      const args = [String(number), String(WRITER_TTL_MS), String(items.length)];
+      for (const { event } of items) args.push(event.kind, event.payloadJson, event.headersJson, String(event.occurredAtMs));
+      void this.#send({ number, items, args });
+    }
+    this.#maybeIdle();
+  }
+
+  async #send(batch: Batch): Promise<void> {
+    this.#inFlight++;
+    try {
+      const first = await this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], batch.args);
+      this.#resolve(batch, Number(first));
+    } catch (err) {
+      if (connectionLost(err) && !this.#log.closing) {
+        this.#retrying.push(batch);
+        this.#recovering = true;
+      } else {
+        this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
+      }
+    } finally {
+      this.#inFlight--;
+    }
+    if (this.#recovering && this.#inFlight === 0) void this.#recover();
+    else this.#pump();
+  }
+
+  /**
+   * The connection failed under some batches: each may or may not have been appended. They are
+   * re-sent in order, one at a time, under the same numbers (the server answers a number it has
+   * seen with the first id it gave then), until the retry timeout; then they fail.
+   */
+  async #recover(): Promise<void> {
+    const batches = this.#retrying.sort((a, b) => a.number - b.number);
+    this.#retrying = [];
+    const deadline = Date.now() + this.#log.retryTimeoutMs;
+    for (const batch of batches) {
+      for (;;) {
+        try {
+          const first = await this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], batch.args);
+          this.#resolve(batch, Number(first));
+          break;
+        } catch (err) {
+          if (!connectionLost(err) || this.#log.closing || Date.now() >= deadline) {
+            const why = connectionLost(err) ? `the connection to redis was lost and did not come back within ${this.#log.retryTimeoutMs} ms` : undefined;
+            this.#fail(batch, asLogError(err, `cannot append to ${this.topic}${why ? `: ${why}` : ''}`, this.topic));
+            break;
+          }
+          await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
+        }
+      }
+    }
+    this.#recovering = false;
+    this.#pump();
+  }
+
+  #resolve(batch: Batch, first: number): void {
+    for (let i = 0; i < batch.items.length; i++) batch.items[i]!.resolve(first + i);
+  }
+
+  #fail(batch: Batch, err: EventLogError): void {
+    this.#log.failedAppends += batch.items.length;
+    this.#log.firstFailure ??= err;
+    for (const w of batch.items) w.reject(err);
+  }
+
+  /** The log is closing for good: what was never sent fails. */
+  abandon(err: EventLogError): void {
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const w of queued) w.reject(err);
+    this.#maybeIdle();
+  }
+
+  #maybeIdle(): void {
+    if (this.busy) return;
+    for (const r of this.#idle.splice(0)) r();
+  }
+}
+
+export class RedisEventLog implements EventLog, PreparedAppender {
+  readonly backend = 'redis' as const;
+  readonly #conn: Connection;
+  readonly #o: RedisEventLogOptions;
+  readonly #server: ServerInfo;
+  /** This instance's name in the writer keys: random, so two instances never share batch numbers. */
+  readonly #writerId = randomBytes(8).toString('hex');
+  readonly #writers = new Map<string, TopicWriter>();
+  readonly #subscriptions = new Set<Connection>();
+  readonly #shas = new Map<string, string>();
+  #closed = false;
+  closing = false;
+  /** Appends that failed since the last flush(), and the first failure among them. */
+  failedAppends = 0;
+  firstFailure: EventLogError | undefined;
+  readonly retryTimeoutMs: number;
+
+  constructor(conn: Connection, o: RedisEventLogOptions, server: ServerInfo) {
+    this.#conn = conn;
+    this.#o = o;
+    this.#server = server;
+    this.retryTimeoutMs = o.retryTimeoutMs;
+  }
+
+  #keys(topic: string): TopicKeys {
+    return topicKeys(this.#o.keyPrefix, topic, this.#writerId);
+  }
+
+  /** Runs a script by its SHA, loading it the first time the server does not know it. */
+  async script(source: string, keys: string[], args: string[]): Promise<unknown> {
+    let sha = this.#shas.get(source);
+    if (sha === undefined) this.#shas.set(source, (sha = createHash('sha1').update(source).digest('hex')));
+    const argv = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.#conn.send(keys[0]!, false, ['EVALSHA', sha, ...argv]);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.#conn.send(keys[0]!, false, ['EVAL', source, ...argv]);
+    }
+  }
+
+  append(topic: TopicLike, event: NewLogEvent): Promise<number> {
+    const name = topicName(topic);
+    return this[APPEND_PREPARED](name, prepareEvent(event));
+  }
+
+  [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
+    const name = topicName(topic);
+    if (this.#closed || this.closing) return Promise.reject(closedError(this.backend));
+    let w = this.#writers.get(name);
+    if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name))));
+    return w.add(prepared);
+  }
+
+  /**
+   * Resolves once every earlier append is acknowledged by the server; rejects with the count of
+   * appends that failed since the last flush. Durable as the server's appendfsync says (describe()).
+   */
+  async flush(): Promise<void> {
+    if (this.#closed) throw closedError(this.backend);
+    await Promise.all([...this.#writers.values()].map((w) => w.settled()));
+    const failed = this.failedAppends;
+    const first = this.firstFailure;
+    this.failedAppends = 0;
+    this.firstFailure = undefined;
+    if (failed > 0) {
+      throw new EventLogError(EventLogErrorCode.IO, `ringlog: ${failed} append(s) to redis failed since the last flush: ${first?.message ?? 'unknown cause'}`, { cause: first, ...(first?.topic !== undefined ? { topic: first.topic } : {}) });
+    }
+  }
+
+  // Each public method checks its arguments before its first await: misuse throws at the call.
+  readRange(topic: TopicLike, from: number | null | undefined, limit: number): Promise<LogEvent[]> {
+    const name = topicName(topic);
+    const after = checkFrom(from);
+    checkLimit(limit);
+    if (this.#closed) return Promise.reject(closedError(this.backend));
+    return this.#range(this.#conn, name, after, limit);
+  }
+
+  async #range(conn: Connection, topic: string, after: number, limit: number): Promise<LogEvent[]> {
+    const key = this.#keys(topic).events;
+    let reply: unknown;
+    try {
+      reply = await conn.send(key, true, ['XRANGE', key, `(${after}-0`, '+', 'COUNT', String(limit)]);
+    } catch (err) {
+      throw asLogError(err, `cannot read ${topic}`, topic);
+    }
+    return parseEntries(reply, topic);
+  }
+
+  subscribe(topic: TopicLike, from?: number | null, options: SubscribeOptions = {}): AsyncIterableIterator<LogEvent> {
+    const name = topicName(topic);
+    const after = checkFrom(from);
+    return new RedisSubscription(this, name, after, this.#o.queueDepth, options.signal).iterator();
+  }
+
+  /** A connection of its own for a subscription's blocking reads (ended by close()). */
+  async subscriptionConnection(): Promise<Connection> {
+    const c = this.#conn.duplicate();
+    this.#subscriptions.add(c);
+    try {
+      await c.connect();
+    } catch (err) {
+      this.#subscriptions.delete(c);
+      c.destroy();
+      throw asLogError(err, 'cannot open a connection for a subscription');
+    }
+    return c;
+  }
+
+  endSubscriptionConnection(c: Connection): void {
+    if (this.#subscriptions.delete(c)) c.destroy();
+  }
+
+  /** One blocking read of a subscription: entries after `after`, waiting up to BLOCK_MS. */
+  async blockingRead(conn: Connection, topic: string, after: number): Promise<LogEvent[]> {
+    const key = this.#keys(topic).events;
+    const reply = await conn.send<unknown>(key, true, ['XREAD', 'COUNT', String(PAGE), 'BLOCK', String(BLOCK_MS), 'STREAMS', key, `${after}-0`]);
+    if (reply === null || reply === undefined) return [];
+    // RESP2: [[key, entries]]; RESP3: { key: entries }.
+    const streams = Array.isArray(reply) ? (reply as unknown[]) : Object.entries(reply as Record<string, unknown>);
+    const first = streams[0] as [unknown, unknown] | undefined;
+    return first === undefined ? [] : parseEntries(first[1], topic);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  pageSize(): number {
+    return PAGE;
+  }
+
+  ack(topic: TopicLike, consumer: string, upTo: number): Promise<void> {
+    const name = topicName(topic);
+    checkConsumer(consumer);
+    checkId('upTo', upTo);
+    return this.#ack(name, consumer, upTo);
+  }
+
+  async #ack(name: string, consumer: string, upTo: number): Promise<void> {
+    if (this.#closed) throw closedError(this.backend);
+    try {
+      await this.script(ACK_SCRIPT, [this.#keys(name).cursors], [consumer, String(upTo)]);
+    } catch (err) {
+      throw asLogError(err, `cannot ack ${name}`, name);
+    }
+  }
+
+  consumerCursor(topic: TopicLike, consumer: string): Promise<number | null> {
+    const name = topicName(topic);
+    checkConsumer(consumer);
+    return this.#consumerCursor(name, consumer);
+  }
+
+  async #consumerCursor(name: string, consumer: string): Promise<number | null> {
+    if (this.#closed) throw closedError(this.backend);
+    const key = this.#keys(name).cursors;
+    try {
+      const v = await this.#conn.send<string | null>(key, true, ['HGET', key, consumer]);
+      return v === null || v === undefined ? null : Number(v);
+    } catch (err) {
+      throw asLogError(err, `cannot read the cursor of ${consumer} on ${name}`, name);
+    }
+  }
+
+  latest(topic: TopicLike): Promise<number | null> {
+    return this.#latest(topicName(topic));
+  }
+
+  async #latest(name: string): Promise<number | null> {
+    if (this.#closed) throw closedError(this.backend);
+    const key = this.#keys(name).last;
+    try {
+      const v = await this.#conn.send<string | null>(key, true, ['GET', key]);
+      const n = v === null || v === undefined ? 0 : Number(v);
+      return n === 0 ? null : n;
+    } catch (err) {
+      throw asLogError(err, `cannot read the latest id of ${name}`, name);
+    }
+  }
+
+  compact(topic: TopicLike, before: number): Promise<CompactResult> {
+    const name = topicName(topic);
+    checkId('before', before);
+    return this.#compact(name, before);
+  }
+
+  async #compact(name: string, before: number): Promise<CompactResult> {
+    if (this.#closed) throw closedError(this.backend);
+    const keys = this.#keys(name);
+    try {
+      const [removed, remaining, latest] = (await this.script(COMPACT_SCRIPT, [keys.events, keys.last], [String(before)])) as number[];
+      return { removed: Number(removed), remaining: Number(remaining), latest: Number(latest) === 0 ? null : Number(latest) };
+    } catch (err) {
+      throw asLogError(err, `cannot compact ${name}`, name);
+    }
+  }
+
+  async describe(): Promise<EventLogDescription> {
+    if (this.#closed) throw closedError(this.backend);
+    let sizeBytes = 0;
+    try {
+      for (const topic of this.#writers.keys()) {
+        const k = this.#keys(topic);
+        for (const key of [k.events, k.last, k.cursors]) sizeBytes += Number((await this.#conn.send<number | null>(key, true, ['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) ?? 0);
+      }
+    } catch (err) {
+      throw asLogError(err, 'cannot measure the log');
+    }
+    const s = this.#server;
+    return {
+      backend: this.backend,
+      location: safeUrl(this.#o.url),
+      sizeBytes,
+      queueDepth: this.#o.queueDepth,
+      readOnly: false,
+      server: { version: s.version, mode: s.mode, appendonly: s.appendonly, appendfsync: s.appendfsync },
+      durability: durability(s),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed || this.closing) return;
+    this.closing = true;
+    try {
+      await Promise.all([...this.#writers.values()].map((w) => w.settled()));
+    } finally {
+      this.#closed = true;
+      for (const c of this.#subscriptions) c.destroy();
+      this.#subscriptions.clear();
+      for (const w of this.#writers.values()) w.abandon(closedError(this.backend));
+      try {
+        await this.#conn.close();
+      } catch {
+        this.#conn.destroy();
+      }
+    }
+  }
+}
+
+/** What flush() guarantees on this server, in words (README, "Redis"). */
+function durability(s: ServerInfo): string {
+  if (!s.appendonly) return 'acknowledged by the server, in its memory only: appendonly is off, so a restart keeps only what its last RDB snapshot holds';
+  switch (s.appendfsync) {
+    case 'always':
+      return 'acknowledged after the server fsynced its append-only file (appendfsync always)';
+    case 'everysec':
+      return 'acknowledged by the server and in its append-only file; fsynced within about a second (appendfsync everysec): a crash of the machine can lose the last second';
+    case 'no':
+      return 'acknowledged by the server and in its append-only file; fsynced when the OS decides (appendfsync no)';
+    default:
+      return `acknowledged by the server; its fsync policy could not be read (appendfsync ${s.appendfsync})`;
+  }
+}
+
+/** XRANGE / XREAD entries: [id, [field, value, ...]] (RESP2) or { id, message } objects. */
+function parseEntries(reply: unknown, topic: string): LogEvent[] {
+  if (reply === null || reply === undefined) return [];
+  if (!Array.isArray(reply)) throw new EventLogError(EventLogErrorCode.CORRUPT, `ringlog: unexpected reply reading ${topic}`, { topic });
+  const out: LogEvent[] = [];
+  for (const entry of reply as unknown[]) {
+    const [rawId, rawFields] = entry as [string, unknown];
+    const fields = new Map<string, string>();
+    if (Array.isArray(rawFields)) for (let i = 0; i + 1 < rawFields.length; i += 2) fields.set(String(rawFields[i]), String(rawFields[i + 1]));
+    else if (rawFields !== null && typeof rawFields === 'object') for (const [k, v] of Object.entries(rawFields)) fields.set(k, String(v));
+    const id = Number(String(rawId).split('-')[0]);
+    try {
+      out.push({
+        id,
+        kind: fields.get('kind')!,
+        payload: JSON.parse(fields.get('payload')!),
+        headers: JSON.parse(fields.get('headers')!) as Record<string, string>,
+        occurred_at_ms: Number(fields.get('at')),
+      });
+    } catch (err) {
+      throw new EventLogError(EventLogErrorCode.CORRUPT, `ringlog: entry ${String(rawId)} of ${topic} is not a ringlog event`, { topic, cause: err });
+    }
+  }
+  return out;
+}
+
+/**
+ * History in pages, then live: a loop on a connection of its own blocks in XREAD from the last id
+ * it has, so the seam can neither miss nor repeat an event. Live events wait in a queue of at most
+ * queueDepth; a subscriber further behind fails with ERR_RINGLOG_EVENT_LOG_LAGGED (as with the
+ * other backends). A lost connection is waited out: the loop reads again from the same id.
+ */
+class RedisSubscription {
+  readonly #log: RedisEventLog;
+  readonly #topic: string;
+  readonly #depth: number;
+  readonly #signal: AbortSignal | undefined;
+  /** Last id handed to the subscriber, and last id fetched (handed or queued). */
+  #lastSeen: number;
+  #fetched: number;
+  #queue: LogEvent[] = [];
+  #live = false;
+  #done = false;
+  #failure: EventLogError | undefined;
+  #wake: (() => void) | undefined;
+  #conn: Connection | undefined;
+  readonly #onAbort = (): void => this.#finish();
+
+  constructor(log: RedisEventLog, topic: string, after: number, depth: number, signal: AbortSignal | undefined) {
+    this.#log = log;
+    this.#topic = topic;
+    this.#lastSeen = after;
+    this.#fetched = after;
+    this.#depth = depth;
+    this.#signal = signal;
+    if (signal?.aborted) this.#done = true;
+    else signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  iterator(): AsyncIterableIterator<LogEvent> {
+    const it: AsyncIterableIterator<LogEvent> = {
+      next: () => this.#next(),
+      return: () => {
+        this.#finish();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  async #next(): Promise<IteratorResult<LogEvent>> {
+    for (;;) {
+      if (this.#done || this.#log.closed) {
+        this.#finish();
+        return { done: true, value: undefined };
+      }
+      const e = this.#queue.shift();
+      if (e !== undefined) {
+        this.#lastSeen = e.id;
+        return { done: false, value: e };
+      }
+      if (this.#failure !== undefined) {
+        const f = this.#failure;
+        this.#finish();
+        throw f;
+      }
+      if (!this.#live) {
+        // History: one page at a time, on the log's own connection.
+        const page = await this.#log.readRange(this.#topic, this.#fetched, this.#log.pageSize()).catch((err: unknown) => {
+          if (this.#done || this.#log.closed) return [];
+          throw err;
+        });
+        if (page.length > 0) this.#fetched = page[page.length - 1]!.id;
+        this.#queue.push(...page);
+        if (page.length < this.#log.pageSize() && !this.#done) {
+          this.#live = true;
+          void this.#follow();
+        }
+        continue;
+      }
+      await new Promise<void>((r) => (this.#wake = r));
+      this.#wake = undefined;
+    }
+  }
+
+  async #follow(): Promise<void> {
+    try {
+      await this.#followLoop();
+    } finally {
+      // However it ended (closed, failed, finished), a waiting next() must look again.
+      this.#wake?.();
+    }
+  }
+
+  async #followLoop(): Promise<void> {
+    try {
+      this.#conn = await this.#log.subscriptionConnection();
+    } catch (err) {
+      this.#fail(err as EventLogError);
+      return;
+    }
+    if (this.#done) {
+      this.#endConnection();
+      return;
+    }
+    while (!this.#done && !this.#log.closed) {
+      let got: LogEvent[];
+      try {
+        got = await this.#log.blockingRead(this.#conn, this.#topic, this.#fetched);
+      } catch (err) {
+        if (this.#done || this.#log.closed) return;
+        if (connectionLost(err)) {
+          // The server went away: the client reconnects; read again from the same id.
+          await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
+          continue;
+        }
+        this.#fail(asLogError(err, `cannot follow ${this.#topic}`, this.#topic));
+        return;
+      }
+      for (const e of got) {
+        if (e.id <= this.#fetched) continue;
+        if (this.#queue.length >= this.#depth) {
+          this.#fail(
+            new EventLogError(EventLogErrorCode.LAGGED, `ringlog: subscriber of ${this.#topic} fell more than ${this.#depth} events behind (queue depth); last id seen ${this.#lastSeen}`, {
+              topic: this.#topic,
+              lastSeenId: this.#lastSeen,
+            }),
+          );
+          return;
+        }
+        this.#queue.push(e);
+        this.#fetched = e.id;
+      }
+      if (got.length > 0) this.#wake?.();
+    }
+  }
+
+  #fail(err: EventLogError): void {
+    if (this.#done) return;
+    // What is queued is dropped: a lagged subscriber resumes from lastSeenId.
+    this.#queue = [];
+    this.#failure = err;
+    this.#endConnection();
+    this.#wake?.();
+  }
+
+  #endConnection(): void {
+    if (this.#conn !== undefined) this.#log.endSubscriptionConnection(this.#conn);
+    this.#conn = undefined;
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#queue = [];
+    this.#endConnection();
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#wake?.();
+  }
+}
