@@ -28,9 +28,10 @@ const MAX_IN_FLIGHT = 4;
 /** A blocked XREAD returns after this long with nothing, so a subscription notices a dead
  *  connection even when no event comes. */
 const BLOCK_MS = 5000;
-/** Reconnection backoff after the log is open: doubling from 50 ms, capped at 2 s. */
+/** Reconnection backoff after the log is open: doubling from 50 ms, capped at 500 ms, so a server
+ *  back from a restart is found within half a second (a connection attempt is cheap). */
 const RECONNECT_MIN_MS = 50;
-const RECONNECT_MAX_MS = 2000;
+const RECONNECT_MAX_MS = 500;
 /** What this backend needs of a node-redis client or cluster client. */
 interface Connection {
   send<T>(key: string, readonly: boolean, args: string[]): Promise<T>;
@@ -70,6 +71,9 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
     return Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(retries, 10));
   };
   const socket = { connectTimeout: o.connectTimeoutMs, reconnectStrategy };
+  // No offline queue: a command made while the connection is down fails at once (ClientOfflineError,
+  // certainly not run), so the append path decides what waits and for how long (TopicWriter).
+  const disableOfflineQueue = true;
   // Without a listener, node-redis's 'error' events would end the process; each is kept as the
   // cause of what fails next.
   const onError = (err: unknown): void => {
@@ -77,7 +81,7 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
   };
   if (o.cluster) {
     const make = (): Connection => {
-      const c = redis.createCluster({ rootNodes: [{ url: o.url }], defaults: { socket } });
+      const c = redis.createCluster({ rootNodes: [{ url: o.url }], defaults: { socket, disableOfflineQueue } });
       c.on('error', onError);
       return {
         send: (key, ro, args) => c.sendCommand(key, ro, args) as Promise<never>,
@@ -93,7 +97,7 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
     return make();
   }
   const make = (): Connection => {
-    const c = redis.createClient({ url: o.url, socket });
+    const c = redis.createClient({ url: o.url, socket, disableOfflineQueue });
     c.on('error', onError);
     return {
       send: (_key, _ro, args) => c.sendCommand(args) as Promise<never>,
@@ -136,7 +140,7 @@ export async function openRedisEventLog(o: RedisEventLogOptions): Promise<EventL
     throw new EventLogError(EventLogErrorCode.IO, `ringlog: the redis backend needs Redis 7.0 or later; ${safeUrl(o.url)} runs ${server.version}`);
   }
   state.opened = true;
-  return new RedisEventLog(conn, o, server);
+  return new RedisEventLog(redis, conn, o, server);
 }
 
 interface ServerInfo {
@@ -176,19 +180,25 @@ function asLogError(err: unknown, what: string, topic?: string): EventLogError {
   return new EventLogError(EventLogErrorCode.IO, `ringlog: ${what}: ${msg}`, opts);
 }
 
-/** A connection-level failure (the command may or may not have run), as opposed to a server reply. */
-function connectionLost(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const name = err.constructor.name;
-  return (
-    name === 'SocketClosedUnexpectedlyError' ||
-    name === 'ClientClosedError' ||
-    name === 'ClientOfflineError' ||
-    name === 'ConnectionTimeoutError' ||
-    name === 'TimeoutError' ||
-    name === 'DisconnectsClientError' ||
-    /ECONNREFUSED|ECONNRESET|EPIPE|socket|closed|LOADING/i.test(err.message)
-  );
+/**
+ * What a failed command says about whether it ran. 'answered': the server replied with an error
+ * (the script did nothing: it is refused whole, see redis-keys.ts); 'unsent': it never left this
+ * process (the client was offline, or the server was still loading its data), so it did not run
+ * and may be sent again; 'unknown': the connection broke while it was on its way or its reply
+ * was, so only the server can tell; 'closed': the log is closing.
+ */
+type Outcome = 'answered' | 'unsent' | 'unknown' | 'closed';
+
+function outcomeOf(redis: RedisModule, err: unknown): Outcome {
+  if (err instanceof redis.ClientClosedError) return 'closed';
+  if (err instanceof redis.ClientOfflineError) return 'unsent';
+  if (err instanceof redis.ErrorReply) {
+    // A server restarting answers LOADING until its AOF is replayed; a cluster in a failover,
+    // CLUSTERDOWN or TRYAGAIN: the command did not run, and will once it is back.
+    return /^(LOADING|CLUSTERDOWN|TRYAGAIN|BUSY|MASTERDOWN)\b/.test(err.message) ? 'unsent' : 'answered';
+  }
+  if (err instanceof EventLogError) return 'answered';
+  return 'unknown';
 }
 
 interface Waiting {
@@ -202,6 +212,8 @@ interface Batch {
   readonly number: number;
   readonly items: Waiting[];
   readonly args: string[];
+  /** It may have run: the connection broke while it or its reply was on the way. */
+  unknown: boolean;
 }
 
 /** Appends of one topic: queued in call order, sent in numbered batches, several in flight. */
@@ -215,6 +227,9 @@ class TopicWriter {
   /** Batches whose connection failed: re-sent in order, one at a time, before anything new. */
   #retrying: Batch[] = [];
   #recovering = false;
+  #recoveryRunning = false;
+  /** When the connection was found lost (the retry timeout counts from it). */
+  #lostAt = 0;
   #scheduled = false;
   readonly #idle: (() => void)[] = [];
 
@@ -230,6 +245,14 @@ class TopicWriter {
 
   add(event: PreparedEvent): Promise<number> {
     return new Promise((resolve, reject) => {
+      if (this.#recovering && Date.now() - this.#lostAt >= this.#log.retryTimeoutMs) {
+        // The server has been gone too long: appends fail at once rather than pile up.
+        const err = new EventLogError(EventLogErrorCode.IO, `ringlog: cannot append to ${this.topic}: the connection to redis has been lost for more than ${this.#log.retryTimeoutMs} ms`, { topic: this.topic });
+        this.#log.failedAppends++;
+        this.#log.firstFailure ??= err;
+        reject(err);
+        return;
+      }
       this.#queue.push({ event, chars: event.payloadJson.length + event.headersJson.length + event.kind.length, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -260,7 +283,7 @@ class TopicWriter {
       const number = this.#nextBatch++;
       const args = [String(number), String(WRITER_TTL_MS), String(items.length)];
       for (const { event } of items) args.push(event.kind, event.payloadJson, event.headersJson, String(event.occurredAtMs));
-      void this.#send({ number, items, args });
+      void this.#send({ number, items, args, unknown: false });
     }
     this.#maybeIdle();
   }
@@ -268,49 +291,94 @@ class TopicWriter {
   async #send(batch: Batch): Promise<void> {
     this.#inFlight++;
     try {
-      const first = await this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], batch.args);
-      this.#resolve(batch, Number(first));
+      this.#resolve(batch, await this.#append(batch));
     } catch (err) {
-      if (connectionLost(err) && !this.#log.closing) {
+      const outcome = this.#log.outcome(err);
+      if (outcome === 'unsent' || outcome === 'unknown') {
+        if (outcome === 'unknown') batch.unknown = true;
         this.#retrying.push(batch);
-        this.#recovering = true;
+        if (!this.#recovering) {
+          this.#recovering = true;
+          this.#lostAt = Date.now();
+        }
       } else {
         this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
       }
     } finally {
       this.#inFlight--;
     }
-    if (this.#recovering && this.#inFlight === 0) void this.#recover();
-    else this.#pump();
+    if (this.#recovering) {
+      if (this.#inFlight === 0 && !this.#recoveryRunning) void this.#recover();
+    } else {
+      this.#pump();
+    }
+  }
+
+  #append(batch: Batch): Promise<number> {
+    return this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], batch.args).then(Number);
   }
 
   /**
-   * The connection failed under some batches: each may or may not have been appended. They are
-   * re-sent in order, one at a time, under the same numbers (the server answers a number it has
-   * seen with the first id it gave then), until the retry timeout; then they fail.
+   * The connection failed under some batches. They are sent again in order, under the same
+   * numbers (a number the server has seen is answered with the first id it gave then, so nothing
+   * is appended twice), until the server answers. A batch that may have reached the server before
+   * the connection broke ('unknown') waits for it however long it takes: only the server can say
+   * whether it holds its events, and failing it would count events the log may have as lost. The
+   * others, and appends made meanwhile, fail once the connection has been gone retryTimeoutMs:
+   * they certainly did not run.
    */
   async #recover(): Promise<void> {
-    const batches = this.#retrying.sort((a, b) => a.number - b.number);
-    this.#retrying = [];
-    const deadline = Date.now() + this.#log.retryTimeoutMs;
-    for (const batch of batches) {
+    this.#recoveryRunning = true;
+    try {
       for (;;) {
-        try {
-          const first = await this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], batch.args);
-          this.#resolve(batch, Number(first));
-          break;
-        } catch (err) {
-          if (!connectionLost(err) || this.#log.closing || Date.now() >= deadline) {
-            const why = connectionLost(err) ? `the connection to redis was lost and did not come back within ${this.#log.retryTimeoutMs} ms` : undefined;
-            this.#fail(batch, asLogError(err, `cannot append to ${this.topic}${why ? `: ${why}` : ''}`, this.topic));
+        this.#retrying.sort((a, b) => a.number - b.number);
+        while (this.#retrying.length > 0) {
+          const batch = this.#retrying[0]!;
+          let first: number;
+          try {
+            first = await this.#append(batch);
+          } catch (err) {
+            const outcome = this.#log.outcome(err);
+            if (outcome === 'unknown') batch.unknown = true;
+            if (outcome === 'answered' || (outcome === 'closed' && !batch.unknown)) {
+              this.#retrying.shift();
+              this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
+              continue;
+            }
+            if (outcome === 'closed') {
+              this.#retrying.shift();
+              this.#fail(batch, new EventLogError(EventLogErrorCode.IO, `ringlog: the redis event log was closed while the connection was down; ${batch.items.length} append(s) to ${this.topic} may or may not be in the log`, { topic: this.topic, cause: err }));
+              continue;
+            }
             break;
           }
-          await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
+          this.#retrying.shift();
+          this.#resolve(batch, first);
         }
+        if (this.#retrying.length === 0) break;
+        if (Date.now() - this.#lostAt >= this.#log.retryTimeoutMs) this.#giveUp();
+        await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
       }
+      this.#recovering = false;
+    } finally {
+      this.#recoveryRunning = false;
     }
-    this.#recovering = false;
     this.#pump();
+  }
+
+  /** The connection has been gone retryTimeoutMs: what certainly did not run fails, queued appends too. */
+  #giveUp(): void {
+    const why = `the connection to redis was lost and did not come back within ${this.#log.retryTimeoutMs} ms`;
+    const err = new EventLogError(EventLogErrorCode.IO, `ringlog: cannot append to ${this.topic}: ${why}`, { topic: this.topic });
+    const keep: Batch[] = [];
+    for (const b of this.#retrying) {
+      if (b.unknown) keep.push(b);
+      else this.#fail(b, err);
+    }
+    this.#retrying = keep;
+    const queued = this.#queue;
+    this.#queue = [];
+    if (queued.length > 0) this.#failItems(queued, err);
   }
 
   #resolve(batch: Batch, first: number): void {
@@ -318,9 +386,13 @@ class TopicWriter {
   }
 
   #fail(batch: Batch, err: EventLogError): void {
-    this.#log.failedAppends += batch.items.length;
+    this.#failItems(batch.items, err);
+  }
+
+  #failItems(items: Waiting[], err: EventLogError): void {
+    this.#log.failedAppends += items.length;
     this.#log.firstFailure ??= err;
-    for (const w of batch.items) w.reject(err);
+    for (const w of items) w.reject(err);
   }
 
   /** The log is closing for good: what was never sent fails. */
@@ -339,6 +411,7 @@ class TopicWriter {
 
 export class RedisEventLog implements EventLog, PreparedAppender {
   readonly backend = 'redis' as const;
+  readonly #redis: RedisModule;
   readonly #conn: Connection;
   readonly #o: RedisEventLogOptions;
   readonly #server: ServerInfo;
@@ -354,11 +427,16 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   firstFailure: EventLogError | undefined;
   readonly retryTimeoutMs: number;
 
-  constructor(conn: Connection, o: RedisEventLogOptions, server: ServerInfo) {
+  constructor(redis: RedisModule, conn: Connection, o: RedisEventLogOptions, server: ServerInfo) {
+    this.#redis = redis;
     this.#conn = conn;
     this.#o = o;
     this.#server = server;
     this.retryTimeoutMs = o.retryTimeoutMs;
+  }
+
+  outcome(err: unknown): Outcome {
+    return outcomeOf(this.#redis, err);
   }
 
   #keys(topic: string): TopicKeys {
@@ -719,16 +797,32 @@ class RedisSubscription {
       this.#endConnection();
       return;
     }
+    /** When reads started failing for want of a connection (0: they do not). */
+    let lostAt = 0;
     while (!this.#done && !this.#log.closed) {
       let got: LogEvent[];
       try {
         got = await this.#log.blockingRead(this.#conn, this.#topic, this.#fetched);
+        lostAt = 0;
       } catch (err) {
         if (this.#done || this.#log.closed) return;
-        if (connectionLost(err)) {
-          // The server went away: the client reconnects; read again from the same id.
-          await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
-          continue;
+        const outcome = this.#log.outcome(err);
+        if (outcome === 'unsent' || outcome === 'unknown') {
+          // The server went away: the client reconnects, and the read starts again from the same
+          // id, so nothing is missed or repeated; past retryTimeoutMs the subscription fails.
+          lostAt ||= Date.now();
+          if (Date.now() - lostAt < this.#log.retryTimeoutMs) {
+            await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
+            continue;
+          }
+          this.#fail(
+            new EventLogError(EventLogErrorCode.IO, `ringlog: subscriber of ${this.#topic} lost its connection to redis for more than ${this.#log.retryTimeoutMs} ms; last id seen ${this.#lastSeen} (subscribe again from it)`, {
+              topic: this.#topic,
+              lastSeenId: this.#lastSeen,
+              cause: err,
+            }),
+          );
+          return;
         }
         this.#fail(asLogError(err, `cannot follow ${this.#topic}`, this.#topic));
         return;
