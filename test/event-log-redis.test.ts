@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventLogError, EventLogErrorCode, EventLogSink, openEventLog, SinkError, type EventLog, type LogEvent } from '../dist/src/index.js';
 import { failure, lastJson, removeDir, runChild, runChildWithEnv, tempDir, tempDirs } from './helpers.js';
-import { rawCommand, startRedis, type RedisServer } from './redis-server.js';
+import { rawCommand, startRedis, type RedisServer } from '../dist/bench/redis-server.js';
 
 const dirs = tempDirs();
 const opened: EventLog[] = [];
@@ -189,7 +189,7 @@ describe('Redis backend', () => {
     const s = await server();
     const { APPEND_SCRIPT, topicKeys } = await import('../dist/src/event-log/redis-keys.js');
     const k = topicKeys('p:', 'twice', 'w1');
-    const run = (): string => execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, '7', '60000', '2', 'a', '1', '{}', '5', 'b', '2', '{}', '6'], { encoding: 'utf8' }).trim();
+    const run = (): string => execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, '7', '60000', '2', 'a1{}5b2{}6', '1,1,2,1,1,1,2,1'], { encoding: 'utf8' }).trim();
     expect(run()).toBe('1');
     expect(run()).toBe('1');
     const log = await open(s.url, { keyPrefix: 'p:' });

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { EventLogError, EventLogErrorCode, Topic, openEventLog, sanitizeTopicComponent, type EventLog, type EventLogOptions, type LogEvent } from '../dist/src/index.js';
 import { removeDir, tempDir, tempDirs } from './helpers.js';
-import { masterPortOf, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './redis-server.js';
+import { masterPortOf, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../dist/bench/redis-server.js';
 
 const dirs = tempDirs();
 const opened: EventLog[] = [];

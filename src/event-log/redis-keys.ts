@@ -29,17 +29,17 @@ export function topicKeys(prefix: string, topic: string, writer: string): TopicK
 export const WRITER_WINDOW = 64;
 /** A writer's batch numbers outlive any retry by far, then go (1 day, in ms). */
 export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
-/** Stream fields per event, in the order append passes them. */
-export const FIELDS_PER_EVENT = 4;
-
 // Each script starts with `#!lua`: Redis (7.0+) then knows it writes before running it, so on a
 // replica or over maxmemory it is refused whole instead of failing half way (Redis does not roll a
 // script back), and on a cluster every key it touches must be among KEYS.
 
 /**
- * KEYS: events, last, writer. ARGV: batch number, writer TTL (ms), event count, then per event
- * kind, payload, headers, at. Returns the first id of the batch. The counter is read first and
- * stored last: a failing XADD leaves no gap and no id spent.
+ * KEYS: events, last, writer. ARGV: batch number, writer TTL (ms), event count, the events' fields
+ * (kind, payload, headers, at of each, in that order) concatenated, and their byte lengths, comma
+ * separated. One argument for the whole batch instead of four per event: the client then writes a
+ * batch to its socket in a few writes rather than thousands (measured: node-redis's per-argument
+ * writes took a third of the process's time at 20,000 events/s). Returns the first id of the
+ * batch. The counter is read first and stored last: a failing XADD leaves no gap and no id spent.
  */
 export const APPEND_SCRIPT = `#!lua
 local batch = ARGV[1]
@@ -47,9 +47,21 @@ local done = redis.call('HGET', KEYS[3], batch)
 if done then return tonumber(done) end
 local n = tonumber(redis.call('GET', KEYS[2]) or '0')
 local count = tonumber(ARGV[3])
+local blob = ARGV[4]
+local nextLength = string.gmatch(ARGV[5], '%d+')
+local pos = 1
+local function field()
+  local len = tonumber(nextLength())
+  local v = string.sub(blob, pos, pos + len - 1)
+  pos = pos + len
+  return v
+end
 for i = 1, count do
-  local b = 3 + (i - 1) * ${FIELDS_PER_EVENT}
-  redis.call('XADD', KEYS[1], string.format('%d-0', n + i), 'kind', ARGV[b + 1], 'payload', ARGV[b + 2], 'headers', ARGV[b + 3], 'at', ARGV[b + 4])
+  local kind = field()
+  local payload = field()
+  local headers = field()
+  local at = field()
+  redis.call('XADD', KEYS[1], string.format('%d-0', n + i), 'kind', kind, 'payload', payload, 'headers', headers, 'at', at)
 end
 redis.call('SET', KEYS[2], string.format('%d', n + count))
 redis.call('HSET', KEYS[3], batch, string.format('%d', n + 1))
@@ -57,6 +69,23 @@ redis.call('HDEL', KEYS[3], string.format('%d', tonumber(batch) - ${WRITER_WINDO
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return n + 1
 `;
+
+/**
+ * The batch argument and its fields' byte lengths, as APPEND_SCRIPT reads them. A string, not a
+ * Buffer: the fields are strings already, and a concatenation of them costs no copy until the
+ * client writes it, where a Buffer would be megabytes of external memory per batch for V8's
+ * collector to account for.
+ */
+export function packBatch(events: readonly { readonly kind: string; readonly payloadJson: string; readonly headersJson: string; readonly occurredAtMs: number }[]): [string, string] {
+  let blob = '';
+  let lengths = '';
+  for (const e of events) {
+    const at = String(e.occurredAtMs);
+    blob += e.kind + e.payloadJson + e.headersJson + at;
+    lengths += `${Buffer.byteLength(e.kind)},${Buffer.byteLength(e.payloadJson)},${Buffer.byteLength(e.headersJson)},${at.length},`;
+  }
+  return [blob, lengths];
+}
 
 /** KEYS: cursors. ARGV: consumer, id. Moves the cursor forward only. */
 export const ACK_SCRIPT = `#!lua

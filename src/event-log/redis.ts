@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, type PreparedAppender, type PreparedEvent } from './record.js';
-import { ACK_SCRIPT, APPEND_SCRIPT, COMPACT_SCRIPT, topicKeys, WRITER_TTL_MS, type TopicKeys } from './redis-keys.js';
+import { ACK_SCRIPT, APPEND_SCRIPT, COMPACT_SCRIPT, packBatch, topicKeys, WRITER_TTL_MS, type TopicKeys } from './redis-keys.js';
 import type { RedisEventLogOptions } from './redis-options.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
@@ -34,7 +34,7 @@ const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 500;
 /** What this backend needs of a node-redis client or cluster client. */
 interface Connection {
-  send<T>(key: string, readonly: boolean, args: string[]): Promise<T>;
+  send<T>(key: string, readonly: boolean, args: (string | Buffer)[]): Promise<T>;
   connect(): Promise<unknown>;
   duplicate(): Connection;
   close(): Promise<void>;
@@ -211,7 +211,7 @@ interface Waiting {
 interface Batch {
   readonly number: number;
   readonly items: Waiting[];
-  readonly args: string[];
+  readonly args: (string | Buffer)[];
   /** It may have run: the connection broke while it or its reply was on the way. */
   unknown: boolean;
 }
@@ -221,7 +221,9 @@ class TopicWriter {
   readonly #log: RedisEventLog;
   readonly topic: string;
   readonly keys: TopicKeys;
+  /** Appends not yet in a batch: [#head, length) of #queue (an index, not shift(): O(1) per take). */
   #queue: Waiting[] = [];
+  #head = 0;
   #inFlight = 0;
   #nextBatch = 1;
   /** Batches whose connection failed: re-sent in order, one at a time, before anything new. */
@@ -240,7 +242,7 @@ class TopicWriter {
   }
 
   get busy(): boolean {
-    return this.#queue.length > 0 || this.#inFlight > 0 || this.#recovering;
+    return this.#head < this.#queue.length || this.#inFlight > 0 || this.#recovering;
   }
 
   add(event: PreparedEvent): Promise<number> {
@@ -272,17 +274,26 @@ class TopicWriter {
   }
 
   #pump(): void {
-    while (!this.#recovering && this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
+    const queue = this.#queue;
+    while (!this.#recovering && this.#head < queue.length && this.#inFlight < MAX_IN_FLIGHT) {
       const items: Waiting[] = [];
       let chars = 0;
-      while (this.#queue.length > 0 && items.length < BATCH_EVENTS && (items.length === 0 || chars + this.#queue[0]!.chars <= BATCH_CHARS)) {
-        const w = this.#queue.shift()!;
+      while (this.#head < queue.length && items.length < BATCH_EVENTS && (items.length === 0 || chars + queue[this.#head]!.chars <= BATCH_CHARS)) {
+        const w = queue[this.#head++]!;
         chars += w.chars;
         items.push(w);
       }
+      if (this.#head === queue.length) {
+        queue.length = 0;
+        this.#head = 0;
+      } else if (this.#head > 4096 && this.#head * 2 > queue.length) {
+        // Taken entries are let go of in chunks, so a long queue does not hold them all.
+        queue.splice(0, this.#head);
+        this.#head = 0;
+      }
       const number = this.#nextBatch++;
-      const args = [String(number), String(WRITER_TTL_MS), String(items.length)];
-      for (const { event } of items) args.push(event.kind, event.payloadJson, event.headersJson, String(event.occurredAtMs));
+      const [blob, lengths] = packBatch(items.map((w) => w.event));
+      const args: (string | Buffer)[] = [String(number), String(WRITER_TTL_MS), String(items.length), blob, lengths];
       void this.#send({ number, items, args, unknown: false });
     }
     this.#maybeIdle();
@@ -376,8 +387,9 @@ class TopicWriter {
       else this.#fail(b, err);
     }
     this.#retrying = keep;
-    const queued = this.#queue;
+    const queued = this.#queue.slice(this.#head);
     this.#queue = [];
+    this.#head = 0;
     if (queued.length > 0) this.#failItems(queued, err);
   }
 
@@ -397,8 +409,9 @@ class TopicWriter {
 
   /** The log is closing for good: what was never sent fails. */
   abandon(err: EventLogError): void {
-    const queued = this.#queue;
+    const queued = this.#queue.slice(this.#head);
     this.#queue = [];
+    this.#head = 0;
     for (const w of queued) w.reject(err);
     this.#maybeIdle();
   }
@@ -444,7 +457,7 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   }
 
   /** Runs a script by its SHA, loading it the first time the server does not know it. */
-  async script(source: string, keys: string[], args: string[]): Promise<unknown> {
+  async script(source: string, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
     let sha = this.#shas.get(source);
     if (sha === undefined) this.#shas.set(source, (sha = createHash('sha1').update(source).digest('hex')));
     const argv = [String(keys.length), ...keys, ...args];

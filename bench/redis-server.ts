@@ -1,7 +1,7 @@
-// Real redis-server processes for the tests of the Redis backend: each on a free loopback port, in
-// a temp directory of its own, with the append-only file on; stopped by pid. A 3-master cluster is
-// made of three such servers joined by redis-cli. Debian's redis-server must be installed (.ci/run
-// installs it).
+// Real redis-server processes for the Redis backend's tests and benchmark: each on a free loopback
+// port, in a temp directory of its own, with the append-only file on; stopped by pid. A 3-master
+// cluster is made of three such servers joined by redis-cli. Debian's redis-server must be
+// installed (.ci/run installs it).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,7 +24,7 @@ export interface RedisServer {
 
 function redisServerBinary(): string {
   for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) if (fs.existsSync(p)) return p;
-  throw new Error("The Redis backend's tests need redis-server (Debian's \"redis-server\" package; .ci/run installs it)");
+  throw new Error("The Redis backend's tests and benchmark need redis-server (Debian's \"redis-server\" package; .ci/run installs it)");
 }
 
 async function freePort(): Promise<number> {
