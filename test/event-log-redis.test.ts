@@ -249,6 +249,20 @@ describe('Redis backend', () => {
     await expect(log.flush()).rejects.toMatchObject({ code: EventLogErrorCode.IO, message: expect.stringMatching(/1 append\(s\) to redis failed/) });
   }, 60_000);
 
+  it("describe() states what flush() guarantees under the server's persistence settings", async () => {
+    const cases: [readonly string[], RegExp][] = [
+      [[], /appendfsync everysec/],
+      [['--appendfsync', 'always'], /fsynced its append-only file \(appendfsync always\)/],
+      [['--appendonly', 'no'], /appendonly is off/],
+    ];
+    for (const [args, durability] of cases) {
+      const s = await server(args);
+      const d = await (await open(s.url)).describe();
+      expect(d.server).toMatchObject({ version: expect.stringMatching(/^7\./), mode: 'standalone' });
+      expect(d.durability).toMatch(durability);
+    }
+  }, 30_000);
+
   it('a key of the log holding another type: a typed error, and nothing appended', async () => {
     const s = await server();
     const log = await open(s.url, { keyPrefix: 'app:' });

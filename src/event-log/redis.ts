@@ -432,6 +432,8 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   readonly #writerId = randomBytes(8).toString('hex');
   readonly #writers = new Map<string, TopicWriter>();
   readonly #subscriptions = new Set<Connection>();
+  /** Topics appended to since the last flush (for WAITAOF). */
+  readonly #written = new Set<string>();
   readonly #shas = new Map<string, string>();
   #closed = false;
   closing = false;
@@ -477,6 +479,7 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
     const name = topicName(topic);
     if (this.#closed || this.closing) return Promise.reject(closedError(this.backend));
+    this.#written.add(name);
     let w = this.#writers.get(name);
     if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name))));
     return w.add(prepared);
@@ -489,12 +492,35 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   async flush(): Promise<void> {
     if (this.#closed) throw closedError(this.backend);
     await Promise.all([...this.#writers.values()].map((w) => w.settled()));
+    const written = [...this.#written];
+    this.#written.clear();
     const failed = this.failedAppends;
     const first = this.firstFailure;
     this.failedAppends = 0;
     this.firstFailure = undefined;
+    if (waitsForAof(this.#server) && written.length > 0) await this.#waitAof(written);
     if (failed > 0) {
       throw new EventLogError(EventLogErrorCode.IO, `ringlog: ${failed} append(s) to redis failed since the last flush: ${first?.message ?? 'unknown cause'}`, { cause: first, ...(first?.topic !== undefined ? { topic: first.topic } : {}) });
+    }
+  }
+
+  /**
+   * WAITAOF (Redis 7.2+, appendonly on): returns once the server has fsynced every write this
+   * connection made before it. One per topic written since the last flush, routed by the topic's
+   * key: on a cluster each goes to the node holding that topic (a standalone server gets one).
+   */
+  async #waitAof(topics: string[]): Promise<void> {
+    for (const topic of this.#o.cluster ? topics : topics.slice(0, 1)) {
+      const key = this.#keys(topic).events;
+      let reply: unknown;
+      try {
+        reply = await this.#conn.send(key, false, ['WAITAOF', '1', '0', String(this.#o.retryTimeoutMs)]);
+      } catch (err) {
+        throw asLogError(err, `cannot wait for the server to fsync ${topic}`, topic);
+      }
+      if (!Array.isArray(reply) || Number(reply[0]) < 1) {
+        throw new EventLogError(EventLogErrorCode.IO, `ringlog: the server did not fsync its append-only file within ${this.#o.retryTimeoutMs} ms (WAITAOF answered ${JSON.stringify(reply)})`, { topic });
+      }
     }
   }
 
@@ -669,8 +695,14 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   }
 }
 
+/** WAITAOF exists from Redis 7.2, and means something only with the append-only file on. */
+function waitsForAof(s: ServerInfo): boolean {
+  return s.appendonly && (s.major > 7 || (s.major === 7 && s.minor >= 2));
+}
+
 /** What flush() guarantees on this server, in words (README, "Redis"). */
 function durability(s: ServerInfo): string {
+  if (waitsForAof(s)) return 'fsynced: flush() waits (WAITAOF) until the server has fsynced its append-only file past every earlier append';
   if (!s.appendonly) return 'acknowledged by the server, in its memory only: appendonly is off, so a restart keeps only what its last RDB snapshot holds';
   switch (s.appendfsync) {
     case 'always':
