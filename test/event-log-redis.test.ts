@@ -83,6 +83,27 @@ describe('Redis backend', () => {
     expect(await log.latest('shared')).toBe(20_000);
   }, 180_000);
 
+  it('a live subscriber sees what other processes append at once, with no gap and no duplicate', async () => {
+    const s = await server();
+    const log = await open(s.url);
+    await log.append('multi', { kind: 'k', payload: 'first' });
+    const it = log.subscribe('multi', 0);
+    expect((await it.next()).value).toMatchObject({ id: 1 });
+    const child = `
+      import { openEventLog } from '%RINGLOG%';
+      const [url, who] = process.argv.slice(2);
+      const log = await openEventLog({ backend: 'redis', url });
+      for (let i = 0; i < 2000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => log.append('multi', { kind: 'k', payload: who + ':' + (i + k) })));
+      await log.close();`;
+    const children = [0, 1].map((who) => runChild(child, [s.url, String(who)], { timeoutMs: 60_000 }));
+    const got: LogEvent[] = [];
+    while (got.length < 4000) got.push((await it.next()).value!);
+    await it.return!();
+    for (const r of await Promise.all(children)) expect(r.code, r.stderr).toBe(0);
+    expect(got.map((e) => e.id)).toEqual(Array.from({ length: 4000 }, (_, i) => i + 2));
+    expect(new Set(got.map((e) => e.payload)).size).toBe(4000);
+  }, 90_000);
+
   it.each(['SIGTERM', 'SIGKILL'] as const)('a server restarted after %s (appendonly): ids continue, cursors and compaction kept', async (signal) => {
     const s = await server();
     const first = await open(s.url);
@@ -248,6 +269,21 @@ describe('Redis backend', () => {
     // The failed append is reported by flush() too, with its count.
     await expect(log.flush()).rejects.toMatchObject({ code: EventLogErrorCode.IO, message: expect.stringMatching(/1 append\(s\) to redis failed/) });
   }, 60_000);
+
+  it('a process that never calls close() still exits once its appends are in', async () => {
+    const s = await server();
+    const r = await runChild(
+      `import { openEventLog } from '%RINGLOG%';
+       const log = await openEventLog({ backend: 'redis', url: process.argv[2], keyPrefix: 'nc:' });
+       for (let i = 0; i < 1000; i++) void log.append('noclose', { kind: 'k', payload: i });`,
+      [s.url],
+      { timeoutMs: 20_000 },
+    );
+    expect(r.timedOut).toBe(false);
+    expect(r.code, r.stderr).toBe(0);
+    const log = await open(s.url, { keyPrefix: 'nc:' });
+    expect((await readAll(log, 'noclose')).map((e) => e.payload)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  }, 30_000);
 
   it("describe() states what flush() guarantees under the server's persistence settings", async () => {
     const cases: [readonly string[], RegExp][] = [

@@ -99,9 +99,21 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
   const make = (): Connection => {
     const c = redis.createClient({ url: o.url, socket, disableOfflineQueue });
     c.on('error', onError);
+    // The socket holds the process only while a command waits for its reply (as the SQLite
+    // backend's thread does): a process that forgets close() still exits once its appends are in.
+    // (node-redis's cluster client has no ref/unref: a cluster log must be closed.)
+    let pending = 0;
     return {
-      send: (_key, _ro, args) => c.sendCommand(args) as Promise<never>,
-      connect: () => c.connect(),
+      send: (_key, _ro, args) => {
+        if (pending++ === 0) c.ref();
+        return (c.sendCommand(args) as Promise<never>).finally(() => {
+          if (--pending === 0) c.unref();
+        });
+      },
+      connect: async () => {
+        await c.connect();
+        if (pending === 0) c.unref();
+      },
       duplicate: make,
       close: () => c.close(),
       destroy: () => c.destroy(),
