@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JsonlEventSink } from '../dist/src/index.js';
+import { JsonlEventSink, openEventLog } from '../dist/src/index.js';
+import { startRedis } from '../dist/bench/redis-server.js';
 import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, readLines, segmentName, tempDirs, type LogSet } from './helpers.js';
 
@@ -232,6 +233,74 @@ describe('ringlog tail', () => {
       child.kill('SIGKILL');
     }
   });
+});
+
+describe('ringlog events', () => {
+  it('prints a file log topic as JSON lines, --from and --limit, read-only; bad usage exits 2', async () => {
+    const dir = dirs.make('cli-events-file');
+    const log = await openEventLog({ backend: 'file', dir });
+    for (let i = 1; i <= 2500; i++) void log.append('jobs.build-1', { kind: 'step', payload: { i }, headers: { host: 'a' } });
+    await log.close();
+    const all = await cli(['events', 'jobs.build-1', '--backend', 'file', '--dir', dir]);
+    expect(all.code, all.stderr).toBe(0);
+    const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; kind: string; payload: { i: number }; headers: object });
+    expect(lines.map((e) => e.id)).toEqual(range(1, 2500));
+    expect(lines[0]).toMatchObject({ id: 1, kind: 'step', payload: { i: 1 }, headers: { host: 'a' } });
+    const some = await cli(['events', 'jobs.build-1', '--backend', 'file', '--dir', dir, '--from', '2000', '--limit', '3']);
+    expect(some.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([2001, 2002, 2003]);
+    // Read-only: the directory is left exactly as it was (no lock, no new file).
+    const before = fs.readdirSync(dir).sort();
+    await cli(['events', 'jobs.build-1', '--backend', 'file', '--dir', dir, '--limit', '1']);
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
+    const badTopic = await cli(['events', 'a b', '--backend', 'file', '--dir', dir]);
+    expect(badTopic.code).toBe(2);
+    expect(badTopic.stderr).toMatch(/invalid topic "a b": character " " is not allowed/);
+    const badBackend = await cli(['events', 't', '--backend', 'postgres']);
+    expect(badBackend.code).toBe(2);
+    expect(badBackend.stderr).toMatch(/option backend must be one of memory, file, sqlite, redis/);
+    const noUrl = await cli(['events', 't', '--backend', 'redis']);
+    expect(noUrl.code).toBe(2);
+    expect(noUrl.stderr).toMatch(/RINGLOG_EVENT_LOG_REDIS_URL/);
+  });
+
+  it('-f on a Redis log prints history, then what another process appends, until SIGINT; an unreachable server exits 1', async () => {
+    const serverDir = dirs.make('cli-events-redis');
+    const server = await startRedis(serverDir);
+    try {
+      const log = await openEventLog({ backend: 'redis', url: server.url });
+      for (let i = 1; i <= 5; i++) await log.append('live.topic', { kind: 'k', payload: i });
+      const child = spawn(process.execPath, [MAIN, 'events', 'live.topic', '-f', '--from', '2'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, RINGLOG_EVENT_LOG_BACKEND: 'redis', RINGLOG_EVENT_LOG_REDIS_URL: server.url },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+      try {
+        await until('the history after id 2', () => stdout.split('\n').length > 3);
+        for (let i = 6; i <= 105; i++) void log.append('live.topic', { kind: 'k', payload: i });
+        await log.flush();
+        await until('id 105', () => stdout.includes('"id":105,'));
+        child.kill('SIGINT');
+        const { code, signal } = await exited;
+        expect(signal).toBe(null);
+        expect(code).toBe(0);
+        expect(stderr).toBe('');
+        expect(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { payload: number }).payload)).toEqual(range(3, 105));
+      } finally {
+        child.kill('SIGKILL');
+        await log.close();
+      }
+      await server.stop();
+      const gone = await cli(['events', 'live.topic', '--backend', 'redis', '--url', server.url]);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toContain(`ringlog: cannot reach redis at ${server.url}`);
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  }, 60_000);
 });
 
 describe('ringlog stats', () => {

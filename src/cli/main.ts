@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { cat } from './cat.js';
 import { createRun, type Run } from './context.js';
 import { demo } from './demo.js';
+import { events, type EventsOptions } from './events.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, diag } from './output.js';
 import { collect, intOption, portOption } from './args.js';
 import { DEFAULT_BUCKETS, stats } from './stats.js';
@@ -31,7 +32,7 @@ const DEFAULT_TAIL_LINES = 10;
 
 function buildProgram(run: Run): Command {
   const program = new Command('ringlog')
-    .description('Read, check and summarise the JSONL event logs ringlog writes (a base file and its numbered segments).')
+    .description('Read, check and summarise the JSONL event logs ringlog writes (a base file and its numbered segments), and the topics of its event log.')
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .helpCommand('help [command]', 'show help for a command')
@@ -48,7 +49,8 @@ Examples:
   ringlog cat runs/s1/event_log.jsonl --type tool_call | jq .tool_name
   ringlog tail -f runs/s1
   ringlog stats runs/s1 --json
-  ringlog verify runs/s1 && echo clean`,
+  ringlog verify runs/s1 && echo clean
+  ringlog events observability.agent_events.s1 --backend redis --url redis://10.0.0.5:6379 -f`,
     );
 
   program
@@ -87,6 +89,21 @@ Examples:
     .addOption(new Option('--no-progress', 'never show a progress bar'))
     .action((base: string | undefined, opts: { quiet?: boolean; json?: boolean; progress?: boolean }) => verify(run, base, opts))
     .addHelpText('after', '\nA torn last line (a writer killed mid-line) is reported as a note and does not fail the check.');
+
+  program
+    .command('events')
+    .description("print an event-log topic's events as JSON lines (any backend: file, SQLite, Redis); with -f, then live events until interrupted")
+    .argument('<topic>', 'the topic (ASCII letters, digits, ".", "_" and "-")')
+    .option('--from <N>', 'events after id N (default 0: from the start)', intOption(0))
+    .option('--limit <K>', 'print at most K events', intOption(1))
+    .option('-f, --follow', 'then print events as they are appended (by any process) until SIGINT/SIGTERM')
+    .option('--backend <B>', 'file, sqlite or redis (default: RINGLOG_EVENT_LOG_BACKEND)')
+    .option('--dir <D>', 'the file backend\'s directory (default: RINGLOG_EVENT_LOG_DIR)')
+    .option('--sqlite-path <P>', 'the SQLite database (default: RINGLOG_EVENT_LOG_SQLITE_PATH, else <dir>/events.sqlite)')
+    .option('--url <U>', 'the Redis server, redis://host:port (default: RINGLOG_EVENT_LOG_REDIS_URL)')
+    .option('--cluster', 'the Redis server is a node of a cluster (default: RINGLOG_EVENT_LOG_REDIS_CLUSTER)')
+    .option('--key-prefix <P>', "the Redis keys' prefix (default: RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX, else ringlog:)")
+    .action((topic: string, opts: EventsOptions) => events(run, topic, opts));
 
   program
     .command('demo')
