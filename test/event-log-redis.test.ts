@@ -5,6 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -125,18 +126,17 @@ describe('Redis backend', () => {
     const s = await server();
     const log = await open(s.url, { retryTimeoutMs: 30_000 });
     const appends: Promise<number>[] = [];
-    let killed = false;
+    let restarted: Promise<void> | undefined;
     for (let i = 0; i < 3000; i++) {
       appends.push(log.append('through', { kind: 'k', payload: i }));
       if (i % 100 === 99) await sleep(5);
       if (i === 1500) {
         // Mid-stream, batches in flight: the server dies (its AOF holds what it acknowledged).
         await s.stop('SIGKILL');
-        killed = true;
-        setTimeout(() => void s.restart(), 300);
+        restarted = sleep(300).then(() => s.restart());
       }
     }
-    expect(killed).toBe(true);
+    await restarted;
     const ids = await Promise.all(appends);
     await log.flush();
     for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]!);
@@ -188,7 +188,14 @@ describe('Redis backend', () => {
     expect(await log.append('held', { kind: 'k', payload: 'before' })).toBe(1);
     // The server stops answering, with the append sent: its fate is the server's to tell.
     void rawCommand(s.port, 'DEBUG SLEEP 5', 10_000).catch(() => undefined);
-    await sleep(50);
+    // Only once it is asleep (a PING goes unanswered) is the append sent.
+    for (;;) {
+      const answered = await rawCommand(s.port, 'PING', 100).then(
+        () => true,
+        () => false,
+      );
+      if (!answered) break;
+    }
     const held = log.append('held', { kind: 'k', payload: 'in flight' });
     await sleep(50);
     await s.stop('SIGKILL');
@@ -206,19 +213,66 @@ describe('Redis backend', () => {
     expect((await readAll(log, 'held')).map((e) => e.payload)).toEqual(['before', 'in flight']);
   }, 30_000);
 
-  it('the append script run twice with one batch number appends once and answers the same first id', async () => {
+  it('the append script: a batch number seen before appends nothing and answers the same first id; batches apply in number order only', async () => {
     const s = await server();
     const { APPEND_SCRIPT, topicKeys } = await import('../dist/src/event-log/redis-keys.js');
-    const k = topicKeys('p:', 'twice', 'w1');
-    const run = (): string => execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, '7', '60000', '2', 'a1{}5b2{}6', '1,1,2,1,1,1,2,1'], { encoding: 'utf8' }).trim();
-    expect(run()).toBe('1');
-    expect(run()).toBe('1');
+    const k = topicKeys('p:', 'order', 'w1');
+    // One event per batch: kind `kind`, payload `payload`, headers {}, at 5.
+    const run = (batch: number, floor: number, kind: string, payload: string): string =>
+      execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, String(batch), '60000', '1', `${kind}${payload}{}5`, `${kind.length},${payload.length},2,1,`, String(floor)], { encoding: 'utf8' }).trim();
+    expect(run(2, 1, 'b', '2')).toMatch(/^RINGLOG_EARLY batch 2 waits for batch 1/);
+    expect(run(1, 1, 'a', '1')).toBe('1');
+    expect(run(1, 1, 'a', '1')).toBe('1');
+    expect(run(2, 1, 'b', '2')).toBe('2');
+    // Batch 3 given up by its writer (floor 4): batch 4 goes, and 3 can no longer.
+    expect(run(4, 4, 'd', '4')).toBe('3');
+    expect(run(3, 3, 'c', '3')).toMatch(/^RINGLOG_GIVEN_UP batch 3/);
+    expect(execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, '5', '60000', '1', 'e5{}5', '1,1,2,9', '5'], { encoding: 'utf8' }).trim()).toMatch(/^RINGLOG_BAD_BATCH/);
     const log = await open(s.url, { keyPrefix: 'p:' });
-    expect((await readAll(log, 'twice')).map((e) => [e.id, e.kind, e.payload])).toEqual([
+    expect((await readAll(log, 'order')).map((e) => [e.id, e.kind, e.payload])).toEqual([
       [1, 'a', 1],
       [2, 'b', 2],
+      [3, 'd', 4],
     ]);
-    expect(await log.latest('twice')).toBe(2);
+    expect(await log.latest('order')).toBe(3);
+  }, 30_000);
+
+  it('a batch that ran but whose reply was lost is sent again and answered with its ids, not appended twice', async () => {
+    const s = await server();
+    // A proxy between the log and the server that, when told, closes the connection instead of
+    // passing on the next reply: the append ran, the client never hears it.
+    let cutNextReply = false;
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(s.port, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.on('data', (d) => upstream.write(d));
+      upstream.on('data', (d) => {
+        if (cutNextReply) {
+          cutNextReply = false;
+          client.destroy();
+          upstream.destroy();
+        } else client.write(d);
+      });
+      for (const sock of [client, upstream]) sock.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const log = await open(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, { retryTimeoutMs: 20_000 });
+      expect(await log.append('reply', { kind: 'k', payload: 'a' })).toBe(1);
+      cutNextReply = true;
+      expect(await log.append('reply', { kind: 'k', payload: 'b' })).toBe(2);
+      expect(await log.append('reply', { kind: 'k', payload: 'c' })).toBe(3);
+      await log.flush();
+      expect((await readAll(log, 'reply')).map((e) => [e.id, e.payload])).toEqual([
+        [1, 'a'],
+        [2, 'b'],
+        [3, 'c'],
+      ]);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
   }, 30_000);
 
   it('a subscription rides out a server restart: no gap, no duplicate', async () => {
@@ -294,7 +348,7 @@ describe('Redis backend', () => {
     for (const [args, durability] of cases) {
       const s = await server(args);
       const d = await (await open(s.url)).describe();
-      expect(d.server).toMatchObject({ version: expect.stringMatching(/^7\./), mode: 'standalone' });
+      expect(d.server).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+/), mode: 'standalone' });
       expect(d.durability).toMatch(durability);
     }
   }, 30_000);

@@ -9,8 +9,9 @@
 //   <prefix>{<topic>}:last            the last id ever given: ids never go back, even after the
 //                                     stream is trimmed empty or the server restarts (AOF)
 //   <prefix>{<topic>}:cursors         hash: consumer name -> acknowledged id
-//   <prefix>{<topic>}:writer:<writer> hash: batch number -> first id of that batch, for one log
-//                                     instance; a retried batch is not appended twice. Expires a
+//   <prefix>{<topic>}:writer:<writer> hash: batch number -> first id of that batch, and `next`, the
+//                                     batch expected next, for one log instance: a retried batch
+//                                     is not appended twice, and batches apply in order. Expires a
 //                                     day after its last append.
 
 export interface TopicKeys {
@@ -30,42 +31,56 @@ export const WRITER_WINDOW = 64;
 /** A writer's batch numbers outlive any retry by far, then go (1 day, in ms). */
 export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
 // Each script starts with `#!lua`: Redis (7.0+) then knows it writes before running it, so on a
-// replica or over maxmemory it is refused whole instead of failing half way (Redis does not roll a
-// script back), and on a cluster every key it touches must be among KEYS.
+// replica, over maxmemory or after a disk error it is refused whole instead of failing half way
+// (Redis does not roll a script back); on a cluster its keys must share a slot, which the hash
+// tag makes so.
 
 /**
  * KEYS: events, last, writer. ARGV: batch number, writer TTL (ms), event count, the events' fields
- * (kind, payload, headers, at of each, in that order) concatenated, and their byte lengths, comma
- * separated. One argument for the whole batch instead of four per event: the client then writes a
- * batch to its socket in a few writes rather than thousands (measured: node-redis's per-argument
- * writes took a third of the process's time at 20,000 events/s). Returns the first id of the
- * batch. The counter is read first and stored last: a failing XADD leaves no gap and no id spent.
+ * (kind, payload, headers, at of each, in that order) concatenated, their byte lengths (comma
+ * separated), and the floor: the writer's oldest batch it has not given up on. One argument for the
+ * whole batch instead of four per event: the client then writes a batch to its socket in a few
+ * writes rather than thousands (measured: node-redis's per-argument writes took a third of the
+ * process's time at 20,000 events/s).
+ *
+ * Returns the first id of the batch. A batch number seen before is answered with the first id it
+ * got then (a retry appends nothing). A writer's batches are applied in number order only: the
+ * writer's hash keeps `next`, raised to the floor (batches below it were given up: they never
+ * ran), and a batch above it is refused with RINGLOG_EARLY, to be sent again once the ones
+ * before it are settled, so ids follow the writer's call order even when batches are sent again
+ * behind later ones. The whole batch is parsed before the first XADD and the counter is stored
+ * last: Redis does not roll a script back, and a batch that stopped half way would leave entries
+ * above the counter.
  */
 export const APPEND_SCRIPT = `#!lua
-local batch = ARGV[1]
-local done = redis.call('HGET', KEYS[3], batch)
+local batch = tonumber(ARGV[1])
+local done = redis.call('HGET', KEYS[3], ARGV[1])
 if done then return tonumber(done) end
-local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+local expected = tonumber(redis.call('HGET', KEYS[3], 'next') or '1')
+local floor = tonumber(ARGV[6])
+if floor > expected then expected = floor end
+if batch < expected then return redis.error_reply('RINGLOG_GIVEN_UP batch ' .. ARGV[1] .. ' was given up by its writer') end
+if batch > expected then return redis.error_reply('RINGLOG_EARLY batch ' .. ARGV[1] .. ' waits for batch ' .. expected) end
 local count = tonumber(ARGV[3])
 local blob = ARGV[4]
-local nextLength = string.gmatch(ARGV[5], '%d+')
+local fields = {}
 local pos = 1
-local function field()
-  local len = tonumber(nextLength())
-  local v = string.sub(blob, pos, pos + len - 1)
-  pos = pos + len
-  return v
+for len in string.gmatch(ARGV[5], '%d+') do
+  local n = tonumber(len)
+  fields[#fields + 1] = string.sub(blob, pos, pos + n - 1)
+  pos = pos + n
 end
+if #fields ~= count * 4 or pos ~= #blob + 1 then
+  return redis.error_reply('RINGLOG_BAD_BATCH batch ' .. ARGV[1] .. ' does not parse')
+end
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
 for i = 1, count do
-  local kind = field()
-  local payload = field()
-  local headers = field()
-  local at = field()
-  redis.call('XADD', KEYS[1], string.format('%d-0', n + i), 'kind', kind, 'payload', payload, 'headers', headers, 'at', at)
+  local f = (i - 1) * 4
+  redis.call('XADD', KEYS[1], string.format('%d-0', n + i), 'kind', fields[f + 1], 'payload', fields[f + 2], 'headers', fields[f + 3], 'at', fields[f + 4])
 end
 redis.call('SET', KEYS[2], string.format('%d', n + count))
-redis.call('HSET', KEYS[3], batch, string.format('%d', n + 1))
-redis.call('HDEL', KEYS[3], string.format('%d', tonumber(batch) - ${WRITER_WINDOW}))
+redis.call('HSET', KEYS[3], ARGV[1], string.format('%d', n + 1), 'next', string.format('%d', batch + 1))
+redis.call('HDEL', KEYS[3], string.format('%d', batch - ${WRITER_WINDOW}))
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return n + 1
 `;

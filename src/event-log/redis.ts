@@ -25,8 +25,9 @@ const BATCH_CHARS = 1024 * 1024;
 /** Batches of one topic in flight at once: enough to keep a loopback connection busy, well under
  *  the WRITER_WINDOW of batch numbers the server remembers per writer. */
 const MAX_IN_FLIGHT = 4;
-/** A blocked XREAD returns after this long with nothing, so a subscription notices a dead
- *  connection even when no event comes. */
+/** A blocked XREAD returns after this long with nothing, and the loop looks again, so no read
+ *  waits on the server for ever. (A peer that vanished without a word is found by the socket's
+ *  TCP keepalive, which node-redis turns on.) */
 const BLOCK_MS = 5000;
 /** Reconnection backoff after the log is open: doubling from 50 ms, capped at 500 ms, so a server
  *  back from a restart is found within half a second (a connection attempt is cheap). */
@@ -80,8 +81,16 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
     state.lastError = err;
   };
   if (o.cluster) {
+    // The nodes the client discovers get `defaults` only, not what the URL says: its user, password
+    // and TLS go there too, or every node but the first would refuse (NOAUTH) or speak plain text.
+    const u = new URL(o.url);
+    const auth = {
+      ...(u.username !== '' ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password !== '' ? { password: decodeURIComponent(u.password) } : {}),
+    };
+    const nodeSocket = u.protocol === 'rediss:' ? { ...socket, tls: true as const } : socket;
     const make = (): Connection => {
-      const c = redis.createCluster({ rootNodes: [{ url: o.url }], defaults: { socket, disableOfflineQueue } });
+      const c = redis.createCluster({ rootNodes: [{ url: o.url }], defaults: { ...auth, socket: nodeSocket, disableOfflineQueue } });
       c.on('error', onError);
       return {
         send: (key, ro, args) => c.sendCommand(key, ro, args) as Promise<never>,
@@ -197,14 +206,16 @@ function asLogError(err: unknown, what: string, topic?: string): EventLogError {
  * (the script did nothing: it is refused whole, see redis-keys.ts); 'unsent': it never left this
  * process (the client was offline, or the server was still loading its data), so it did not run
  * and may be sent again; 'unknown': the connection broke while it was on its way or its reply
- * was, so only the server can tell; 'closed': the log is closing.
+ * was, so only the server can tell; 'closed': the log is closing; 'early': an append batch came
+ * before an earlier one of its writer (APPEND_SCRIPT), not run, to be sent again after it.
  */
-type Outcome = 'answered' | 'unsent' | 'unknown' | 'closed';
+type Outcome = 'answered' | 'unsent' | 'unknown' | 'closed' | 'early';
 
 function outcomeOf(redis: RedisModule, err: unknown): Outcome {
   if (err instanceof redis.ClientClosedError) return 'closed';
   if (err instanceof redis.ClientOfflineError) return 'unsent';
   if (err instanceof redis.ErrorReply) {
+    if (err.message.startsWith('RINGLOG_EARLY')) return 'early';
     // A server restarting answers LOADING until its AOF is replayed; a cluster in a failover,
     // CLUSTERDOWN or TRYAGAIN: the command did not run, and will once it is back.
     return /^(LOADING|CLUSTERDOWN|TRYAGAIN|BUSY|MASTERDOWN)\b/.test(err.message) ? 'unsent' : 'answered';
@@ -216,6 +227,9 @@ function outcomeOf(redis: RedisModule, err: unknown): Outcome {
 interface Waiting {
   readonly event: PreparedEvent;
   readonly chars: number;
+  /** Its place among this topic's appends: flush() waits for those made before it was called. */
+  readonly seq: number;
+  settled: boolean;
   resolve(id: number): void;
   reject(err: EventLogError): void;
 }
@@ -223,12 +237,48 @@ interface Waiting {
 interface Batch {
   readonly number: number;
   readonly items: Waiting[];
+  /** The script's arguments but the last (the floor, known only when it is sent). */
   readonly args: (string | Buffer)[];
   /** It may have run: the connection broke while it or its reply was on the way. */
   unknown: boolean;
+  settled: boolean;
 }
 
-/** Appends of one topic: queued in call order, sent in numbered batches, several in flight. */
+/**
+ * Entries in the order they were made, settled in any order: what the oldest unsettled one is,
+ * in O(1) amortised (settled entries at the front are dropped as they come).
+ */
+class Unsettled<T extends { settled: boolean }> {
+  #items: T[] = [];
+  #head = 0;
+
+  add(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** The oldest entry not settled yet, if any. */
+  oldest(): T | undefined {
+    const items = this.#items;
+    while (this.#head < items.length && items[this.#head]!.settled) this.#head++;
+    if (this.#head === items.length) {
+      items.length = 0;
+      this.#head = 0;
+      return undefined;
+    }
+    if (this.#head > 4096 && this.#head * 2 > items.length) {
+      items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return items[this.#head];
+  }
+}
+
+/**
+ * Appends of one topic: queued in call order, sent in numbered batches, several in flight. The
+ * server applies a writer's batches in number order only (APPEND_SCRIPT refuses one that comes
+ * early, and is told which earlier ones the writer gave up on), so ids follow call order even
+ * when a batch has to be sent again behind later ones.
+ */
 class TopicWriter {
   readonly #log: RedisEventLog;
   readonly topic: string;
@@ -236,16 +286,17 @@ class TopicWriter {
   /** Appends not yet in a batch: [#head, length) of #queue (an index, not shift(): O(1) per take). */
   #queue: Waiting[] = [];
   #head = 0;
+  #nextSeq = 0;
+  readonly #unsettled = new Unsettled<Waiting>();
+  readonly #openBatches = new Unsettled<Batch>();
+  #marks: { seq: number; resolve(): void }[] = [];
   #inFlight = 0;
   #nextBatch = 1;
-  /** Batches whose connection failed: re-sent in order, one at a time, before anything new. */
+  /** Batches to send again, in number order, one at a time, before anything new. */
   #retrying: Batch[] = [];
   #recovering = false;
   #recoveryRunning = false;
-  /** When the connection was found lost (the retry timeout counts from it). */
-  #lostAt = 0;
   #scheduled = false;
-  readonly #idle: (() => void)[] = [];
 
   constructor(log: RedisEventLog, topic: string, keys: TopicKeys) {
     this.#log = log;
@@ -254,20 +305,20 @@ class TopicWriter {
   }
 
   get busy(): boolean {
-    return this.#head < this.#queue.length || this.#inFlight > 0 || this.#recovering;
+    return this.#unsettled.oldest() !== undefined || this.#recovering;
   }
 
   add(event: PreparedEvent): Promise<number> {
     return new Promise((resolve, reject) => {
-      if (this.#recovering && Date.now() - this.#lostAt >= this.#log.retryTimeoutMs) {
+      if (this.#log.lostFor() >= this.#log.retryTimeoutMs) {
         // The server has been gone too long: appends fail at once rather than pile up.
-        const err = new EventLogError(EventLogErrorCode.IO, `ringlog: cannot append to ${this.topic}: the connection to redis has been lost for more than ${this.#log.retryTimeoutMs} ms`, { topic: this.topic });
-        this.#log.failedAppends++;
-        this.#log.firstFailure ??= err;
-        reject(err);
+        this.#log.countFailures(1, this.#goneError());
+        reject(this.#goneError());
         return;
       }
-      this.#queue.push({ event, chars: event.payloadJson.length + event.headersJson.length + event.kind.length, resolve, reject });
+      const w: Waiting = { event, chars: event.payloadJson.length + event.headersJson.length + event.kind.length, seq: this.#nextSeq++, settled: false, resolve, reject };
+      this.#queue.push(w);
+      this.#unsettled.add(w);
       if (!this.#scheduled) {
         this.#scheduled = true;
         // Appends made in the same turn of the loop go in one batch.
@@ -279,10 +330,16 @@ class TopicWriter {
     });
   }
 
-  /** Resolves once nothing of this topic is queued or in flight. */
+  /** Resolves once every append made before the call has settled (later ones are not waited for). */
   settled(): Promise<void> {
-    if (!this.busy) return Promise.resolve();
-    return new Promise((r) => this.#idle.push(r));
+    const seq = this.#nextSeq;
+    if (this.#settledBelow(seq)) return Promise.resolve();
+    return new Promise((resolve) => this.#marks.push({ seq, resolve }));
+  }
+
+  #settledBelow(seq: number): boolean {
+    const oldest = this.#unsettled.oldest();
+    return oldest === undefined || oldest.seq >= seq;
   }
 
   #pump(): void {
@@ -295,20 +352,30 @@ class TopicWriter {
         chars += w.chars;
         items.push(w);
       }
-      if (this.#head === queue.length) {
-        queue.length = 0;
-        this.#head = 0;
-      } else if (this.#head > 4096 && this.#head * 2 > queue.length) {
-        // Taken entries are let go of in chunks, so a long queue does not hold them all.
-        queue.splice(0, this.#head);
-        this.#head = 0;
-      }
+      this.#compactQueue();
       const number = this.#nextBatch++;
       const [blob, lengths] = packBatch(items.map((w) => w.event));
-      const args: (string | Buffer)[] = [String(number), String(WRITER_TTL_MS), String(items.length), blob, lengths];
-      void this.#send({ number, items, args, unknown: false });
+      const batch: Batch = { number, items, args: [String(number), String(WRITER_TTL_MS), String(items.length), blob, lengths], unknown: false, settled: false };
+      this.#openBatches.add(batch);
+      void this.#send(batch);
     }
-    this.#maybeIdle();
+  }
+
+  #compactQueue(): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      // Taken entries are let go of in chunks, so a long queue does not hold them all.
+      this.#queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** The batch's script call, with the floor: the oldest batch of this writer not given up on. */
+  #append(batch: Batch): Promise<number> {
+    const floor = this.#openBatches.oldest()?.number ?? batch.number;
+    return this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], [...batch.args, String(floor)]).then(Number);
   }
 
   async #send(batch: Batch): Promise<void> {
@@ -317,15 +384,13 @@ class TopicWriter {
       this.#resolve(batch, await this.#append(batch));
     } catch (err) {
       const outcome = this.#log.outcome(err);
-      if (outcome === 'unsent' || outcome === 'unknown') {
+      if (outcome === 'answered' || outcome === 'closed') {
+        this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
+      } else {
+        // 'unsent', 'unknown', 'early': again, in order, once nothing is in flight.
         if (outcome === 'unknown') batch.unknown = true;
         this.#retrying.push(batch);
-        if (!this.#recovering) {
-          this.#recovering = true;
-          this.#lostAt = Date.now();
-        }
-      } else {
-        this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
+        this.#recovering = true;
       }
     } finally {
       this.#inFlight--;
@@ -337,18 +402,15 @@ class TopicWriter {
     }
   }
 
-  #append(batch: Batch): Promise<number> {
-    return this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], batch.args).then(Number);
-  }
-
   /**
-   * The connection failed under some batches. They are sent again in order, under the same
-   * numbers (a number the server has seen is answered with the first id it gave then, so nothing
-   * is appended twice), until the server answers. A batch that may have reached the server before
-   * the connection broke ('unknown') waits for it however long it takes: only the server can say
-   * whether it holds its events, and failing it would count events the log may have as lost. The
-   * others, and appends made meanwhile, fail once the connection has been gone retryTimeoutMs:
-   * they certainly did not run.
+   * Some batches must be sent again: the connection failed under them, or the server refused
+   * them for coming before an earlier one. They go again in order, one at a time, under the same
+   * numbers: a number the server has seen is answered with the first id it gave then, so nothing
+   * is appended twice. A batch that may have reached the server before the connection broke
+   * ('unknown') waits for it however long it takes: only the server can say whether it holds its
+   * events, and failing it would count events the log may have as lost. The others, and appends
+   * made meanwhile, fail once the connection has been gone retryTimeoutMs: they certainly did
+   * not run. close() ends the wait.
    */
   async #recover(): Promise<void> {
     this.#recoveryRunning = true;
@@ -363,15 +425,25 @@ class TopicWriter {
           } catch (err) {
             const outcome = this.#log.outcome(err);
             if (outcome === 'unknown') batch.unknown = true;
-            if (outcome === 'answered' || (outcome === 'closed' && !batch.unknown)) {
-              this.#retrying.shift();
-              this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
-              continue;
-            }
             if (outcome === 'closed') {
               this.#retrying.shift();
-              this.#fail(batch, new EventLogError(EventLogErrorCode.IO, `ringlog: the redis event log was closed while the connection was down; ${batch.items.length} append(s) to ${this.topic} may or may not be in the log`, { topic: this.topic, cause: err }));
+              this.#fail(batch, batch.unknown ? this.#closedUnknownError(batch, err) : asLogError(err, `cannot append to ${this.topic}`, this.topic));
               continue;
+            }
+            if (outcome === 'answered') {
+              if (!batch.unknown) {
+                this.#retrying.shift();
+                this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
+                continue;
+              }
+              // It may have run before: the server's record of its number says.
+              const known = await this.#askServer(batch);
+              if (known !== 'keep-waiting') {
+                this.#retrying.shift();
+                if (known === null) this.#fail(batch, asLogError(err, `cannot append to ${this.topic}`, this.topic));
+                else this.#resolve(batch, known);
+                continue;
+              }
             }
             break;
           }
@@ -379,7 +451,7 @@ class TopicWriter {
           this.#resolve(batch, first);
         }
         if (this.#retrying.length === 0) break;
-        if (Date.now() - this.#lostAt >= this.#log.retryTimeoutMs) this.#giveUp();
+        if (this.#log.lostFor() >= this.#log.retryTimeoutMs) this.#giveUp();
         await new Promise((r) => setTimeout(r, RECONNECT_MIN_MS));
       }
       this.#recovering = false;
@@ -389,10 +461,25 @@ class TopicWriter {
     this.#pump();
   }
 
+  /**
+   * An 'unknown' batch the server now refuses before running it (out of memory, a disk error): was
+   * it appended the first time? Its number in the writer's hash says (null: it was not). A server
+   * that turned read-only (a failover) may be a replica behind its old master: it cannot tell.
+   */
+  async #askServer(batch: Batch): Promise<number | null | 'keep-waiting'> {
+    try {
+      const v = await this.#log.send<string | null>(this.keys.writer, true, ['HGET', this.keys.writer, String(batch.number)]);
+      const role = await this.#log.send<unknown>(this.keys.writer, true, ['ROLE']);
+      if (Array.isArray(role) && role[0] !== 'master') return 'keep-waiting';
+      return v === null || v === undefined ? null : Number(v);
+    } catch {
+      return 'keep-waiting';
+    }
+  }
+
   /** The connection has been gone retryTimeoutMs: what certainly did not run fails, queued appends too. */
   #giveUp(): void {
-    const why = `the connection to redis was lost and did not come back within ${this.#log.retryTimeoutMs} ms`;
-    const err = new EventLogError(EventLogErrorCode.IO, `ringlog: cannot append to ${this.topic}: ${why}`, { topic: this.topic });
+    const err = this.#goneError();
     const keep: Batch[] = [];
     for (const b of this.#retrying) {
       if (b.unknown) keep.push(b);
@@ -405,18 +492,36 @@ class TopicWriter {
     if (queued.length > 0) this.#failItems(queued, err);
   }
 
+  #goneError(): EventLogError {
+    return new EventLogError(EventLogErrorCode.IO, `ringlog: cannot append to ${this.topic}: the connection to redis has been lost for more than ${this.#log.retryTimeoutMs} ms`, { topic: this.topic });
+  }
+
+  #closedUnknownError(batch: Batch, cause: unknown): EventLogError {
+    return new EventLogError(EventLogErrorCode.IO, `ringlog: the redis event log was closed while the connection was down; ${batch.items.length} append(s) to ${this.topic} may or may not be in the log`, { topic: this.topic, cause });
+  }
+
   #resolve(batch: Batch, first: number): void {
-    for (let i = 0; i < batch.items.length; i++) batch.items[i]!.resolve(first + i);
+    batch.settled = true;
+    for (let i = 0; i < batch.items.length; i++) {
+      const w = batch.items[i]!;
+      w.settled = true;
+      w.resolve(first + i);
+    }
+    this.#settledSome();
   }
 
   #fail(batch: Batch, err: EventLogError): void {
+    batch.settled = true;
     this.#failItems(batch.items, err);
   }
 
   #failItems(items: Waiting[], err: EventLogError): void {
-    this.#log.failedAppends += items.length;
-    this.#log.firstFailure ??= err;
-    for (const w of items) w.reject(err);
+    this.#log.countFailures(items.length, err);
+    for (const w of items) {
+      w.settled = true;
+      w.reject(err);
+    }
+    this.#settledSome();
   }
 
   /** The log is closing for good: what was never sent fails. */
@@ -424,13 +529,17 @@ class TopicWriter {
     const queued = this.#queue.slice(this.#head);
     this.#queue = [];
     this.#head = 0;
-    for (const w of queued) w.reject(err);
-    this.#maybeIdle();
+    if (queued.length > 0) this.#failItems(queued, err);
   }
 
-  #maybeIdle(): void {
-    if (this.busy) return;
-    for (const r of this.#idle.splice(0)) r();
+  #settledSome(): void {
+    if (this.#marks.length === 0) return;
+    const keep: { seq: number; resolve(): void }[] = [];
+    for (const m of this.#marks) {
+      if (this.#settledBelow(m.seq)) m.resolve();
+      else keep.push(m);
+    }
+    this.#marks = keep;
   }
 }
 
@@ -449,9 +558,12 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   readonly #shas = new Map<string, string>();
   #closed = false;
   closing = false;
+  #closePromise: Promise<void> | undefined;
   /** Appends that failed since the last flush(), and the first failure among them. */
-  failedAppends = 0;
-  firstFailure: EventLogError | undefined;
+  #failedAppends = 0;
+  #firstFailure: EventLogError | undefined;
+  /** When commands started failing for want of a connection; 0 while the server answers. */
+  #lostAt = 0;
   readonly retryTimeoutMs: number;
 
   constructor(redis: RedisModule, conn: Connection, o: RedisEventLogOptions, server: ServerInfo) {
@@ -466,6 +578,34 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     return outcomeOf(this.#redis, err);
   }
 
+  /** How long the server has been out of reach (0: it answers). One clock for every topic. */
+  lostFor(): number {
+    return this.#lostAt === 0 ? 0 : Date.now() - this.#lostAt;
+  }
+
+  countFailures(n: number, err: EventLogError): void {
+    this.#failedAppends += n;
+    this.#firstFailure ??= err;
+  }
+
+  /** A command on the log's connection; the outage clock starts at a lost connection and stops at any reply. */
+  async send<T>(key: string, readonly: boolean, args: (string | Buffer)[]): Promise<T> {
+    try {
+      const reply = await this.#conn.send<T>(key, readonly, args);
+      this.#lostAt = 0;
+      return reply;
+    } catch (err) {
+      const outcome = this.outcome(err);
+      if (outcome === 'unsent' || outcome === 'unknown') {
+        if (this.#lostAt === 0) this.#lostAt = Date.now();
+      } else {
+        // The server answered (an error reply): it is there.
+        this.#lostAt = 0;
+      }
+      throw err;
+    }
+  }
+
   #keys(topic: string): TopicKeys {
     return topicKeys(this.#o.keyPrefix, topic, this.#writerId);
   }
@@ -476,10 +616,10 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     if (sha === undefined) this.#shas.set(source, (sha = createHash('sha1').update(source).digest('hex')));
     const argv = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#conn.send(keys[0]!, false, ['EVALSHA', sha, ...argv]);
+      return await this.send(keys[0]!, false, ['EVALSHA', sha, ...argv]);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return this.#conn.send(keys[0]!, false, ['EVAL', source, ...argv]);
+      return this.send(keys[0]!, false, ['EVAL', source, ...argv]);
     }
   }
 
@@ -506,10 +646,10 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     await Promise.all([...this.#writers.values()].map((w) => w.settled()));
     const written = [...this.#written];
     this.#written.clear();
-    const failed = this.failedAppends;
-    const first = this.firstFailure;
-    this.failedAppends = 0;
-    this.firstFailure = undefined;
+    const failed = this.#failedAppends;
+    const first = this.#firstFailure;
+    this.#failedAppends = 0;
+    this.#firstFailure = undefined;
     if (waitsForAof(this.#server) && written.length > 0) await this.#waitAof(written);
     if (failed > 0) {
       throw new EventLogError(EventLogErrorCode.IO, `ringlog: ${failed} append(s) to redis failed since the last flush: ${first?.message ?? 'unknown cause'}`, { cause: first, ...(first?.topic !== undefined ? { topic: first.topic } : {}) });
@@ -526,7 +666,7 @@ export class RedisEventLog implements EventLog, PreparedAppender {
       const key = this.#keys(topic).events;
       let reply: unknown;
       try {
-        reply = await this.#conn.send(key, false, ['WAITAOF', '1', '0', String(this.#o.retryTimeoutMs)]);
+        reply = await this.send(key, false, ['WAITAOF', '1', '0', String(this.#o.retryTimeoutMs)]);
       } catch (err) {
         throw asLogError(err, `cannot wait for the server to fsync ${topic}`, topic);
       }
@@ -542,14 +682,14 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     const after = checkFrom(from);
     checkLimit(limit);
     if (this.#closed) return Promise.reject(closedError(this.backend));
-    return this.#range(this.#conn, name, after, limit);
+    return this.#range(name, after, limit);
   }
 
-  async #range(conn: Connection, topic: string, after: number, limit: number): Promise<LogEvent[]> {
+  async #range(topic: string, after: number, limit: number): Promise<LogEvent[]> {
     const key = this.#keys(topic).events;
     let reply: unknown;
     try {
-      reply = await conn.send(key, true, ['XRANGE', key, `(${after}-0`, '+', 'COUNT', String(limit)]);
+      reply = await this.send(key, true, ['XRANGE', key, `(${after}-0`, '+', 'COUNT', String(limit)]);
     } catch (err) {
       throw asLogError(err, `cannot read ${topic}`, topic);
     }
@@ -566,12 +706,19 @@ export class RedisEventLog implements EventLog, PreparedAppender {
   async subscriptionConnection(): Promise<Connection> {
     const c = this.#conn.duplicate();
     this.#subscriptions.add(c);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await c.connect();
+      // The client would keep trying to connect while the server is away: bounded like an append.
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no connection within ${this.retryTimeoutMs} ms`)), this.retryTimeoutMs);
+      });
+      await Promise.race([c.connect(), timeout]);
     } catch (err) {
       this.#subscriptions.delete(c);
       c.destroy();
       throw asLogError(err, 'cannot open a connection for a subscription');
+    } finally {
+      clearTimeout(timer);
     }
     return c;
   }
@@ -625,7 +772,7 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     if (this.#closed) throw closedError(this.backend);
     const key = this.#keys(name).cursors;
     try {
-      const v = await this.#conn.send<string | null>(key, true, ['HGET', key, consumer]);
+      const v = await this.send<string | null>(key, true, ['HGET', key, consumer]);
       return v === null || v === undefined ? null : Number(v);
     } catch (err) {
       throw asLogError(err, `cannot read the cursor of ${consumer} on ${name}`, name);
@@ -640,7 +787,7 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     if (this.#closed) throw closedError(this.backend);
     const key = this.#keys(name).last;
     try {
-      const v = await this.#conn.send<string | null>(key, true, ['GET', key]);
+      const v = await this.send<string | null>(key, true, ['GET', key]);
       const n = v === null || v === undefined ? 0 : Number(v);
       return n === 0 ? null : n;
     } catch (err) {
@@ -671,7 +818,7 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     try {
       for (const topic of this.#writers.keys()) {
         const k = this.#keys(topic);
-        for (const key of [k.events, k.last, k.cursors]) sizeBytes += Number((await this.#conn.send<number | null>(key, true, ['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) ?? 0);
+        for (const key of [k.events, k.last, k.cursors]) sizeBytes += Number((await this.send<number | null>(key, true, ['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) ?? 0);
       }
     } catch (err) {
       throw asLogError(err, 'cannot measure the log');
@@ -688,21 +835,36 @@ export class RedisEventLog implements EventLog, PreparedAppender {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed || this.closing) return;
+  /**
+   * Waits for every append made so far, at most retryTimeoutMs (appends waiting for a server that
+   * is gone fail then, those that may have run with "may or may not be in the log"), then ends
+   * subscriptions and the connection. Later calls reject with ERR_RINGLOG_EVENT_LOG_CLOSED.
+   */
+  close(): Promise<void> {
+    this.#closePromise ??= this.#close();
+    return this.#closePromise;
+  }
+
+  async #close(): Promise<void> {
     this.closing = true;
-    try {
-      await Promise.all([...this.#writers.values()].map((w) => w.settled()));
-    } finally {
-      this.#closed = true;
-      for (const c of this.#subscriptions) c.destroy();
-      this.#subscriptions.clear();
-      for (const w of this.#writers.values()) w.abandon(closedError(this.backend));
+    const settled = Promise.all([...this.#writers.values()].map((w) => w.settled()));
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([settled.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.retryTimeoutMs)))]);
+    clearTimeout(timer);
+    this.#closed = true;
+    for (const c of this.#subscriptions) c.destroy();
+    this.#subscriptions.clear();
+    for (const w of this.#writers.values()) w.abandon(closedError(this.backend));
+    if (inTime) {
       try {
         await this.#conn.close();
       } catch {
         this.#conn.destroy();
       }
+    } else {
+      // Batches still waiting: with the connection gone, each fails as the client says it closed.
+      this.#conn.destroy();
+      await settled;
     }
   }
 }
@@ -819,6 +981,8 @@ class RedisSubscription {
         // History: one page at a time, on the log's own connection.
         const page = await this.#log.readRange(this.#topic, this.#fetched, this.#log.pageSize()).catch((err: unknown) => {
           if (this.#done || this.#log.closed) return [];
+          // The subscription ends with the error (and lets go of its abort listener).
+          this.#finish();
           throw err;
         });
         if (page.length > 0) this.#fetched = page[page.length - 1]!.id;
