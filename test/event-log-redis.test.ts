@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventLogError, EventLogErrorCode, EventLogSink, openEventLog, SinkError, type EventLog, type LogEvent } from '../dist/src/index.js';
 import { failure, lastJson, removeDir, runChild, runChildWithEnv, tempDir, tempDirs } from './helpers.js';
@@ -217,17 +218,30 @@ describe('Redis backend', () => {
     const s = await server();
     const { APPEND_SCRIPT, topicKeys } = await import('../dist/src/event-log/redis-keys.js');
     const k = topicKeys('p:', 'order', 'w1');
+    const client = createClient({ url: s.url });
+    await client.connect();
+    const evalScript = (args: string[]): Promise<string> =>
+      client.sendCommand(['EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, ...args]).then(
+        (v) => String(v),
+        (err: Error) => err.message,
+      );
     // One event per batch: kind `kind`, payload `payload`, headers {}, at 5.
-    const run = (batch: number, floor: number, kind: string, payload: string): string =>
-      execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, String(batch), '60000', '1', `${kind}${payload}{}5`, `${kind.length},${payload.length},2,1,`, String(floor)], { encoding: 'utf8' }).trim();
-    expect(run(2, 1, 'b', '2')).toMatch(/^RINGLOG_EARLY batch 2 waits for batch 1/);
-    expect(run(1, 1, 'a', '1')).toBe('1');
-    expect(run(1, 1, 'a', '1')).toBe('1');
-    expect(run(2, 1, 'b', '2')).toBe('2');
-    // Batch 3 given up by its writer (floor 4): batch 4 goes, and 3 can no longer.
-    expect(run(4, 4, 'd', '4')).toBe('3');
-    expect(run(3, 3, 'c', '3')).toMatch(/^RINGLOG_GIVEN_UP batch 3/);
-    expect(execFileSync('redis-cli', ['-p', String(s.port), 'EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, '5', '60000', '1', 'e5{}5', '1,1,2,9', '5'], { encoding: 'utf8' }).trim()).toMatch(/^RINGLOG_BAD_BATCH/);
+    const run = (batch: number, floor: number, kind: string, payload: string): Promise<string> =>
+      evalScript([String(batch), '60000', '1', `${kind}${payload}\u0000{}\u00005`, `${kind.length},1,`, String(floor)]);
+    try {
+      expect(await run(2, 1, 'b', '2')).toMatch(/^RINGLOG_EARLY batch 2 waits for batch 1/);
+      expect(await run(1, 1, 'a', '1')).toBe('1');
+      expect(await run(1, 1, 'a', '1')).toBe('1');
+      expect(await run(2, 1, 'b', '2')).toBe('2');
+      // Batch 3 given up by its writer (floor 4): batch 4 goes, and 3 can no longer.
+      expect(await run(4, 4, 'd', '4')).toBe('3');
+      expect(await run(3, 3, 'c', '3')).toMatch(/^RINGLOG_GIVEN_UP batch 3/);
+      // A batch whose fields do not match its lengths is refused whole.
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}5', '1,1,', '5'])).toMatch(/^RINGLOG_BAD_BATCH/);
+      expect(await evalScript(['5', '60000', '2', 'e5\u0000{}\u00005', '1,1,', '5'])).toMatch(/^RINGLOG_BAD_BATCH/);
+    } finally {
+      await client.close();
+    }
     const log = await open(s.url, { keyPrefix: 'p:' });
     expect((await readAll(log, 'order')).map((e) => [e.id, e.kind, e.payload])).toEqual([
       [1, 'a', 1],
