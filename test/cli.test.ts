@@ -63,6 +63,25 @@ function cli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult>
   });
 }
 
+interface Running {
+  readonly child: ReturnType<typeof spawn>;
+  /** What it printed so far. */
+  stdout(): string;
+  stderr(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** The CLI as a long-running child (-f), its output collected as it comes. */
+function start(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Running {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
 /** Polls until `check` holds; fails (rather than hangs) past the child deadline. */
 async function until(what: string, check: () => boolean): Promise<void> {
   const deadline = Date.now() + CHILD_TIMEOUT_MS;
@@ -206,29 +225,24 @@ describe('ringlog tail', () => {
   it('-f prints what is appended (across rotations) until SIGINT, then exits 0', async () => {
     const live = dirs.make('cli-follow');
     const liveBase = await writeSet(live, makeCorpus(50, 11));
-    const child = spawn(process.execPath, [MAIN, 'tail', '-f', '-n', '3', liveBase], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    const { child, stdout, stderr, exited } = start(['tail', '-f', '-n', '3', liveBase]);
     try {
-      await until('the first three lines', () => stdout.split('\n').length > 3);
+      await until('the first three lines', () => stdout().split('\n').length > 3);
       const more = 300;
       const sink = JsonlEventSink.open(liveBase, { mode: 'append', rotateBytes: ROTATE_BYTES });
       for (const ev of makeCorpus(more, 12)) sink.handleEvent(ev);
       await sink.close();
       const lastIndex = 50 + more - 1;
-      await until(`index ${lastIndex}`, () => stdout.includes(`{"index":${lastIndex},`));
+      await until(`index ${lastIndex}`, () => stdout().includes(`{"index":${lastIndex},`));
       expect(fs.readdirSync(live).filter((n) => n.startsWith('event_log-')).length).toBeGreaterThan(1);
       child.kill('SIGINT');
       const { code, signal } = await exited;
       expect(signal).toBe(null);
       expect(code).toBe(0);
-      expect(stderr).toBe('');
-      expect(indexesOf(stdout)).toEqual(range(47, lastIndex));
+      expect(stderr()).toBe('');
+      expect(indexesOf(stdout())).toEqual(range(47, lastIndex));
       // Lines arrive as the files hold them.
-      expect(stdout).toBe(readLines(live).raw.slice(47).map((l) => l + '\n').join(''));
+      expect(stdout()).toBe(readLines(live).raw.slice(47).map((l) => l + '\n').join(''));
     } finally {
       child.kill('SIGKILL');
     }
@@ -269,26 +283,22 @@ describe('ringlog events', () => {
     try {
       const log = await openEventLog({ backend: 'redis', url: server.url });
       for (let i = 1; i <= 5; i++) await log.append('live.topic', { kind: 'k', payload: i });
-      const child = spawn(process.execPath, [MAIN, 'events', 'live.topic', '-f', '--from', '2'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, RINGLOG_EVENT_LOG_BACKEND: 'redis', RINGLOG_EVENT_LOG_REDIS_URL: server.url },
+      const { child, stdout, stderr, exited } = start(['events', 'live.topic', '-f', '--from', '2'], {
+        ...process.env,
+        RINGLOG_EVENT_LOG_BACKEND: 'redis',
+        RINGLOG_EVENT_LOG_REDIS_URL: server.url,
       });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       try {
-        await until('the history after id 2', () => stdout.split('\n').length > 3);
+        await until('the history after id 2', () => stdout().split('\n').length > 3);
         for (let i = 6; i <= 105; i++) void log.append('live.topic', { kind: 'k', payload: i });
         await log.flush();
-        await until('id 105', () => stdout.includes('"id":105,'));
+        await until('id 105', () => stdout().includes('"id":105,'));
         child.kill('SIGINT');
         const { code, signal } = await exited;
         expect(signal).toBe(null);
         expect(code).toBe(0);
-        expect(stderr).toBe('');
-        expect(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { payload: number }).payload)).toEqual(range(3, 105));
+        expect(stderr()).toBe('');
+        expect(stdout().trim().split('\n').map((l) => (JSON.parse(l) as { payload: number }).payload)).toEqual(range(3, 105));
       } finally {
         child.kill('SIGKILL');
         await log.close();
