@@ -33,6 +33,7 @@ const BLOCK_MS = 5000;
  *  back from a restart is found within half a second (a connection attempt is cheap). */
 const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 500;
+
 /** What this backend needs of a node-redis client or cluster client. */
 interface Connection {
   send<T>(key: string, readonly: boolean, args: (string | Buffer)[]): Promise<T>;
@@ -40,7 +41,6 @@ interface Connection {
   duplicate(): Connection;
   close(): Promise<void>;
   destroy(): void;
-  readonly isReady: boolean;
 }
 
 type RedisModule = typeof import('redis');
@@ -64,9 +64,8 @@ export function safeUrl(url: string): string {
   }
 }
 
-function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened: boolean; lastError: unknown }): Connection {
+function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened: boolean }): Connection {
   const reconnectStrategy = (retries: number, cause: Error): number | Error => {
-    state.lastError = cause;
     // Before the log is open, a refused connection is the answer: open() fails with it.
     if (!state.opened) return cause;
     return Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(retries, 10));
@@ -75,11 +74,9 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
   // No offline queue: a command made while the connection is down fails at once (ClientOfflineError,
   // certainly not run), so the append path decides what waits and for how long (TopicWriter).
   const disableOfflineQueue = true;
-  // Without a listener, node-redis's 'error' events would end the process; each is kept as the
-  // cause of what fails next.
-  const onError = (err: unknown): void => {
-    state.lastError = err;
-  };
+  // Without a listener, node-redis's 'error' events would end the process. The commands that fail
+  // carry the same errors, and are what the log reports.
+  const onError = (): void => {};
   if (o.cluster) {
     // The nodes the client discovers get `defaults` only, not what the URL says: its user, password
     // and TLS go there too, or every node but the first would refuse (NOAUTH) or speak plain text.
@@ -98,9 +95,6 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
         duplicate: make,
         close: () => c.close(),
         destroy: () => c.destroy(),
-        get isReady() {
-          return c.isOpen;
-        },
       };
     };
     return make();
@@ -126,9 +120,6 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
       duplicate: make,
       close: () => c.close(),
       destroy: () => c.destroy(),
-      get isReady() {
-        return c.isReady;
-      },
     };
   };
   return make();
@@ -141,7 +132,7 @@ function connection(redis: RedisModule, o: RedisEventLogOptions, state: { opened
  */
 export async function openRedisEventLog(o: RedisEventLogOptions): Promise<EventLog> {
   const redis = await loadRedis();
-  const state = { opened: false, lastError: undefined as unknown };
+  const state = { opened: false };
   const conn = connection(redis, o, state);
   try {
     await conn.connect();
