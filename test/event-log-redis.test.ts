@@ -214,6 +214,27 @@ describe('Redis backend', () => {
     expect((await readAll(log, 'held')).map((e) => e.payload)).toEqual(['before', 'in flight']);
   }, 30_000);
 
+  it('a server gone for good: an append in flight when it died fails too, after 6 × retryTimeoutMs, as "may or may not be in the log"; flush() and close() return', async () => {
+    const s = await server(['--enable-debug-command', 'local']);
+    const log = await open(s.url, { retryTimeoutMs: 200 });
+    void rawCommand(s.port, 'DEBUG SLEEP 5', 10_000).catch(() => undefined);
+    for (;;) {
+      const answered = await rawCommand(s.port, 'PING', 100).then(
+        () => true,
+        () => false,
+      );
+      if (!answered) break;
+    }
+    const held = log.append('gone', { kind: 'k' });
+    await sleep(50);
+    await s.stop('SIGKILL');
+    const err = await failure(() => held);
+    expect(err).toBeInstanceOf(EventLogError);
+    expect((err as Error).message).toMatch(/lost for more than 1200 ms; 1 append\(s\) to gone sent before it broke may or may not be in the log/);
+    await expect(log.flush()).rejects.toMatchObject({ code: EventLogErrorCode.IO, message: expect.stringMatching(/^ringlog: 1 append\(s\) to redis failed/) });
+    await log.close();
+  }, 30_000);
+
   it('the append script: a batch number seen before appends nothing and answers the same first id; batches apply in number order only', async () => {
     const s = await server();
     const { APPEND_SCRIPT, topicKeys } = await import('../dist/src/event-log/redis-keys.js');

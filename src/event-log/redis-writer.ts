@@ -15,6 +15,13 @@ const BATCH_CHARS = 1024 * 1024;
 /** Batches of one topic in flight at once: enough to keep a loopback connection busy, well under
  *  the WRITER_WINDOW of batch numbers the server remembers per writer. */
 const MAX_IN_FLIGHT = 4;
+/**
+ * A batch that may have run waits for the server this many times retryTimeoutMs (default: a
+ * minute), then fails as "may or may not be in the log": long enough for a server to restart and
+ * replay a large append-only file, so the count stays exact through a restart; bounded, so that a
+ * server gone for good cannot hang a flush() or a shutdown.
+ */
+const UNKNOWN_WAIT_FACTOR = 6;
 
 /** What a TopicWriter needs of its log. */
 export interface WriterHost {
@@ -210,10 +217,10 @@ export class TopicWriter {
    * them for coming before an earlier one. They go again in order, one at a time, under the same
    * numbers: a number the server has seen is answered with the first id it gave then, so nothing
    * is appended twice. A batch that may have reached the server before the connection broke
-   * ('unknown') waits for it however long it takes: only the server can say whether it holds its
-   * events, and failing it would count events the log may have as lost. The others, and appends
-   * made meanwhile, fail once the connection has been gone retryTimeoutMs: they certainly did
-   * not run. close() ends the wait.
+   * ('unknown') waits for it longer (UNKNOWN_WAIT_FACTOR): only the server can say whether it
+   * holds its events, and failing it would count events the log may have as lost. The others, and
+   * appends made meanwhile, fail once the connection has been gone retryTimeoutMs: they certainly
+   * did not run. close() ends the wait.
    */
   async #recover(): Promise<void> {
     this.#recoveryRunning = true;
@@ -283,10 +290,12 @@ export class TopicWriter {
   /** The connection has been gone retryTimeoutMs: what certainly did not run fails, queued appends too. */
   #giveUp(): void {
     const err = this.#goneError();
+    const unknownToo = this.#log.lostFor() >= UNKNOWN_WAIT_FACTOR * this.#log.retryTimeoutMs;
     const keep: Batch[] = [];
     for (const b of this.#retrying) {
-      if (b.unknown) keep.push(b);
-      else this.#fail(b, err);
+      if (!b.unknown) this.#fail(b, err);
+      else if (unknownToo) this.#fail(b, this.#unknownError(b));
+      else keep.push(b);
     }
     this.#retrying = keep;
     const queued = this.#queue.slice(this.#head);
@@ -297,6 +306,14 @@ export class TopicWriter {
 
   #goneError(): EventLogError {
     return new EventLogError(EventLogErrorCode.IO, `ringlog: cannot append to ${this.topic}: the connection to redis has been lost for more than ${this.#log.retryTimeoutMs} ms`, { topic: this.topic });
+  }
+
+  #unknownError(batch: Batch): EventLogError {
+    return new EventLogError(
+      EventLogErrorCode.IO,
+      `ringlog: the connection to redis has been lost for more than ${UNKNOWN_WAIT_FACTOR * this.#log.retryTimeoutMs} ms; ${batch.items.length} append(s) to ${this.topic} sent before it broke may or may not be in the log`,
+      { topic: this.topic },
+    );
   }
 
   #closedUnknownError(batch: Batch, cause: unknown): EventLogError {
