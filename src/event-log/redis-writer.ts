@@ -122,8 +122,9 @@ export class TopicWriter {
     return new Promise((resolve, reject) => {
       if (this.#log.lostFor() >= this.#log.retryTimeoutMs) {
         // The server has been gone too long: appends fail at once rather than pile up.
-        this.#log.countFailures(1, this.#goneError());
-        reject(this.#goneError());
+        const err = this.#goneError();
+        this.#log.countFailures(1, err);
+        reject(err);
         return;
       }
       const w: Waiting = { event, chars: event.payloadJson.length + event.headersJson.length + event.kind.length, seq: this.#nextSeq++, settled: false, resolve, reject };

@@ -159,10 +159,19 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     const first = this.#firstFailure;
     this.#failedAppends = 0;
     this.#firstFailure = undefined;
-    if (waitsForAof(this.#server) && written.length > 0) await this.#waitAof(written);
+    let notFsynced: unknown;
+    if (waitsForAof(this.#server) && written.length > 0) {
+      try {
+        await this.#waitAof(written);
+      } catch (err) {
+        notFsynced = err;
+      }
+    }
+    // The count of failed appends first: it is told once, and would be lost behind the fsync's error.
     if (failed > 0) {
       throw new EventLogError(EventLogErrorCode.IO, `ringlog: ${failed} append(s) to redis failed since the last flush: ${first?.message ?? 'unknown cause'}`, { cause: first, ...(first?.topic !== undefined ? { topic: first.topic } : {}) });
     }
+    if (notFsynced !== undefined) throw notFsynced;
   }
 
   /**
