@@ -50,6 +50,21 @@ async function readAll(log: EventLog, topic: string): Promise<LogEvent[]> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Makes the server stop answering for 5 s (DEBUG SLEEP; it needs --enable-debug-command) and
+ * returns once it is asleep (a PING goes unanswered): what is sent from then on waits, unrun.
+ */
+async function putToSleep(s: RedisServer): Promise<void> {
+  void rawCommand(s.port, 'DEBUG SLEEP 5', 10_000).catch(() => undefined);
+  for (;;) {
+    const answered = await rawCommand(s.port, 'PING', 100).then(
+      () => true,
+      () => false,
+    );
+    if (!answered) return;
+  }
+}
+
 describe('Redis backend', () => {
   it('4 processes × 5,000 appends to one topic: ids 1..20,000, each event exactly once, each process in its order', async () => {
     const s = await server();
@@ -188,15 +203,7 @@ describe('Redis backend', () => {
     const log = await open(s.url, { retryTimeoutMs: 300 });
     expect(await log.append('held', { kind: 'k', payload: 'before' })).toBe(1);
     // The server stops answering, with the append sent: its fate is the server's to tell.
-    void rawCommand(s.port, 'DEBUG SLEEP 5', 10_000).catch(() => undefined);
-    // Only once it is asleep (a PING goes unanswered) is the append sent.
-    for (;;) {
-      const answered = await rawCommand(s.port, 'PING', 100).then(
-        () => true,
-        () => false,
-      );
-      if (!answered) break;
-    }
+    await putToSleep(s);
     const held = log.append('held', { kind: 'k', payload: 'in flight' });
     await sleep(50);
     await s.stop('SIGKILL');
@@ -217,14 +224,7 @@ describe('Redis backend', () => {
   it('a server gone for good: an append in flight when it died fails too, after 6 × retryTimeoutMs, as "may or may not be in the log"; flush() and close() return', async () => {
     const s = await server(['--enable-debug-command', 'local']);
     const log = await open(s.url, { retryTimeoutMs: 200 });
-    void rawCommand(s.port, 'DEBUG SLEEP 5', 10_000).catch(() => undefined);
-    for (;;) {
-      const answered = await rawCommand(s.port, 'PING', 100).then(
-        () => true,
-        () => false,
-      );
-      if (!answered) break;
-    }
+    await putToSleep(s);
     const held = log.append('gone', { kind: 'k' });
     await sleep(50);
     await s.stop('SIGKILL');

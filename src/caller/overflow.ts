@@ -4,11 +4,10 @@
 // drops not yet written as an `events_dropped` marker. The pump moves it into the ring as room
 // appears; a drain on this thread writes it straight to the file.
 
-import { fast } from '../node-buffer.js';
 import { reached } from '../ring/memory.js';
 import { Ctl } from '../ring/slots.js';
 import type { RingConsumer } from '../writer/consumer.js';
-import type { Source } from '../writer/line-builder.js';
+import { sourceOf, type Source } from '../writer/line-builder.js';
 import { droppedRecord, EXTERNAL_RECORD, externalRecord } from './encoder.js';
 import type { RingProducer } from './producer.js';
 
@@ -108,9 +107,9 @@ export class Overflow {
   addExternal(record: Uint8Array, len: number): number {
     const id = this.#nextExternalId++;
     const sab = new SharedArrayBuffer(len);
-    const buf = fast(Buffer.from(sab));
-    buf.set(record.subarray(0, len));
-    this.#externals.set(id, { sab, src: { u8: buf, dv: new DataView(sab), buf }, endPos: -1 });
+    const src = sourceOf(sab);
+    src.buf.set(record.subarray(0, len));
+    this.#externals.set(id, { sab, src, endPos: -1 });
     this.#postExternal(id, sab);
     return id;
   }
@@ -179,12 +178,12 @@ export class Overflow {
   writeInto(consumer: RingConsumer): void {
     for (let i = this.#head; i < this.#queue.length; i++) {
       const item = this.#queue[i]!;
-      consumer.direct(item.externalId !== undefined ? this.#externals.get(item.externalId)!.src : bufferSource(item.bytes), 0);
+      consumer.direct(item.externalId !== undefined ? this.#externals.get(item.externalId)!.src : sourceOf(item.bytes), 0);
     }
     this.#queue.length = 0;
     this.#head = 0;
     if (this.#dropCount > 0) {
-      consumer.direct(bufferSource(droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs)), 0);
+      consumer.direct(sourceOf(droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs)), 0);
       this.#dropCount = 0;
     }
     this.#externals.clear();
@@ -226,9 +225,4 @@ export class Overflow {
     // The exit flush writes whatever is still queued, so a pending pump must not hold the process.
     this.#timer.unref();
   }
-}
-
-function bufferSource(b: Buffer): Source {
-  const buf = fast(b);
-  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
 }

@@ -66,7 +66,6 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
   readonly #written = new Set<string>();
   readonly #shas = new Map<string, string>();
   #closed = false;
-  closing = false;
   #closePromise: Promise<void> | undefined;
   /** Appends that failed since the last flush(), and the first failure among them. */
   #failedAppends = 0;
@@ -139,7 +138,8 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
 
   [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
     const name = topicName(topic);
-    if (this.#closed || this.closing) return Promise.reject(closedError(this.backend));
+    // Once close() is called, nothing new is taken (it waits for what it has).
+    if (this.#closePromise !== undefined) return Promise.reject(closedError(this.backend));
     this.#written.add(name);
     let w = this.#writers.get(name);
     if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name))));
@@ -364,7 +364,6 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
   }
 
   async #close(): Promise<void> {
-    this.closing = true;
     const settled = Promise.all([...this.#writers.values()].map((w) => w.settled()));
     let timer: NodeJS.Timeout | undefined;
     const inTime = await Promise.race([settled.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.retryTimeoutMs)))]);

@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { faultInfo } from '../errors.js';
-import { fast } from '../node-buffer.js';
 import { KeyTable } from '../ring/keys.js';
 import { reached, ringViews, type RingViews } from '../ring/memory.js';
 import { CLOSED_FD, Ctl, LockOwner, Svc, WorkerState, WRITER_GONE } from '../ring/slots.js';
@@ -19,7 +18,7 @@ import { SharedProducer, settleClaims } from '../ring/claim.js';
 import { RingConsumer, type ConsumerHooks } from './consumer.js';
 import { heldBatch, release, tryHold } from './hold.js';
 import { faultyIo, readInjection } from './inject.js';
-import type { Source } from './line-builder.js';
+import { sourceOf, type Source } from './line-builder.js';
 import type { Attach, FromWriter, ToWriter, WriterFatal, WriterInit } from './messages.js';
 import { compileRedaction } from './redact.js';
 import { realIo } from './segment-writer.js';
@@ -142,8 +141,7 @@ port.on('message', (msg: ToWriter) => {
     case 'attach':
       return attach(msg);
     case 'external': {
-      const buf = fast(Buffer.from(msg.sab));
-      sinks.get(msg.sink)?.externals.set(msg.id, { u8: buf, dv: new DataView(msg.sab), buf });
+      sinks.get(msg.sink)?.externals.set(msg.id, sourceOf(msg.sab));
       return wake();
     }
     case 'stop':

@@ -18,7 +18,7 @@
 import { droppedLine, envelopeHead, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
 import { Flag, Kind, Tag } from '../ring/records.js';
 import type { KeyTable } from '../ring/keys.js';
-import type { FastBuffer } from '../node-buffer.js';
+import { fast, type FastBuffer } from '../node-buffer.js';
 import type { OutBuffer } from './out-buffer.js';
 import { runCustom, type Redaction } from './redact.js';
 
@@ -26,6 +26,12 @@ export interface Source {
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly buf: FastBuffer;
+}
+
+/** A record's bytes (a Buffer, or a SharedArrayBuffer of its own) as a Source for build(). */
+export function sourceOf(bytes: Buffer | SharedArrayBuffer): Source {
+  const buf = fast(bytes instanceof SharedArrayBuffer ? Buffer.from(bytes) : bytes);
+  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
 }
 
 const QUOTE = 0x22;
