@@ -249,47 +249,80 @@ describe('ringlog tail', () => {
   });
 });
 
-describe('ringlog events', () => {
-  it('prints a file log topic as JSON lines, --from and --limit, read-only; bad usage exits 2', async () => {
-    const dir = dirs.make('cli-events-file');
+describe('event-log topics: ringlog topics, cat/tail/stats --topic', () => {
+  it('lists and reads a file log read-only: topics, cat --from/--to/--type, tail -n, stats; bad usage exits 2', async () => {
+    const dir = dirs.make('cli-topics-file');
     const log = await openEventLog({ backend: 'file', dir });
-    for (let i = 1; i <= 2500; i++) void log.append('jobs.build-1', { kind: 'step', payload: { i }, headers: { host: 'a' } });
+    for (let i = 1; i <= 2500; i++) void log.append('jobs.build-1', { kind: i % 10 === 0 ? 'tool_call' : 'step', payload: { i }, headers: { host: 'a' }, occurred_at_ms: 1_700_000_000_000 + i });
+    await log.append('jobs.build-2', { kind: 'step' });
     await log.close();
-    const all = await cli(['events', 'jobs.build-1', '--backend', 'file', '--dir', dir]);
+    const loc = ['--dir', dir];
+    const before = fs.readdirSync(dir).sort();
+
+    const listed = await cli(['topics', ...loc]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toBe('jobs.build-1\njobs.build-2\n');
+    const listedJson = await cli(['topics', '--backend', 'file', '--dir', dir, '--json']);
+    expect(JSON.parse(listedJson.stdout)).toEqual([{ topic: 'jobs.build-1', latest: 2500 }, { topic: 'jobs.build-2', latest: 1 }]);
+
+    const all = await cli(['cat', '--topic', 'jobs.build-1', ...loc]);
     expect(all.code, all.stderr).toBe(0);
     const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; kind: string; payload: { i: number }; headers: object });
     expect(lines.map((e) => e.id)).toEqual(range(1, 2500));
-    expect(lines[0]).toMatchObject({ id: 1, kind: 'step', payload: { i: 1 }, headers: { host: 'a' } });
-    const some = await cli(['events', 'jobs.build-1', '--backend', 'file', '--dir', dir, '--from', '2000', '--limit', '3']);
-    expect(some.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([2001, 2002, 2003]);
+    expect(lines[0]).toEqual({ id: 1, kind: 'step', payload: { i: 1 }, headers: { host: 'a' }, occurred_at_ms: 1_700_000_000_001 });
+    const some = await cli(['cat', '--topic', 'jobs.build-1', ...loc, '--from', '2001', '--to', '2050', '--type', 'tool_call']);
+    expect(some.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([2010, 2020, 2030, 2040, 2050]);
+    const last = await cli(['tail', '--topic', 'jobs.build-1', ...loc, '-n', '3']);
+    expect(last.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([2498, 2499, 2500]);
+    const st = await cli(['stats', '--topic', 'jobs.build-1', ...loc, '--json']);
+    expect(st.code, st.stderr).toBe(0);
+    expect(JSON.parse(st.stdout)).toMatchObject({
+      source: 'topic jobs.build-1',
+      segments: null,
+      events: 2500,
+      firstIndex: 1,
+      lastIndex: 2500,
+      spanMs: 2499,
+      types: [{ type: 'step', lines: 2250 }, { type: 'tool_call', lines: 250 }],
+      issues: { total: 0 },
+    });
     // Read-only: the directory is left exactly as it was (no lock, no new file).
-    const before = fs.readdirSync(dir).sort();
-    await cli(['events', 'jobs.build-1', '--backend', 'file', '--dir', dir, '--limit', '1']);
     expect(fs.readdirSync(dir).sort()).toEqual(before);
-    const badTopic = await cli(['events', 'a b', '--backend', 'file', '--dir', dir]);
+
+    const badTopic = await cli(['cat', '--topic', 'a b', ...loc]);
     expect(badTopic.code).toBe(2);
     expect(badTopic.stderr).toMatch(/invalid topic "a b": character " " is not allowed/);
-    const badBackend = await cli(['events', 't', '--backend', 'postgres']);
+    const badBackend = await cli(['cat', '--topic', 't', '--backend', 'postgres']);
     expect(badBackend.code).toBe(2);
     expect(badBackend.stderr).toMatch(/option backend must be one of memory, file, sqlite, redis/);
-    const noUrl = await cli(['events', 't', '--backend', 'redis']);
+    const noUrl = await cli(['topics', '--backend', 'redis']);
     expect(noUrl.code).toBe(2);
     expect(noUrl.stderr).toMatch(/RINGLOG_EVENT_LOG_REDIS_URL/);
+    const nowhere = await cli(['topics']);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toMatch(/which event log\? give --backend/);
+    const both = await cli(['cat', dir, '--topic', 't', ...loc]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give either <base> .* or --topic, not both/);
+    const noTopic = await cli(['stats', dir, '--url', 'redis://127.0.0.1:1']);
+    expect(noTopic.code).toBe(2);
+    expect(noTopic.stderr).toMatch(/locate an event log: give --topic too/);
   });
 
-  it('-f on a Redis log prints history, then what another process appends, until SIGINT; an unreachable server exits 1', async () => {
-    const serverDir = dirs.make('cli-events-redis');
+  it('tail -f --topic on a Redis log prints the last events, then what another process appends, until SIGINT; an unreachable server exits 1', async () => {
+    const serverDir = dirs.make('cli-topics-redis');
     const server = await startRedis(serverDir);
     try {
       const log = await openEventLog({ backend: 'redis', url: server.url });
       for (let i = 1; i <= 5; i++) await log.append('live.topic', { kind: 'k', payload: i });
-      const { child, stdout, stderr, exited } = start(['events', 'live.topic', '-f', '--from', '2'], {
+      expect((await cli(['topics', '--url', server.url])).stdout).toBe('live.topic\n');
+      const { child, stdout, stderr, exited } = start(['tail', '-f', '--topic', 'live.topic', '-n', '3'], {
         ...process.env,
         RINGLOG_EVENT_LOG_BACKEND: 'redis',
         RINGLOG_EVENT_LOG_REDIS_URL: server.url,
       });
       try {
-        await until('the history after id 2', () => stdout().split('\n').length > 3);
+        await until('the last 3 events', () => stdout().split('\n').length > 3);
         for (let i = 6; i <= 105; i++) void log.append('live.topic', { kind: 'k', payload: i });
         await log.flush();
         await until('id 105', () => stdout().includes('"id":105,'));
@@ -304,7 +337,7 @@ describe('ringlog events', () => {
         await log.close();
       }
       await server.stop();
-      const gone = await cli(['events', 'live.topic', '--backend', 'redis', '--url', server.url]);
+      const gone = await cli(['cat', '--topic', 'live.topic', '--backend', 'redis', '--url', server.url]);
       expect(gone.code).toBe(1);
       expect(gone.stderr).toContain(`ringlog: cannot reach redis at ${server.url}`);
     } finally {

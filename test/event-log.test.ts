@@ -263,6 +263,18 @@ describe.each(['memory', 'file', 'sqlite', 'redis', 'redis-cluster'] as const)('
     expect(await log.compact('unknown', 5)).toEqual({ removed: 0, remaining: 0, latest: null });
   });
 
+  it('topics() lists the topics appended to, sorted, also when compacted empty; reading or acking makes none', async () => {
+    const log = await freshLog(backend);
+    expect(await log.topics()).toEqual([]);
+    const names = ['session.b', 'a_topic', 'Z-9', 'session.a', 'values', 'other'];
+    for (const t of names) await log.append(t, { kind: 'k' });
+    await log.compact('values', 100);
+    await log.ack('acked.only', 'c', 3);
+    await log.readRange('read.only', 0, 10);
+    expect(await log.latest('latest.only')).toBeNull();
+    expect(await log.topics()).toEqual([...names].sort());
+  });
+
   it('describe() names the backend, its location, size on disk and queue depth', async () => {
     const dir = dirs.make(`describe-${backend}`);
     const log = await open(backend, dir, { queueDepth: 77 });
@@ -284,12 +296,13 @@ describe.each(['memory', 'file', 'sqlite', 'redis', 'redis-cluster'] as const)('
     await expect(log.append('z', { kind: 'k' })).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
     await expect(log.readRange('z', 0, 1)).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
     await expect(log.flush()).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
+    await expect(log.topics()).rejects.toMatchObject({ code: EventLogErrorCode.CLOSED });
   });
 });
 
 describe('Redis Cluster', () => {
   it("spreads the contract suite's topics over all three masters", () => {
-    const topics = ['a.topic', 'other_topic', 't-1', 'values', 'r', 'x', 't', 's', 'f', 'lag', 'slow', 'end', 'c', 'other', 'cp', 'unknown', 'd', 'z'];
+    const topics = ['session.b', 'a_topic', 'Z-9', 'session.a', 'a.topic', 'other_topic', 't-1', 'values', 'r', 'x', 't', 's', 'f', 'lag', 'slow', 'end', 'c', 'other', 'cp', 'unknown', 'd', 'z'];
     const ports = new Set(topics.map((t) => masterPortOf(cluster, `t:any:{${t}}:events`)));
     expect(ports).toEqual(new Set(cluster.nodes.map((n) => n.port)));
   });
@@ -306,6 +319,7 @@ describe.each(['file', 'sqlite', 'redis', 'redis-cluster'] as const)('EventLog r
     await first.close();
 
     const second = await open(backend, dir);
+    expect(await second.topics()).toEqual(['session.a', 'session.b']);
     expect(await second.latest('session.a')).toBe(25);
     expect(await second.latest('session.b')).toBe(1);
     expect(await second.consumerCursor('session.a', 'replayer')).toBe(20);

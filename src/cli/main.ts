@@ -5,14 +5,15 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { cat } from './cat.js';
+import { cat, type CatOptions } from './cat.js';
 import { createRun, type Run } from './context.js';
 import { demo } from './demo.js';
-import { events, type EventsOptions } from './events.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, diag } from './output.js';
 import { collect, intOption, portOption } from './args.js';
-import { DEFAULT_BUCKETS, stats } from './stats.js';
-import { tail } from './tail.js';
+import { DEFAULT_BUCKETS, stats, type StatsOptions } from './stats.js';
+import { tail, type TailOptions } from './tail.js';
+import { addLogOptions } from './topic-source.js';
+import { topics, type TopicsOptions } from './topics.js';
 import { verify } from './verify.js';
 import { view } from './view.js';
 
@@ -27,6 +28,7 @@ function version(): string {
 }
 
 const BASE_HELP = 'base file of the set (event_log.jsonl, or a directory holding it); - or nothing reads NDJSON from stdin';
+const TOPIC_HELP = 'read this topic of an event log instead of a set (located by --backend, --dir, --sqlite-path, --url or the RINGLOG_EVENT_LOG_* variables); indexes are its ids, types its kinds';
 /** tail(1)'s default. */
 const DEFAULT_TAIL_LINES = 10;
 
@@ -50,34 +52,48 @@ Examples:
   ringlog tail -f runs/s1
   ringlog stats runs/s1 --json
   ringlog verify runs/s1 && echo clean
-  ringlog events observability.agent_events.s1 --backend redis --url redis://10.0.0.5:6379 -f`,
+  ringlog topics --url redis://10.0.0.5:6379
+  ringlog tail -f --topic observability.agent_events.s1 --url redis://10.0.0.5:6379`,
     );
 
-  program
-    .command('cat')
-    .description('print the lines of a set in index order, across segments, exactly as written')
-    .argument('[base]', BASE_HELP)
-    .option('--from <N>', 'first index to print', intOption(0))
-    .option('--to <M>', 'last index to print (inclusive)', intOption(0))
-    .option('--type <T>', 'only events of type T (repeat for more types)', collect)
-    .option('--warn', 'report gaps, duplicates and bad lines on stderr and go on, instead of failing at the first')
-    .action((base: string | undefined, opts: { from?: number; to?: number; type?: string[]; warn?: boolean }) => cat(run, base, opts));
+  addLogOptions(
+    program
+      .command('cat')
+      .description('print the lines of a set in index order, across segments, exactly as written (or the events of a topic, as JSON lines)')
+      .argument('[base]', BASE_HELP)
+      .option('--topic <T>', TOPIC_HELP)
+      .option('--from <N>', 'first index to print', intOption(0))
+      .option('--to <M>', 'last index to print (inclusive)', intOption(0))
+      .option('--type <T>', 'only events of type T (repeat for more types)', collect)
+      .option('--warn', 'report gaps, duplicates and bad lines on stderr and go on, instead of failing at the first'),
+  ).action((base: string | undefined, opts: CatOptions) => cat(run, base, opts));
 
-  program
-    .command('tail')
-    .description('print the last lines of a set; with -f, keep printing lines as they are appended')
-    .argument('[base]', BASE_HELP)
-    .option('-n, --lines <K>', 'how many lines', intOption(0), DEFAULT_TAIL_LINES)
-    .option('-f, --follow', 'follow the set as it grows (and rotates) until interrupted (SIGINT/SIGTERM)')
-    .action((base: string | undefined, opts: { lines: number; follow?: boolean }) => tail(run, base, opts));
+  addLogOptions(
+    program
+      .command('tail')
+      .description('print the last lines of a set (or events of a topic); with -f, keep printing lines as they are appended')
+      .argument('[base]', BASE_HELP)
+      .option('--topic <T>', TOPIC_HELP)
+      .option('-n, --lines <K>', 'how many lines', intOption(0), DEFAULT_TAIL_LINES)
+      .option('-f, --follow', 'follow the set as it grows (and rotates), or the topic as any process appends, until interrupted (SIGINT/SIGTERM)'),
+  ).action((base: string | undefined, opts: TailOptions) => tail(run, base, opts));
 
-  program
-    .command('stats')
-    .description('events and bytes per type, indexes, time span, rate over time, segments and issues of a set')
-    .argument('[base]', BASE_HELP)
-    .option('--json', 'machine-readable output')
-    .option('--buckets <B>', 'buckets of the rate-over-time chart', intOption(1), DEFAULT_BUCKETS)
-    .action((base: string | undefined, opts: { json?: boolean; buckets: number }) => stats(run, base, opts));
+  addLogOptions(
+    program
+      .command('stats')
+      .description('events and bytes per type, indexes, time span, rate over time, segments and issues of a set (or of a topic)')
+      .argument('[base]', BASE_HELP)
+      .option('--topic <T>', TOPIC_HELP)
+      .option('--json', 'machine-readable output')
+      .option('--buckets <B>', 'buckets of the rate-over-time chart', intOption(1), DEFAULT_BUCKETS),
+  ).action((base: string | undefined, opts: StatsOptions) => stats(run, base, opts));
+
+  addLogOptions(
+    program
+      .command('topics')
+      .description('list the topics of an event log (file, SQLite or Redis), one per line')
+      .option('--json', 'as JSON, each topic with its latest id'),
+  ).action((opts: TopicsOptions) => topics(run, opts));
 
   program
     .command('verify')
@@ -89,21 +105,6 @@ Examples:
     .addOption(new Option('--no-progress', 'never show a progress bar'))
     .action((base: string | undefined, opts: { quiet?: boolean; json?: boolean; progress?: boolean }) => verify(run, base, opts))
     .addHelpText('after', '\nA torn last line (a writer killed mid-line) is reported as a note and does not fail the check.');
-
-  program
-    .command('events')
-    .description("print an event-log topic's events as JSON lines (any backend: file, SQLite, Redis); with -f, then live events until interrupted")
-    .argument('<topic>', 'the topic (ASCII letters, digits, ".", "_" and "-")')
-    .option('--from <N>', 'events after id N (default 0: from the start)', intOption(0))
-    .option('--limit <K>', 'print at most K events', intOption(1))
-    .option('-f, --follow', 'then print events as they are appended (by any process) until SIGINT/SIGTERM')
-    .option('--backend <B>', 'file, sqlite or redis (default: RINGLOG_EVENT_LOG_BACKEND)')
-    .option('--dir <D>', 'the file backend\'s directory (default: RINGLOG_EVENT_LOG_DIR)')
-    .option('--sqlite-path <P>', 'the SQLite database (default: RINGLOG_EVENT_LOG_SQLITE_PATH, else <dir>/events.sqlite)')
-    .option('--url <U>', 'the Redis server, redis://host:port (default: RINGLOG_EVENT_LOG_REDIS_URL)')
-    .option('--cluster', 'the Redis server is a node of a cluster (default: RINGLOG_EVENT_LOG_REDIS_CLUSTER)')
-    .option('--key-prefix <P>', "the Redis keys' prefix (default: RINGLOG_EVENT_LOG_REDIS_KEY_PREFIX, else ringlog:)")
-    .action((topic: string, opts: EventsOptions) => events(run, topic, opts));
 
   program
     .command('demo')

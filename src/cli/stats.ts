@@ -4,9 +4,9 @@
 import type { Run } from './context.js';
 import { bytesText, fixed, int, table } from './output.js';
 import { DROP_MARKER_TYPE, fileLabel, scan, type ScanResult } from './scan.js';
-import { openSource, sourceLabel, type Source } from './source.js';
+import { sourceLabel, withSource, type Source, type SourceArgs } from './source.js';
 
-export interface StatsOptions {
+export interface StatsOptions extends SourceArgs {
   json?: boolean;
   buckets: number;
 }
@@ -42,13 +42,14 @@ export interface StatsJson {
 }
 
 export async function stats(run: Run, arg: string | undefined, opts: StatsOptions): Promise<void> {
-  const src = await openSource(arg);
-  const result = await scan(run, src);
-  if (run.signal.aborted) return;
-  const json = toJson(src, result, opts.buckets);
-  if (opts.json) run.out.line(JSON.stringify(json, null, 2));
-  else for (const line of render(json)) run.out.line(line);
-  await run.out.flush();
+  await withSource(arg, opts, async (src) => {
+    const result = await scan(run, src);
+    if (run.signal.aborted) return;
+    const json = toJson(src, result, opts.buckets);
+    if (opts.json) run.out.line(JSON.stringify(json, null, 2));
+    else for (const line of render(json)) run.out.line(line);
+    await run.out.flush();
+  });
 }
 
 export function toJson(src: Source, r: ScanResult, buckets: number): StatsJson {

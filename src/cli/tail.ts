@@ -8,9 +8,10 @@ import { followRecords, readRecords } from '../reader/index.js';
 import type { SegmentInfo } from '../reader/index.js';
 import { stopOnSignals, type Run } from './context.js';
 import { warn } from './output.js';
-import { openSource, type SetSource } from './source.js';
+import { withSource, type SetSource, type SourceArgs, type TopicSource } from './source.js';
+import { logFailure, PAGE, topicRecord } from './topic-source.js';
 
-export interface TailOptions {
+export interface TailOptions extends SourceArgs {
   lines: number;
   follow?: boolean;
 }
@@ -19,10 +20,21 @@ const NEWLINE = 0x0a;
 /** Bytes per backward read: a few typical lines of the large corpus per step, and one cheap syscall. */
 const BACK_STEP = 64 * 1024;
 
-export async function tail(run: Run, arg: string | undefined, opts: TailOptions): Promise<void> {
-  const src = await openSource(arg);
-  const { out } = run;
-  if (src.kind === 'stdin') {
+export function tail(run: Run, arg: string | undefined, opts: TailOptions): Promise<void> {
+  return withSource(arg, opts, async (src) => {
+    if (src.kind === 'topic') return tailTopic(run, src, opts);
+    const { out } = run;
+    if (src.kind === 'set') {
+      // With -f at least one line is needed, to know the index to follow from.
+      const lines = await lastLines(src.segments, Math.max(opts.lines, opts.follow ? 1 : 0));
+      for (const line of lines.slice(lines.length - opts.lines)) {
+        out.line(line);
+        if (out.full) await out.flush();
+      }
+      await out.flush();
+      if (opts.follow && !run.signal.aborted) await follow(run, src, lines);
+      return;
+    }
     // A stream can only be read forwards: keep the last lines as they pass. (-f has nothing to
     // follow on a pipe, as with tail(1): the stream's end is the end.)
     const ring = new LineRing(opts.lines);
@@ -32,16 +44,39 @@ export async function tail(run: Run, arg: string | undefined, opts: TailOptions)
     }
     for (const line of ring.lines()) out.line(line.toString('utf8'));
     await out.flush();
-    return;
+  });
+}
+
+/** The topic's last events (found from its latest id, so the cost does not grow with the topic), then with -f its live ones. */
+async function tailTopic(run: Run, src: TopicSource, opts: TailOptions): Promise<void> {
+  const { log, topic } = src;
+  const { out } = run;
+  let unhook = (): void => undefined;
+  try {
+    const latest = (await log.latest(topic)) ?? 0;
+    let last = Math.max(0, latest - opts.lines);
+    while (last < latest && !run.signal.aborted) {
+      const page = await log.readRange(topic, last, Math.min(PAGE, latest - last));
+      if (page.length === 0) break;
+      for (const e of page) out.line(topicRecord(topic, e, 0).text);
+      last = page[page.length - 1]!.id;
+      if (out.full) await out.flush();
+    }
+    await out.flush();
+    if (!opts.follow || run.signal.aborted) return;
+    // From the last id shown, by the log's own subscription: no gap, no duplicate at the seam.
+    unhook = stopOnSignals(run);
+    for await (const e of log.subscribe(topic, latest, { signal: run.signal })) {
+      out.line(topicRecord(topic, e, 0).text);
+      if (out.full) await out.flush();
+      else out.flushSoon();
+    }
+    await out.flush();
+  } catch (err) {
+    throw logFailure(err);
+  } finally {
+    unhook();
   }
-  // With -f at least one line is needed, to know the index to follow from.
-  const lines = await lastLines(src.segments, Math.max(opts.lines, opts.follow ? 1 : 0));
-  for (const line of lines.slice(lines.length - opts.lines)) {
-    out.line(line);
-    if (out.full) await out.flush();
-  }
-  await out.flush();
-  if (opts.follow && !run.signal.aborted) await follow(run, src, lines);
 }
 
 async function follow(run: Run, src: SetSource, shown: readonly string[]): Promise<void> {

@@ -26,7 +26,7 @@ import { EventLogError, EventLogErrorCode, closedError } from './errors.js';
 import { acquireLock, createOwner, holderStale, LockTimeoutError, readHolderSync, releaseLock, removeDeadGuard, removeOwner, type LockOwner } from './file-lock.js';
 import { LiveHub } from './live.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
-import { topicName } from './topic.js';
+import { isTopicName, topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
 /** Read granularity when indexing or copying: large enough for few threadpool round trips, small enough to bound memory. */
@@ -122,7 +122,7 @@ async function fsyncDir(dir: string): Promise<void> {
 
 export class FileEventLog implements EventLog, PreparedAppender {
   readonly backend = 'file' as const;
-  private readonly topics = new Map<string, TopicState>();
+  private readonly byTopic = new Map<string, TopicState>();
   private readonly hub: LiveHub;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -238,6 +238,18 @@ export class FileEventLog implements EventLog, PreparedAppender {
     });
   }
 
+  async topics(): Promise<string[]> {
+    if (this.closed) throw closedError(this.backend);
+    let entries: string[];
+    try {
+      entries = await fsp.readdir(this.dir);
+    } catch (err) {
+      throw ioError(`cannot list ${this.dir}`, err);
+    }
+    // A topic's file is made by its first append and only ever replaced (compaction), never removed.
+    return entries.filter((e) => e.endsWith(TOPIC_EXT) && isTopicName(e.slice(0, -TOPIC_EXT.length))).map((e) => e.slice(0, -TOPIC_EXT.length)).sort();
+  }
+
   compact(topic: TopicLike, before: number): Promise<CompactResult> {
     const name = topicName(topic);
     checkId('before', before);
@@ -281,7 +293,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
     } catch (err) {
       failure = err;
     }
-    for (const t of this.topics.values()) {
+    for (const t of this.byTopic.values()) {
       await this.exclusive(t, async () => {
         const fd = t.fd;
         t.fd = null;
@@ -302,7 +314,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
   }
 
   private state(name: string): TopicState {
-    let t = this.topics.get(name);
+    let t = this.byTopic.get(name);
     if (t === undefined) {
       t = {
         name,
@@ -322,7 +334,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
         ackScheduled: false,
         dirty: false,
       };
-      this.topics.set(name, t);
+      this.byTopic.set(name, t);
     }
     return t;
   }
@@ -355,7 +367,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
   }
 
   private async syncAll(): Promise<void> {
-    const topics = [...this.topics.values()];
+    const topics = [...this.byTopic.values()];
     await Promise.all(
       topics.map((t) =>
         this.exclusive(t, async () => {

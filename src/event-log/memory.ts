@@ -18,7 +18,7 @@ interface TopicState {
 
 export class MemoryEventLog implements EventLog, PreparedAppender {
   readonly backend = 'memory' as const;
-  private readonly topics = new Map<string, TopicState>();
+  private readonly byTopic = new Map<string, TopicState>();
   private readonly hub: LiveHub;
   private closed = false;
 
@@ -74,21 +74,27 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
     const name = topicName(topic);
     checkConsumer(consumer);
     if (this.closed) return Promise.reject(closedError(this.backend));
-    return Promise.resolve(this.topics.get(name)?.cursors.get(consumer) ?? null);
+    return Promise.resolve(this.byTopic.get(name)?.cursors.get(consumer) ?? null);
   }
 
   latest(topic: TopicLike): Promise<number | null> {
     const name = topicName(topic);
     if (this.closed) return Promise.reject(closedError(this.backend));
-    const latest = this.topics.get(name)?.latest ?? 0;
+    const latest = this.byTopic.get(name)?.latest ?? 0;
     return Promise.resolve(latest === 0 ? null : latest);
+  }
+
+  topics(): Promise<string[]> {
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    // A subscription or a cursor read makes an entry too: only topics with an append count.
+    return Promise.resolve([...this.byTopic].filter(([, t]) => t.latest > 0).map(([name]) => name).sort());
   }
 
   compact(topic: TopicLike, before: number): Promise<CompactResult> {
     const name = topicName(topic);
     checkId('before', before);
     if (this.closed) return Promise.reject(closedError(this.backend));
-    const t = this.topics.get(name);
+    const t = this.byTopic.get(name);
     if (t === undefined) return Promise.resolve({ removed: 0, remaining: 0, latest: null });
     const removed = Math.max(0, Math.min(before - t.firstId, t.events.length));
     for (let i = 0; i < removed; i++) t.bytes -= eventLine(t.firstId + i, t.events[i]!).length + 1;
@@ -99,7 +105,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
 
   describe(): Promise<EventLogDescription> {
     let sizeBytes = 0;
-    for (const t of this.topics.values()) sizeBytes += t.bytes;
+    for (const t of this.byTopic.values()) sizeBytes += t.bytes;
     return Promise.resolve({ backend: this.backend, location: null, sizeBytes, queueDepth: this.queueDepth, readOnly: false });
   }
 
@@ -112,13 +118,13 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
   }
 
   private state(name: string): TopicState {
-    let t = this.topics.get(name);
-    if (t === undefined) this.topics.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map() }));
+    let t = this.byTopic.get(name);
+    if (t === undefined) this.byTopic.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map() }));
     return t;
   }
 
   private read(name: string, after: number, limit: number): LogEvent[] {
-    const t = this.topics.get(name);
+    const t = this.byTopic.get(name);
     if (t === undefined) return [];
     const start = Math.max(0, after + 1 - t.firstId);
     const out: LogEvent[] = [];

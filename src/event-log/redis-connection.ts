@@ -16,6 +16,8 @@ const RECONNECT_MAX_MS = 500;
 /** What this backend needs of a node-redis client or cluster client. */
 export interface Connection {
   send<T>(key: string, readonly: boolean, args: (string | Buffer)[]): Promise<T>;
+  /** Every key matching a glob pattern: SCAN on the server, on each master of a cluster. */
+  scan(pattern: string): Promise<string[]>;
   connect(): Promise<unknown>;
   duplicate(): Connection;
   close(): Promise<void>;
@@ -70,6 +72,11 @@ export function connection(redis: RedisModule, o: RedisEventLogOptions, state: {
       c.on('error', onError);
       return {
         send: (key, ro, args) => c.sendCommand(key, ro, args) as Promise<never>,
+        scan: async (pattern) => {
+          const keys: string[] = [];
+          for (const master of c.masters) keys.push(...(await scanAll((a) => c.nodeClient(master).then((n) => n.sendCommand(a)), pattern)));
+          return keys;
+        },
         connect: () => c.connect(),
         duplicate: make,
         close: () => c.close(),
@@ -85,13 +92,15 @@ export function connection(redis: RedisModule, o: RedisEventLogOptions, state: {
     // backend's thread does): a process that forgets close() still exits once its appends are in.
     // (node-redis's cluster client has no ref/unref: a cluster log must be closed.)
     let pending = 0;
+    const send = <T>(args: (string | Buffer)[]): Promise<T> => {
+      if (pending++ === 0) c.ref();
+      return (c.sendCommand(args) as Promise<T>).finally(() => {
+        if (--pending === 0) c.unref();
+      });
+    };
     return {
-      send: (_key, _ro, args) => {
-        if (pending++ === 0) c.ref();
-        return (c.sendCommand(args) as Promise<never>).finally(() => {
-          if (--pending === 0) c.unref();
-        });
-      },
+      send: (_key, _ro, args) => send(args),
+      scan: (pattern) => scanAll(send, pattern),
       connect: async () => {
         await c.connect();
         if (pending === 0) c.unref();
@@ -102,6 +111,21 @@ export function connection(redis: RedisModule, o: RedisEventLogOptions, state: {
     };
   };
   return make();
+}
+
+/** Keys per SCAN call: a hint to the server, large enough for few round trips over a big key space. */
+const SCAN_COUNT = '1000';
+
+/** SCAN from cursor 0 until the server says 0 again; a key can come twice (SCAN's contract), so the set. */
+async function scanAll(send: (args: string[]) => Promise<unknown>, pattern: string): Promise<string[]> {
+  const keys = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, batch] = (await send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT])) as [string, string[]];
+    for (const k of batch) keys.add(String(k));
+    cursor = String(next);
+  } while (cursor !== '0');
+  return [...keys];
 }
 
 export interface ServerInfo {

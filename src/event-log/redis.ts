@@ -12,7 +12,7 @@ import { ACK_SCRIPT, COMPACT_SCRIPT, topicKeys, type TopicKeys } from './redis-k
 import type { RedisEventLogOptions } from './redis-options.js';
 import { RedisSubscription, type SubscriptionHost } from './redis-subscription.js';
 import { TopicWriter, type WriterHost } from './redis-writer.js';
-import { topicName } from './topic.js';
+import { isTopicName, topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
 /** History is read this many events at a time (as the other backends' subscriptions do). */
@@ -311,6 +311,26 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     } catch (err) {
       throw asLogError(err, `cannot read the latest id of ${name}`, name);
     }
+  }
+
+  async topics(): Promise<string[]> {
+    if (this.#closed) throw closedError(this.backend);
+    // The counter `<prefix>{<topic>}:last` exists from a topic's first append and outlives
+    // compaction; the prefix is matched literally (glob characters escaped).
+    const prefix = this.#o.keyPrefix;
+    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}{*}:last`;
+    let keys: string[];
+    try {
+      keys = await this.#conn.scan(pattern);
+    } catch (err) {
+      throw asLogError(err, 'cannot list the topics');
+    }
+    const names = new Set<string>();
+    for (const k of keys) {
+      const name = k.slice(prefix.length + 1, -'}:last'.length);
+      if (k.startsWith(prefix) && isTopicName(name)) names.add(name);
+    }
+    return [...names].sort();
   }
 
   compact(topic: TopicLike, before: number): Promise<CompactResult> {

@@ -51,6 +51,7 @@ interface Statements {
   readonly cursor: Statement;
   readonly remove: Statement;
   readonly firstId: Statement;
+  readonly topics: Statement;
 }
 
 const port = parentPort!;
@@ -90,6 +91,8 @@ function prepare(db: Database): Statements {
     cursor: db.prepare('SELECT id FROM cursors WHERE topic = ? AND consumer = ?').pluck(),
     remove: db.prepare('DELETE FROM events WHERE topic = ? AND id < ?'),
     firstId: db.prepare('SELECT min(id) FROM events WHERE topic = ?').pluck(),
+    // Byte order (BINARY collation), as JavaScript's sort() orders the other backends' ASCII names.
+    topics: db.prepare('SELECT topic FROM topics WHERE latest > 0 ORDER BY topic').pluck(),
   };
 }
 
@@ -263,6 +266,10 @@ function handle(req: SqliteRequest): SqliteResult {
     case 'latest': {
       const s = statements();
       return { type: 'latest', latest: s === undefined ? null : ((s.latest.get(req.topic) as number | undefined) ?? null) };
+    }
+    case 'topics': {
+      const s = statements();
+      return { type: 'topics', topics: s === undefined ? [] : (s.topics.all() as string[]) };
     }
     case 'compact':
       return compact(statements()!, req.topic, req.before);

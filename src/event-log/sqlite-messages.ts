@@ -47,6 +47,7 @@ export type SqliteRequest =
   | { readonly type: 'ack'; readonly reqId: number; readonly topic: string; readonly consumer: string; readonly upTo: number }
   | { readonly type: 'cursor'; readonly reqId: number; readonly topic: string; readonly consumer: string }
   | { readonly type: 'latest'; readonly reqId: number; readonly topic: string }
+  | { readonly type: 'topics'; readonly reqId: number }
   | { readonly type: 'compact'; readonly reqId: number; readonly topic: string; readonly before: number }
   | { readonly type: 'flush'; readonly reqId: number }
   /** Closes the database; the worker then lets its thread end. */
@@ -61,6 +62,7 @@ export type SqliteResult =
   | { readonly type: 'ack' }
   | { readonly type: 'cursor'; readonly id: number | null }
   | { readonly type: 'latest'; readonly latest: number | null }
+  | { readonly type: 'topics'; readonly topics: string[] }
   | { readonly type: 'compact'; readonly result: CompactResult }
   | { readonly type: 'flush' }
   | { readonly type: 'close' };

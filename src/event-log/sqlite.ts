@@ -221,6 +221,12 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     return this.request({ type: 'latest', topic: name }, name).then((r) => r.latest);
   }
 
+  topics(): Promise<string[]> {
+    const refused = this.unusable();
+    if (refused !== undefined) return Promise.reject(refused);
+    return this.request({ type: 'topics' }, undefined).then((r) => r.topics);
+  }
+
   compact(topic: TopicLike, before: number): Promise<CompactResult> {
     const name = topicName(topic);
     checkId('before', before);

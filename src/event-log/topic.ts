@@ -37,6 +37,11 @@ export function sanitizeTopicComponent(component: string): string {
   return out;
 }
 
+/** Whether `name` is a valid topic name: what a listing accepts from a directory or a key space. */
+export function isTopicName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_TOPIC_LENGTH && VALID.test(name) && name !== '.' && name !== '..';
+}
+
 export function topicName(topic: Topic | string): string {
   return topic instanceof Topic ? topic.name : new Topic(topic).name;
 }

@@ -76,6 +76,8 @@ export interface EventLog {
   consumerCursor(topic: TopicLike, consumer: string): Promise<number | null>;
   /** The last id ever appended to the topic, null when none. */
   latest(topic: TopicLike): Promise<number | null>;
+  /** The topics anything was ever appended to (also those compacted empty), sorted by name. */
+  topics(): Promise<string[]>;
   /** Removes events with id < before. */
   compact(topic: TopicLike, before: number): Promise<CompactResult>;
   describe(): Promise<EventLogDescription>;
