@@ -86,8 +86,8 @@ describe('the packed package', () => {
     // offline: it unpacks it, links its bin and checks every declared range against what is there;
     // a dependency missing or out of range still fails the install (ENOTCACHED). Copies, not
     // symlinks: a symlinked package would resolve its own dependencies from the repository and hide
-    // one this copy lacks. The optional better-sqlite3 is left out: offline npm skips it, as it
-    // does where it cannot be built, and the package must load without it.
+    // one this copy lacks. better-sqlite3 and redis are optional peers: npm installs neither, and
+    // the package must load and log without them.
     copyRuntimeDependencies(path.join(project, 'node_modules'));
     execFileSync(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(project, filename)], { cwd: project, encoding: 'utf8' });
   });
@@ -106,6 +106,46 @@ describe('the packed package', () => {
     expect(fs.readdirSync(path.join(installed, 'dist/demo')).filter((f) => f.endsWith('.js')).sort()).toEqual(['args.js', 'corpus.js', 'demo.js']);
     expect(fs.existsSync(path.join(installed, 'dist/bench'))).toBe(false);
     expect(fs.existsSync(path.join(installed, 'test'))).toBe(false);
+  });
+
+  it('installs nothing native and no optional backend: only its dependencies, no .node file, no install script', () => {
+    const lock = JSON.parse(fs.readFileSync(path.join(project, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const installed = Object.keys(lock.packages).filter((k) => k !== '').map((k) => k.replace(/^.*node_modules\//, ''));
+    expect(installed.sort()).toEqual(['commander', 'ringlog']);
+    expect(Object.values(lock.packages).some((p) => p.hasInstallScript === true)).toBe(false);
+    const nodeFiles = (fs.readdirSync(path.join(project, 'node_modules'), { recursive: true }) as string[]).filter((f) => f.endsWith('.node'));
+    expect(nodeFiles).toEqual([]);
+  });
+
+  it('ships its LICENSE, and source maps that carry their sources (the .ts files are not shipped)', () => {
+    const installed = path.join(project, 'node_modules', 'ringlog');
+    expect(fs.readFileSync(path.join(installed, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
+    const maps = (fs.readdirSync(installed, { recursive: true }) as string[]).filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(50);
+    for (const m of maps) {
+      const map = JSON.parse(fs.readFileSync(path.join(installed, m), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+      map.sources.forEach((src, i) => {
+        const shipped = fs.existsSync(path.resolve(path.dirname(path.join(installed, m)), src));
+        expect(shipped || typeof map.sourcesContent?.[i] === 'string', `${m}: ${src}`).toBe(true);
+      });
+    }
+  });
+
+  it('from plain JavaScript, `new JsonlEventSink()` is a TypeError pointing to JsonlEventSink.open(); the SQLite and Redis backends name what to install', () => {
+    fs.writeFileSync(
+      path.join(project, 'misuse.mjs'),
+      `import { JsonlEventSink, openEventLog } from 'ringlog';
+try { new JsonlEventSink('x.jsonl'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+for (const o of [{ backend: 'sqlite', dir: 'db' }, { backend: 'redis', url: 'redis://127.0.0.1:1' }]) {
+  await openEventLog(o).catch((e) => console.log(e.code + ': ' + e.message));
+}`,
+    );
+    const out = execFileSync(process.execPath, ['misuse.mjs'], { cwd: project, encoding: 'utf8' }).trim().split('\n');
+    expect(out).toEqual([
+      'TypeError: ringlog: JsonlEventSink has no public constructor: use JsonlEventSink.open(path, options)',
+      'ERR_RINGLOG_EVENT_LOG_UNAVAILABLE: ringlog: the sqlite backend needs the optional dependency better-sqlite3: npm install better-sqlite3',
+      'ERR_RINGLOG_EVENT_LOG_UNAVAILABLE: ringlog: the redis backend needs the optional dependency redis (node-redis): npm install redis',
+    ]);
   });
 
   const script = (load: string, file: string): string => `

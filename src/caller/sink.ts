@@ -78,6 +78,9 @@ const enum State {
   EXITING,
 }
 
+
+/** Only open() holds it: the constructor's first argument, so nothing else can construct a sink. */
+const OPENING: unique symbol = Symbol('JsonlEventSink.open');
 export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** The reference's rotation threshold: 100 MiB. */
   static readonly ROTATE_BYTES = ROTATE_BYTES;
@@ -138,7 +141,10 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** Retention and compression of closed segments; absent when neither is asked for. */
   readonly #janitor: Janitor | undefined;
 
-  private constructor(basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number, lock: PathLock) {
+  private constructor(token: typeof OPENING, basePath: string, opts: ResolvedOptions, fd: number, segment: number, fileBytes: number, next: number, lastTs: number, lock: PathLock) {
+    // TypeScript stops `new JsonlEventSink()`; plain JavaScript does not, and would fail later
+    // with a message about undefined fields.
+    if (token !== OPENING) throw new TypeError('ringlog: JsonlEventSink has no public constructor: use JsonlEventSink.open(path, options)');
     this.basePath = basePath;
     this.#lock = lock;
     this.#opts = opts;
@@ -275,11 +281,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         fail(err, truncate ? 'cannot open the file for writing' : 'cannot open the file for appending');
       }
       try {
-        if (truncate) sink = new JsonlEventSink(abs, opts, fd, 0, 0, 0, 0, lock);
+        if (truncate) sink = new JsonlEventSink(OPENING, abs, opts, fd, 0, 0, 0, 0, lock);
         else {
           const tail = scanTail(fd, current);
           const last = tail.last ?? (segment > 0 ? lastLineOfSet(abs, segment - 1) : null);
-          sink = new JsonlEventSink(abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0, lock);
+          sink = new JsonlEventSink(OPENING, abs, opts, fd, segment, tail.size, last ? last.lastIndex + 1 : 0, last ? last.emittedAtMs : 0, lock);
         }
       } catch (err) {
         fs.closeSync(fd);
