@@ -63,6 +63,7 @@ function instrumented(inner: EventLog, failWhen: (n: number) => Error | undefine
     ack: (topic, consumer, upTo) => inner.ack(topic, consumer, upTo),
     consumerCursor: (topic, consumer) => inner.consumerCursor(topic, consumer),
     latest: (topic) => inner.latest(topic),
+    topics: () => inner.topics(),
     compact: (topic, before) => inner.compact(topic, before),
     describe: () => inner.describe(),
     close: () => inner.close(),
