@@ -5,7 +5,7 @@
 // primitives, skipped undefined/functions/symbols), plus a documented substitute for each value
 // JSON.stringify cannot write (see README, "Values JSON cannot represent").
 
-import { ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION } from '../files/format.js';
+import { ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, renamedKey } from '../files/format.js';
 import { alignRecord, Flag, Kind, RECORD_HEADER, Tag } from '../ring/records.js';
 import { KeyTable, MAX_INTERNED_KEY_LENGTH, MAX_KEYS } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
@@ -108,6 +108,11 @@ export class EventEncoder {
   /** An EVENT record. `body` must already be a non-array object (the sink checks). */
   event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
     this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
+    if (body instanceof JsonText) {
+      this.longString(body.text, Tag.JSON_OBJECT);
+      this.finish();
+      return;
+    }
     this.stack.push(body);
     // The envelope's keys: an event's own field by such a name is renamed (see renamed()).
     this.objectBody(body, Object.getPrototypeOf(body), 1, executionId === undefined ? ENVELOPE_KEYS : ENVELOPE_KEYS_WITH_EXECUTION);
@@ -383,12 +388,17 @@ function hasEnumerable(o: object): boolean {
   return false;
 }
 
-/** `event_<key>`, prefixed again while the event has a field by that name too: nothing is lost
- *  and no line ever holds a key twice. */
+/** An envelope key among the event's own fields, renamed (files/format.ts). */
 function renamed(key: string, event: object): string {
-  let name = 'event_' + key;
-  while (Object.hasOwn(event, name)) name = 'event_' + name;
-  return name;
+  return renamedKey(key, (name) => Object.hasOwn(event, name));
+}
+
+/**
+ * An event given as the JSON text of an object, another logger's line (JsonlEventSink's
+ * handleJsonLine): its text goes into the ring as it is, and the writer splices the envelope in.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
 }
 
 /** Size of a DROPPED record: header + three f64, already 8-byte aligned. */

@@ -25,7 +25,7 @@ import type { AgentEvent, AgentEventSink, EventContext, SinkStats } from '../typ
 import type { FromWriter } from '../writer/messages.js';
 import { announce } from './adopt.js';
 import { DrainHere } from './drain-here.js';
-import { EventEncoder, EXTERNAL_FRACTION, EXTERNAL_RECORD, externalRecord, Scratch } from './encoder.js';
+import { EventEncoder, EXTERNAL_FRACTION, EXTERNAL_RECORD, externalRecord, JsonText, Scratch } from './encoder.js';
 import { trackForExit, untrackForExit, type ExitFlushable } from './exit.js';
 import { Losses } from './losses.js';
 import { describe, resolveOptions, ROTATE_BYTES, type JsonlEventSinkOptions, type ResolvedOptions } from './options.js';
@@ -348,6 +348,19 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
   /** The next index to be stamped: the number of events of this session so far. */
   eventCount(): number {
     return this.#shared === undefined ? this.#next : this.#shared.nextIndex();
+  }
+
+  /**
+   * Logs one event given as the JSON text of an object: another logger's line (pino's, say), with
+   * or without its newline. The text goes into the ring as it is — nothing is parsed or serialised
+   * on this thread — and the writer splices ringlog's envelope in front of its members (fields named
+   * like an envelope key are renamed, as handleEvent does). Text that is not a JSON object is kept
+   * whole as `{"type":"log_line","line":"…"}`. Otherwise as handleEvent: an index, a time, never
+   * blocks beyond the overload policy. A line that is not a string is a TypeError.
+   */
+  handleJsonLine(line: string, context?: EventContext): void {
+    if (typeof line !== 'string') throw new TypeError(`ringlog: handleJsonLine expects a string (one JSON object), got ${describe(line)}`);
+    this.handleEvent(new JsonText(line), context);
   }
 
   /** Stamps and snapshots `event`. Never throws, never waits on I/O (see the overload policy). */

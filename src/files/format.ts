@@ -20,6 +20,24 @@ export const DROPPED_TYPE = 'events_dropped';
 /** `type` of the marker standing for an event that could not be snapshotted, with its `reason`. */
 export const REJECTED_TYPE = 'event_rejected';
 
+/**
+ * The name an event's own field takes when it is named like an envelope key: `event_<key>`,
+ * prefixed again while the event has a field by that name too, so nothing is lost and no line ever
+ * holds a key twice. `has` tells whether the event has a field of a given name.
+ */
+export function renamedKey(key: string, has: (name: string) => boolean): string {
+  let name = 'event_' + key;
+  while (has(name)) name = 'event_' + name;
+  return name;
+}
+
+/** `type` of the event standing for a line handed to handleJsonLine that is not a JSON object;
+ *  its text is kept whole in `line`. */
+export const LOG_LINE_TYPE = 'log_line';
+
+/** What follows the envelope of such an event, before the line as a JSON string and the closing brace. */
+export const LOG_LINE_FIELDS = `,"type":"${LOG_LINE_TYPE}","line":`;
+
 /** The start of every line: `{"index":N,"emitted_at_ms":T,"frame_depth":` (the depth follows). */
 export function envelopeHead(index: number, emittedAtMs: number): string {
   return `{"${INDEX_KEY}":${index},"${EMITTED_KEY}":${emittedAtMs},"${FRAME_DEPTH_KEY}":`;

@@ -46,6 +46,9 @@ export const Tag = {
   /** entries (key, value) until END */
   OBJ: 8,
   END: 9,
+  /** u32 byte length | UTF-8 text of one JSON object, another logger's line (only as an EVENT's
+   *  body): the writer checks it and splices its members after the envelope. */
+  JSON_OBJECT: 10,
   /** u16 key id, known to the reader */
   KEY_ID: 0x10,
   /** u16 key id | u16 byte length | UTF-8 bytes: defines the id, then uses it */

@@ -15,10 +15,11 @@
 // patterns are configured, since no byte test can tell what a user's pattern matches. A line with
 // nothing to redact is byte-identical to the unredacted one. The envelope is never redacted.
 
-import { droppedLine, envelopeHead, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
+import { droppedLine, envelopeHead, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
 import { Flag, Kind, Tag } from '../ring/records.js';
 import type { KeyTable } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
+import { spliceJsonObject } from './json-splice.js';
 import type { OutBuffer } from './out-buffer.js';
 import { runCustom, type Redaction } from './redact.js';
 
@@ -134,8 +135,16 @@ export class LineBuilder {
       out.ascii('}');
       return;
     }
-    // The event body: an OBJ whose entries continue the envelope object.
     const u8 = src.u8;
+    if (u8[this.pos] === Tag.JSON_OBJECT) {
+      // Another logger's line, as JSON text: its members continue the envelope object.
+      const start = this.pos + 5;
+      const end = start + dv.getUint32(this.pos + 1, true);
+      this.pos = end;
+      spliceJsonObject(src.buf, start, end, out, hasExecution ? ENVELOPE_KEYS_WITH_EXECUTION : ENVELOPE_KEYS, this.redaction);
+      return;
+    }
+    // The event body: an OBJ whose entries continue the envelope object.
     const bodyAt = out.len;
     this.pos++;
     while (u8[this.pos] !== Tag.END) {
@@ -192,6 +201,7 @@ export class LineBuilder {
         return;
       case Tag.STR:
       case Tag.RAW:
+      case Tag.JSON_OBJECT:
         this.pos = p + 5 + dv.getUint32(p + 1, true);
         return;
       case Tag.ARR: {

@@ -365,13 +365,18 @@ export function createRedactor(option: RedactOption | undefined): ((value: unkno
   if (spec === null) return null;
   const redaction = new Redaction(spec, customFn);
   return (value) => {
-    const walked = walk(redaction, value, '', []);
+    const walked = redactValue(redaction, value);
     if (redaction.custom === null || typeof walked !== 'object' || walked === null || Array.isArray(walked)) return walked;
     // The function gets a copy of its own, as the writer's does (JSON.parse of the line); BigInt
     // becomes its digits, as the encoder writes it.
     const copy = JSON.parse(JSON.stringify(walked, bigintAsDigits)) as Record<string, unknown>;
     return JSON.parse(runCustom(redaction, copy)) as unknown;
   };
+}
+
+/** A redacted copy of a JS value under a compiled policy (the input itself when nothing matched); the custom function is not run. */
+export function redactValue(r: Redaction, value: unknown): unknown {
+  return walk(r, value, '', []);
 }
 
 function walk(r: Redaction, v: unknown, key: string, stack: object[]): unknown {
