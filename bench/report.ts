@@ -145,8 +145,8 @@ function quotient(a: number | null, b: number | null): number | null {
   return a !== null && b !== null && b !== 0 ? a / b : null;
 }
 
-/** ringlog's medians divided by each other contender's. */
-export function renderVersus(reports: Reports): string {
+/** `subject`'s medians divided by each other contender's (or by those of `against`). */
+export function renderVersus(reports: Reports, subject = 'ringlog', against?: readonly string[]): string {
   const cols: [string, Metric][] = [
     ['caller', 'callerNsPerEvent'],
     ['call p99', 'callerCallP99Ns'],
@@ -157,16 +157,16 @@ export function renderVersus(reports: Reports): string {
     ['overload +RSS', 'overloadPeakRssAboveBaselineBytes'],
     ['exit ms', 'exitMs'],
   ];
-  const rows = [...reports.keys()]
-    .filter((n) => n !== 'ringlog')
+  const rows = (against ?? [...reports.keys()].filter((n) => n !== subject))
+    .filter((n) => reports.has(n))
     .map((other) => [
       other,
       ...cols.map(([, m]) => {
-        const q = quotient(median(reports, 'ringlog', m), median(reports, other, m));
+        const q = quotient(median(reports, subject, m), median(reports, other, m));
         return q === null ? '—' : `${q.toFixed(2)}×`;
       }),
     ]);
-  const header = ['ringlog ÷ contender (medians)', ...cols.map((c) => c[0])];
+  const header = [`${subject} ÷ contender (medians)`, ...cols.map((c) => c[0])];
   return markdownTable(header, rows, [false, ...cols.map(() => true)]);
 }
 

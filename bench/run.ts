@@ -50,6 +50,7 @@ const CONTENDERS = [
   'sync-port-64k',
   'pino-destination',
   'pino-transport',
+  'pino-ringlog',
   'thread-stream',
   'winston',
   'ringlog',
@@ -215,7 +216,7 @@ function shellWord(arg: string): string {
 async function main(): Promise<void> {
   const opts = readOptions();
   const ringlogReady = existsSync(RINGLOG_BUILD);
-  const contenders = CONTENDERS.filter((n) => !n.startsWith('ringlog') || ringlogReady);
+  const contenders = CONTENDERS.filter((n) => !n.includes('ringlog') || ringlogReady);
   if (!ringlogReady) {
     process.stderr.write(`ringlog is not built (${relative(process.cwd(), RINGLOG_BUILD)} is missing): measuring the others only.\n`);
   }
@@ -273,6 +274,8 @@ async function main(): Promise<void> {
       legend(),
       '#### ringlog against each contender',
       renderVersus(reports),
+      '#### pino through ringlog (`ringlog/pino`) against pino\'s own ways to a file',
+      renderVersus(reports, 'pino-ringlog', ['pino-destination', 'pino-transport']),
       '#### Targets',
       renderTargets(verdicts),
       loopLatenessNote(reports),
@@ -300,7 +303,7 @@ async function main(): Promise<void> {
       exit: extraPhases ? { events: EXIT_EVENTS } : null,
       loadAvgBefore,
       loadAvgAfter,
-      skipped: ringlogReady ? [] : ['ringlog', 'ringlog-fsync'],
+      skipped: ringlogReady ? [] : CONTENDERS.filter((n) => n.includes('ringlog')),
       contenders: Object.fromEntries(reports),
       targets: verdicts,
       markdown,
