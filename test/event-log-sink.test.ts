@@ -93,6 +93,23 @@ describe('EventLogSink record shape', () => {
     expect(sink.stats()).toEqual({ accepted: 3, appended: 3, dropped: 0, rejected: 0, pending: 0, pendingChars: 0 });
   });
 
+  it('an executionId in the context scopes the record: execution_id in its payload (after session_id) and its headers, on every path', async () => {
+    const ours = await logFor('file');
+    const mine = instrumented(await logFor('memory'));
+    for (const log of [ours, mine]) {
+      const sink = new EventLogSink(log, 's1');
+      sink.handleEvent({ type: 'tool_call', n: 1 }, { executionId: 'exec-7', frameDepth: 3 });
+      sink.handleEvent({ type: 'tool_call', n: 2 });
+      await sink.flush();
+      const [scoped, plain] = await readAll(log, sink.topic);
+      expect(Object.keys(scoped!.payload as object)).toEqual(['index_hint', 'session_id', 'execution_id', 'event']);
+      expect(scoped!.payload).toEqual({ index_hint: scoped!.occurred_at_ms, session_id: 's1', execution_id: 'exec-7', event: { type: 'tool_call', n: 1 } });
+      expect(scoped!.headers).toEqual({ session_id: 's1', execution_id: 'exec-7' });
+      expect(plain!.payload).toEqual({ index_hint: plain!.occurred_at_ms, session_id: 's1', event: { type: 'tool_call', n: 2 } });
+      expect(plain!.headers).toEqual({ session_id: 's1' });
+    }
+  });
+
   it("any EventLog works: a log of the user's own gets the same records as ringlog's backends", async () => {
     const mine = instrumented(await logFor('memory'));
     const ours = await logFor('memory');

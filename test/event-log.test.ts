@@ -250,13 +250,16 @@ describe.each(['memory', 'file', 'sqlite', 'redis', 'redis-cluster'] as const)('
     expect(await log.consumerCursor('other', 'replay')).toBeNull();
   });
 
-  it('compact removes events before an id and reports removed, remaining and latest; ids are never reused', async () => {
+  it('compact removes events with id up to and including `before` (as the reference does), reports removed, remaining and latest; ids are never reused', async () => {
     const log = await freshLog(backend);
     for (let i = 1; i <= 10; i++) await log.append('cp', { kind: 'k', payload: i });
-    expect(await log.compact('cp', 4)).toEqual({ removed: 3, remaining: 7, latest: 10 });
+    expect(await log.compact('cp', 0)).toEqual({ removed: 0, remaining: 10, latest: 10 });
+    expect(await log.compact('cp', 3)).toEqual({ removed: 3, remaining: 7, latest: 10 });
     expect((await log.readRange('cp', 0, 100)).map((e) => e.id)).toEqual(range(4, 10));
-    expect(await log.compact('cp', 4)).toEqual({ removed: 0, remaining: 7, latest: 10 });
-    expect(await log.compact('cp', 1000)).toEqual({ removed: 7, remaining: 0, latest: 10 });
+    expect(await log.compact('cp', 3)).toEqual({ removed: 0, remaining: 7, latest: 10 });
+    expect(await log.compact('cp', 4)).toEqual({ removed: 1, remaining: 6, latest: 10 });
+    expect((await log.readRange('cp', 0, 100)).map((e) => e.id)).toEqual(range(5, 10));
+    expect(await log.compact('cp', 1000)).toEqual({ removed: 6, remaining: 0, latest: 10 });
     expect(await log.readRange('cp', 0, 100)).toEqual([]);
     expect(await log.latest('cp')).toBe(10);
     expect(await log.append('cp', { kind: 'k' })).toBe(11);
@@ -315,7 +318,7 @@ describe.each(['file', 'sqlite', 'redis', 'redis-cluster'] as const)('EventLog r
     for (let i = 1; i <= 25; i++) await first.append('session.a', { kind: 'k', payload: i });
     await first.append('session.b', { kind: 'k' });
     await first.ack('session.a', 'replayer', 20);
-    await first.compact('session.a', 6);
+    await first.compact('session.a', 5);
     await first.close();
 
     const second = await open(backend, dir);

@@ -629,7 +629,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
   private async compactLocked(t: TopicState, before: number): Promise<CompactResult> {
     await this.refresh(t, true);
     const latest = t.latest === 0 ? null : t.latest;
-    const removed = Math.max(0, Math.min(before - t.firstId, t.count));
+    const removed = Math.max(0, Math.min(before + 1 - t.firstId, t.count));
     if (removed === 0) return { removed: 0, remaining: t.count, latest };
     try {
       // First the id floor, so a crash after the rename below still continues ids.

@@ -96,7 +96,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
     if (this.closed) return Promise.reject(closedError(this.backend));
     const t = this.byTopic.get(name);
     if (t === undefined) return Promise.resolve({ removed: 0, remaining: 0, latest: null });
-    const removed = Math.max(0, Math.min(before - t.firstId, t.events.length));
+    const removed = Math.max(0, Math.min(before + 1 - t.firstId, t.events.length));
     for (let i = 0; i < removed; i++) t.bytes -= eventLine(t.firstId + i, t.events[i]!).length + 1;
     t.events.splice(0, removed);
     t.firstId += removed;

@@ -138,7 +138,7 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) en
 return 1
 `;
 
-/** KEYS: events, last. ARGV: before. Removes ids < before; returns {removed, remaining, latest}. */
+/** KEYS: events, last. ARGV: the first id kept (`before` + 1: compact removes ids up to `before`). Returns {removed, remaining, latest}. */
 export const COMPACT_SCRIPT = `#!lua
 local removed = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then

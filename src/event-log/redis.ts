@@ -343,7 +343,7 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     if (this.#closed) throw closedError(this.backend);
     const keys = this.#keys(name);
     try {
-      const [removed, remaining, latest] = (await this.script(COMPACT_SCRIPT, [keys.events, keys.last], [String(before)])) as number[];
+      const [removed, remaining, latest] = (await this.script(COMPACT_SCRIPT, [keys.events, keys.last], [String(before + 1)])) as number[];
       return { removed: Number(removed), remaining: Number(remaining), latest: Number(latest) === 0 ? null : Number(latest) };
     } catch (err) {
       throw asLogError(err, `cannot compact ${name}`, name);

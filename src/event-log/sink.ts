@@ -47,6 +47,8 @@ interface Queued {
   readonly json: string;
   readonly kind: string;
   readonly receivedAtMs: number;
+  /** The context's executionId, when it had one: the record's `execution_id` (payload and header). */
+  readonly executionId: string | undefined;
 }
 
 export class EventLogSink implements AgentEventSink {
@@ -84,8 +86,12 @@ export class EventLogSink implements AgentEventSink {
     this.#maxPendingChars = max;
   }
 
-  /** Snapshots the event and returns; never throws, never waits. `context` is not part of this record shape. */
-  handleEvent(event: AgentEvent, _context?: EventContext): void {
+  /**
+   * Snapshots the event and returns; never throws, never waits. A `context.executionId` scopes the
+   * record to that execution: `execution_id` in its payload and its headers (frameDepth is not part
+   * of this record shape).
+   */
+  handleEvent(event: AgentEvent, context?: EventContext): void {
     this.#accepted++;
     const receivedAtMs = Date.now();
     let json: string | undefined;
@@ -104,7 +110,8 @@ export class EventLogSink implements AgentEventSink {
     }
     if (kind === REJECTED_TYPE) this.#rejected++;
     this.#pendingChars += json.length;
-    this.#queue.push({ json, kind, receivedAtMs });
+    const executionId = typeof context?.executionId === 'string' ? context.executionId : undefined;
+    this.#queue.push({ json, kind, receivedAtMs, executionId });
     this.#enqueued++;
     this.#schedule();
   }
@@ -181,13 +188,15 @@ export class EventLogSink implements AgentEventSink {
           // The redactor hands back its input when nothing matched: the snapshot text stands as is.
           if (redacted !== parsed) eventJson = JSON.stringify(redacted);
         }
+        const exec = q.executionId;
         if (appendPrepared !== undefined) {
           // ringlog's own backends take the record's JSON as text: no parse and re-serialisation.
-          const payloadJson = `{"index_hint":${q.receivedAtMs},"session_id":${sessionJson},"event":${eventJson}}`;
-          p = appendPrepared.call(log, this.topic, { kind: q.kind, payloadJson, headersJson, occurredAtMs: q.receivedAtMs });
+          const execJson = exec === undefined ? '' : `,"execution_id":${JSON.stringify(exec)}`;
+          const payloadJson = `{"index_hint":${q.receivedAtMs},"session_id":${sessionJson}${execJson},"event":${eventJson}}`;
+          p = appendPrepared.call(log, this.topic, { kind: q.kind, payloadJson, headersJson: exec === undefined ? headersJson : JSON.stringify({ ...headers, execution_id: exec }), occurredAtMs: q.receivedAtMs });
         } else {
-          const payload = { index_hint: q.receivedAtMs, session_id: this.sessionId, event: JSON.parse(eventJson) as unknown };
-          p = log.append(this.topic, { kind: q.kind, payload, headers, occurred_at_ms: q.receivedAtMs });
+          const payload = { index_hint: q.receivedAtMs, session_id: this.sessionId, ...(exec === undefined ? {} : { execution_id: exec }), event: JSON.parse(eventJson) as unknown };
+          p = log.append(this.topic, { kind: q.kind, payload, headers: exec === undefined ? headers : { ...headers, execution_id: exec }, occurred_at_ms: q.receivedAtMs });
         }
       } catch (err) {
         p = Promise.reject(err);

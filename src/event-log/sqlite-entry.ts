@@ -89,7 +89,7 @@ function prepare(db: Database): Statements {
     // max(): an ack never moves a cursor back, even when two processes ack out of order.
     ack: db.prepare('INSERT INTO cursors (topic, consumer, id) VALUES (?, ?, ?) ON CONFLICT (topic, consumer) DO UPDATE SET id = max(id, excluded.id)'),
     cursor: db.prepare('SELECT id FROM cursors WHERE topic = ? AND consumer = ?').pluck(),
-    remove: db.prepare('DELETE FROM events WHERE topic = ? AND id < ?'),
+    remove: db.prepare('DELETE FROM events WHERE topic = ? AND id <= ?'),
     firstId: db.prepare('SELECT min(id) FROM events WHERE topic = ?').pluck(),
     // Byte order (BINARY collation), as JavaScript's sort() orders the other backends' ASCII names.
     topics: db.prepare('SELECT topic FROM topics WHERE latest > 0 ORDER BY topic').pluck(),

@@ -78,7 +78,7 @@ export interface EventLog {
   latest(topic: TopicLike): Promise<number | null>;
   /** The topics anything was ever appended to (also those compacted empty), sorted by name. */
   topics(): Promise<string[]>;
-  /** Removes events with id < before. */
+  /** Removes events with id ≤ before, as the reference runtime does. */
   compact(topic: TopicLike, before: number): Promise<CompactResult>;
   describe(): Promise<EventLogDescription>;
   /** Flushes, then releases files and threads. Later calls reject with ERR_RINGLOG_EVENT_LOG_CLOSED. */
