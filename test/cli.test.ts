@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonlEventSink, openEventLog } from '../dist/src/index.js';
 import { startRedis } from '../dist/bench/redis-server.js';
 import { makeCorpus } from '../dist/demo/corpus.js';
+import { lastLines } from '../dist/src/cli/tail.js';
 import { BASE_NAME, readLines, segmentName, tempDirs, type LogSet } from './helpers.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -36,6 +37,14 @@ interface CliOptions {
   /** Written to the child's stdin, which is then closed; without it stdin is /dev/null. */
   input?: Buffer | string;
   cwd?: string;
+  /** The child's whole environment (default: this process's, without the colour variables). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** This environment without NO_COLOR / FORCE_COLOR (vitest may set them), so each test says what it wants. */
+function plainEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const { NO_COLOR: _n, FORCE_COLOR: _f, ...rest } = process.env;
+  return { ...rest, ...extra };
 }
 
 function cli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
@@ -43,6 +52,7 @@ function cli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult>
     const child = spawn(process.execPath, [MAIN, ...args], {
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       cwd: opts.cwd ?? REPO,
+      env: opts.env ?? plainEnv(),
     });
     const out: Buffer[] = [];
     let stderr = '';
@@ -344,6 +354,141 @@ describe('event-log topics: ringlog topics, cat/tail/stats --topic', () => {
       await server.stop('SIGKILL');
     }
   }, 60_000);
+});
+
+describe("tail's backward reading (in-process)", () => {
+  it('finds the last lines (with a filter too) wherever the 64 KiB read blocks start: on a newline, mid-line, in a line longer than a block; an empty first line; no trailing newline', async () => {
+    const d = dirs.make('cli-tail-blocks');
+    const file = path.join(d, 'set.jsonl');
+    const problems: string[] = [];
+    // Lines of 64 bytes, after a first line whose length moves every block boundary by one byte.
+    for (const pad of [...range(0, 70), 65_600, 200_000]) {
+      const first = 'x'.repeat(pad);
+      const lines = [first, ...range(0, 2999).map((i) => JSON.stringify({ index: i, type: i % 7 === 0 ? 'seven' : 'other', p: 'y'.repeat(30) }).padEnd(63, ' '))];
+      const tornTail = pad % 5 === 0 ? '{"index":3000,"type":"seven"' : '';
+      fs.writeFileSync(file, lines.join('\n') + '\n' + tornTail);
+      const seg = [{ path: file, number: 0, compressed: false, bytes: fs.statSync(file).size }];
+      for (const want of [0, 1, 10, 1500, 5000]) {
+        const got = await lastLines(seg, want);
+        const expected = lines.slice(Math.max(0, lines.length - want));
+        if (JSON.stringify(got.lines) !== JSON.stringify(expected)) problems.push(`pad ${pad}, want ${want}: ${got.lines.length} lines, first ${JSON.stringify(got.lines[0]?.slice(0, 30))}`);
+        if (got.last !== lines.at(-1)) problems.push(`pad ${pad}, want ${want}: last ${JSON.stringify(got.last?.slice(0, 30))}`);
+        if (got.complete !== want >= lines.length) problems.push(`pad ${pad}, want ${want}: complete ${got.complete}`);
+      }
+      const sevens = await lastLines(seg, 5, (t) => t.includes('"seven"'));
+      const expectedSevens = lines.filter((l) => l.includes('"seven"')).slice(-5);
+      if (JSON.stringify(sevens.lines) !== JSON.stringify(expectedSevens)) problems.push(`pad ${pad}: filtered ${JSON.stringify(sevens.lines.map((l) => l.slice(0, 20)))}`);
+    }
+    fs.writeFileSync(file, '\n{"index":0}\n');
+    const empty = await lastLines([{ path: file, number: 0, compressed: false, bytes: 13 }], 5);
+    expect(empty.lines).toEqual(['', '{"index":0}']);
+    fs.writeFileSync(file, 'no newline at all');
+    expect(await lastLines([{ path: file, number: 0, compressed: false, bytes: 17 }], 5)).toEqual({ lines: [], last: undefined, complete: true });
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('readable output, filters and ringlog pretty', () => {
+  // eslint-disable-next-line no-control-regex
+  const ANSI = /\u001b\[[0-9;]*m/;
+
+  it('cat --pretty prints one readable line per event: time, index, type, session, a summary by type; --json and --pretty together are refused', async () => {
+    const r = await cli(['cat', base, '--pretty']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(EVENTS);
+    expect(r.stdout).not.toMatch(ANSI);
+    lines.forEach((line, i) => {
+      const ev = set.lines[i]! as unknown as { type: string; session_id: string; tool_name?: string; content?: string; is_error?: boolean };
+      expect(line).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} #${i} ${ev.type} \\[${ev.session_id}\\]`));
+      if (ev.type === 'tool_call') expect(line).toContain(` ${ev.tool_name} {"path":`);
+      if (ev.type === 'tool_result') expect(line).toContain(` ${ev.is_error ? 'error' : 'ok'} `);
+      if (ev.type === 'message_chunk') expect(line).toContain(ev.content!.slice(0, 20).replace(/\n/g, '⏎'));
+    });
+    const both = await cli(['cat', base, '--pretty', '--json']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/option '--json' cannot be used with option '--pretty'/);
+  });
+
+  it('colours: FORCE_COLOR turns them on, NO_COLOR off; on a terminal the lines are readable and coloured by default, --json keeps them as written', async () => {
+    expect((await cli(['cat', base, '--pretty', '--to', '5'], { env: plainEnv({ FORCE_COLOR: '1' }) })).stdout).toMatch(ANSI);
+    expect((await cli(['cat', base, '--pretty', '--to', '5'], { env: plainEnv({ FORCE_COLOR: '1', NO_COLOR: '1' }) })).stdout).not.toMatch(ANSI);
+    // A real terminal: script(1) gives the command a pseudo-terminal as its stdout.
+    const onTty = (args: string, env: NodeJS.ProcessEnv): Promise<CliResult> =>
+      new Promise((resolve, reject) => {
+        const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} ${args}`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+        const out: Buffer[] = [];
+        child.stdout.on('data', (d: Buffer) => out.push(d));
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+          const bytes = Buffer.concat(out);
+          resolve({ code, signal, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr: '' });
+        });
+      });
+    const tty = await onTty(`cat ${base} --to 3`, plainEnv());
+    expect(tty.stdout).toMatch(ANSI);
+    expect(tty.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/^\d\d:\d\d:\d\d\.\d{3} #0 /);
+    expect((await onTty(`cat ${base} --to 3`, plainEnv({ NO_COLOR: '1' }))).stdout).not.toMatch(ANSI);
+    const raw = await onTty(`cat ${base} --to 3 --json`, plainEnv());
+    expect(raw.stdout.replace(/\r\n/g, '\n')).toBe(set.raw.slice(0, 4).map((l) => l + '\n').join(''));
+  });
+
+  it('filters by --since/--until (ISO or a duration ago), --type, --where on top-level fields and --grep, in cat, tail and stats', async () => {
+    const lines = set.lines as unknown as { index: number; emitted_at_ms: number; type: string; is_error?: boolean; tool_name?: string }[];
+    const at = (k: number): string => new Date(lines[k]!.emitted_at_ms).toISOString();
+    const since = await cli(['cat', base, '--since', at(300), '--until', at(400)]);
+    expect(indexesOf(since.stdout)).toEqual(lines.filter((l) => l.emitted_at_ms >= lines[300]!.emitted_at_ms && l.emitted_at_ms <= lines[400]!.emitted_at_ms).map((l) => l.index));
+    expect(indexesOf((await cli(['cat', base, '--since', '1h'])).stdout)).toHaveLength(EVENTS);
+    expect((await cli(['cat', base, '--until', '1h'])).stdout).toBe('');
+    const errors = lines.filter((l) => l.type === 'tool_result' && l.is_error === true).map((l) => l.index);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(indexesOf((await cli(['cat', base, '--type', 'tool_result', '--where', 'is_error=true'])).stdout)).toEqual(errors);
+    const grep = await cli(['cat', base, '--grep', '"tool_name":"grep"']);
+    expect(indexesOf(grep.stdout)).toEqual(lines.filter((l) => l.tool_name === 'grep').map((l) => l.index));
+    const tailed = await cli(['tail', base, '-n', '3', '--type', 'judge']);
+    expect(indexesOf(tailed.stdout)).toEqual(lines.filter((l) => l.type === 'judge').slice(-3).map((l) => l.index));
+    const stats = JSON.parse((await cli(['stats', base, '--json', '--type', 'tool_call'])).stdout) as { events: number; types: { type: string }[] };
+    expect(stats.events).toBe(lines.filter((l) => l.type === 'tool_call').length);
+    expect(stats.types.map((t) => t.type)).toEqual(['tool_call']);
+  });
+
+  it('says on stderr which --type matched nothing; bad filter values are usage errors', async () => {
+    const r = await cli(['cat', base, '--type', 'tool_call', '--type', 'tool_cal']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('ringlog: warning: --type "tool_cal" matched no event (types seen: iteration_end, iteration_start, judge, message_chunk, tool_call, tool_result)\n');
+    for (const [args, message] of [
+      [['--since', 'yesterday'], /--since "yesterday": expected an ISO time/],
+      [['--until', '10x'], /--until "10x": expected an ISO time/],
+      [['--where', 'session_id'], /--where "session_id": expected key=value/],
+      [['--since', '1m', '--until', '1h'], /--since is after --until/],
+    ] as const) {
+      const bad = await cli(['cat', base, ...args]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(message);
+    }
+  });
+
+  it("ringlog pretty reads any tool's NDJSON on stdin: readable lines, other lines passed through, filters, --json", async () => {
+    // Before the test set was written: --since T + 1 keeps the second pino line and the set's line.
+    const T = Date.parse('2026-01-01T10:00:00.000Z');
+    const input = [
+      JSON.stringify({ level: 30, time: T, pid: 1, hostname: 'h', msg: 'server started' }),
+      'a plain line',
+      JSON.stringify({ level: 50, time: T + 5, msg: 'request failed', err: { message: 'x' } }),
+      '',
+      set.raw[0]!,
+    ].join('\n');
+    const r = await cli(['pretty'], { input });
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout.trimEnd().split('\n');
+    expect(out).toHaveLength(4);
+    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.000 #- info server started$/);
+    expect(out[1]).toBe('a plain line');
+    expect(out[2]).toMatch(/ #- error request failed$/);
+    expect(out[3]).toMatch(/ #0 /);
+    const since = await cli(['pretty', '--since', new Date(T + 1).toISOString(), '--json'], { input });
+    expect(since.stdout).toBe(JSON.stringify({ level: 50, time: T + 5, msg: 'request failed', err: { message: 'x' } }) + '\n' + set.raw[0] + '\n');
+  });
 });
 
 describe('ringlog stats', () => {

@@ -29,11 +29,16 @@ const ENVELOPE = '{"index":3,"emitted_at_ms":1700000000000,"frame_depth":null';
 
 describe('an event given as JSON text', () => {
   it('makes the same line as handleEvent of the parsed object, for any JSON object (fast-check), with and without an execution id', () => {
-    const key = fc.oneof(fc.constantFrom('index', 'emitted_at_ms', 'frame_depth', 'execution_id', 'event_index', 'event_event_index', 'type'), fc.string());
+    // Any UTF-16 in keys and strings (lone surrogates included), any JSON value.
+    const key = fc.oneof(fc.constantFrom('index', 'emitted_at_ms', 'frame_depth', 'execution_id', 'event_index', 'event_event_index', 'type', '__proto__'), fc.string({ unit: 'binary' }));
     fc.assert(
-      fc.property(fc.dictionary(key, fc.jsonValue()), fc.option(fc.string(), { nil: undefined }), (obj, executionId) => {
+      fc.property(fc.dictionary(key, fc.jsonValue({ stringUnit: 'binary' })), fc.option(fc.string({ unit: 'binary' }), { nil: undefined }), (obj, executionId) => {
         const text = JSON.stringify(obj);
         expect(lineOf(new JsonText(text), executionId)).toBe(lineOf(JSON.parse(text) as object, executionId));
+        // Pretty-printed (line breaks, indentation), the same record on one line.
+        const pretty = lineOf(new JsonText(JSON.stringify(obj, null, 2)), executionId);
+        expect(pretty).not.toMatch(/[\r\n]/);
+        expect(JSON.parse(pretty)).toEqual(JSON.parse(lineOf(JSON.parse(text) as object, executionId)));
       }),
       { numRuns: 2000 },
     );
@@ -68,6 +73,45 @@ describe('an event given as JSON text', () => {
       url: 'https://[redacted]@h/x?token=[redacted]',
       event_index: 1,
     });
-    expect(JSON.parse(lineOf(new JsonText('no json at all https://u:p@h/'), undefined, true))).toMatchObject({ type: 'log_line', line: 'no json at all https://[redacted]@h/' });
+  });
+
+  it('under a policy: a line with nothing to redact keeps its bytes (and its numbers their precision); text that is not JSON is refused when keys could hide secrets in it, redacted by the string rules otherwise; a JSON value that is not an object is redacted', () => {
+    const clean = '{"big":12345678901234567890,"n":1.50,"msg":"nothing secret"}';
+    expect(lineOf(new JsonText(clean), undefined, true)).toBe(`${ENVELOPE},${clean.slice(1)}`);
+    expect(JSON.parse(lineOf(new JsonText('no json at all https://u:p@h/ password=x'), undefined, true))).toMatchObject({
+      type: 'event_rejected',
+      reason: 'a line that is not JSON cannot be checked for secrets under keys: not written (redaction policy)',
+    });
+    const stringRulesOnly = { defaults: false, patterns: [/sk-[a-z0-9]+/] };
+    expect(JSON.parse(lineOf(new JsonText('no json, key sk-abc123 here'), undefined, stringRulesOnly))).toMatchObject({ type: 'log_line', line: 'no json, key [redacted] here' });
+    expect(JSON.parse(lineOf(new JsonText('[{"password":"hunter2","ok":1}]'), undefined, true))).toMatchObject({ type: 'log_line', line: '[{"password":"[redacted]","ok":1}]' });
+  });
+
+  it('a line too deep for the policy to walk is refused with a reason, never written as it was and never a crash of the writer', () => {
+    const deep = `{"a":${'['.repeat(20_000)}${']'.repeat(20_000)},"password":"x"}`;
+    const line = JSON.parse(lineOf(new JsonText(deep), undefined, true)) as { type: string; reason: string };
+    expect(line.type).toBe('event_rejected');
+    expect(line.reason).toMatch(/^redaction failed: /);
+  });
+
+  it('keeps one record on one line: line breaks between the tokens of pretty-printed JSON become spaces; a BOM is not part of the text', () => {
+    const value = { a: 1, b: ['x\ny', { c: null }], index: 2 };
+    for (const text of [JSON.stringify(value, null, 2), JSON.stringify(value, null, 2).replace(/\n/g, '\r\n'), `\ufeff${JSON.stringify({ a: 1 })}`]) {
+      const line = lineOf(new JsonText(text));
+      expect(line).not.toMatch(/[\r\n]/);
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      expect(parsed.index).toBe(3);
+      if (!text.startsWith('\ufeff')) expect(parsed).toMatchObject({ a: 1, b: ['x\ny', { c: null }], event_index: 2 });
+      else expect(parsed).toMatchObject({ a: 1 });
+    }
+  });
+
+  it('keeps a lone surrogate as its escape, names a key the text holds twice apart, and drops the line ending of text kept as a log_line', () => {
+    const lone = lineOf(new JsonText('{"s":"a\ud800b"}'));
+    expect(lone).toBe(`${ENVELOPE},"s":"a\\ud800b"}`);
+    expect((JSON.parse(lone) as { s: string }).s).toBe('a\ud800b');
+    const twice = lineOf(new JsonText('{"index":1,"index":2}'));
+    expect(twice).toBe(`${ENVELOPE},"event_index":1,"event_event_index":2}`);
+    expect(JSON.parse(lineOf(new JsonText('plain text\r\n')))).toMatchObject({ type: 'log_line', line: 'plain text' });
   });
 });

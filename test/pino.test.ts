@@ -78,14 +78,20 @@ describe('ringlogDestination with pino', () => {
   it('takes chunks as they come: several lines, a line split across writes, Buffers, blank lines; text that is not a JSON object is kept as a log_line', async () => {
     const dir = dirs.make('pino-chunks');
     const dest = ringlogDestination(path.join(dir, 'app.jsonl'));
+    // A character split across two Buffers, and a newline on its own: one event, none.
+    const split = Buffer.from('{"z":"日"}\n');
+    dest.write(split.subarray(0, 7));
+    dest.write(split.subarray(7));
+    dest.write('\n');
     expect(dest.write('{"a":1}\n{"b":2}\n{"c"')).toBe(true);
     dest.write(':3}');
     dest.write('\n\n   \n');
-    dest.write(Buffer.from('{"d":"é"}\nplain text\n[1,2]\n{"e":'));
+    dest.write(Buffer.from('{"d":"é"}\nplain text\r\n[1,2]\n{"e":'));
     dest.write('5'); // no newline yet: written by end()
     await closed(dest);
     const lines = readLines(dir, 'app.jsonl').raw.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map(({ index, emitted_at_ms, frame_depth, ...rest }) => rest)).toEqual([
+      { z: '日' },
       { a: 1 },
       { b: 2 },
       { c: 3 },
@@ -94,7 +100,7 @@ describe('ringlogDestination with pino', () => {
       { type: 'log_line', line: '[1,2]' },
       { type: 'log_line', line: '{"e":5' },
     ]);
-    expect(lines.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(lines.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("has sonic-boom's surface: 'ready', flush(cb), flushSync(), reopen(), end() → 'finish' then 'close'; a write after end is an 'error'", async () => {

@@ -587,6 +587,193 @@ describe('viewer: a live log', () => {
   });
 });
 
+// Issue 14: helping people find things — filters (a clickable legend, a session, a text), previews
+// chosen by type, a tool call paired with its result, and a live view that follows the newest.
+describe('viewer: finding things', () => {
+  let dir: string;
+  let set: LogSet;
+  let v: Viewer;
+  const SESSIONS = ['alpha', 'beta', 'gamma'];
+  /** Milliseconds between each tool call and its result: the duration the pair shows is at least this. */
+  const GAP_MS = 40;
+  type Ev = { index: number; type: string; session_id: string; tool_call_id?: string; tool_name?: string; content?: string };
+  const lines = (): Ev[] => set.lines as unknown as Ev[];
+
+  beforeAll(async () => {
+    dir = dirs.make('viewer-find');
+    const sink = JsonlEventSink.open(path.join(dir, BASE_NAME), { rotateBytes: 64 * 1024 });
+    const r = rng(11);
+    for (let i = 0; i < 1200; i++) {
+      const session_id = SESSIONS[i % 3]!;
+      if (i % 50 === 10) {
+        // A call, its result GAP_MS later, with other sessions' events in between.
+        const id = `call_${i}`;
+        sink.handleEvent({ type: 'tool_call', session_id, tool_call_id: id, tool_name: TOOLS[i % TOOLS.length], input: { path: FILES[i % FILES.length] } });
+        await sleep(GAP_MS);
+        sink.handleEvent({ type: 'message_chunk', session_id: SESSIONS[(i + 1) % 3], content: 'meanwhile elsewhere' });
+        sink.handleEvent({ type: 'tool_result', session_id, tool_call_id: id, is_error: false, output: words(r, 8) });
+        continue;
+      }
+      sink.handleEvent({ type: 'message_chunk', session_id, content: i % 97 === 0 ? `needle ${i} in the Haystack` : words(r, 6) });
+    }
+    await sink.close();
+    set = readLines(dir);
+    v = await startViewer(path.join(dir, BASE_NAME), { follow: false });
+  });
+  afterAll(async () => {
+    await v?.close();
+  });
+
+  /** The rows of the list: index, type, session and preview text (read in one call into the page). */
+  async function rows(page: Page): Promise<{ index: number; type: string; session: string; preview: string }[]> {
+    return page.locator('#event-list li[data-index]').evaluateAll((lis) =>
+      lis.map((li) => {
+        const text = (sel: string): string => li.querySelector(sel)?.textContent ?? '';
+        return { index: Number(li.getAttribute('data-index')), type: text('.type').trim(), session: text('.sess'), preview: text('.preview') };
+      }),
+    );
+  }
+
+  it('previews each row by what its type says: a tool call its tool and arguments, a result its status and output, a message its text — the session in a column of its own', async () => {
+    const page = await openPage(v.url);
+    try {
+      const shown = await rows(page);
+      const call = shown.find((x) => x.type === 'tool_call')!;
+      const ev = lines()[call.index]!;
+      expect(call.preview).toBe(`${ev.tool_name} {"path":"${FILES[call.index % FILES.length]}"}`);
+      expect(call.session).toBe(ev.session_id);
+      const result = shown.find((x) => x.type === 'tool_result')!;
+      expect(result.preview).toMatch(/^ok /);
+      const msg = shown.find((x) => x.type === 'message_chunk')!;
+      expect(msg.preview).toBe(lines()[msg.index]!.content);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('filters by type from the legend (click again: all), by session and by text, together; clear filters shows all', async () => {
+    const page = await openPage(v.url);
+    try {
+      await page.locator('#legend li[data-type="tool_call"]').click();
+      await expect.poll(async () => new Set((await rows(page)).map((x) => x.type))).toEqual(new Set(['tool_call']));
+      const calls = lines().filter((l) => l.type === 'tool_call').map((l) => l.index);
+      expect((await rows(page)).map((x) => x.index)).toEqual(calls);
+      expect(await page.locator('#legend li[data-type="tool_call"]').getAttribute('class')).toBe('on');
+      expect(await page.locator('#legend li[data-type="message_chunk"]').getAttribute('class')).toBe('off');
+      expect(await page.locator('#filter-info').textContent()).toBe('showing types: tool_call');
+
+      // And one session: its calls only.
+      const options = await page.locator('#session option').allTextContents();
+      expect(options.slice(1).map((o) => o.replace(/ \(.*$/, '')).sort()).toEqual(SESSIONS);
+      await page.selectOption('#session', 'beta');
+      const betaCalls = lines().filter((l) => l.type === 'tool_call' && l.session_id === 'beta').map((l) => l.index);
+      await expect.poll(async () => (await rows(page)).map((x) => x.index)).toEqual(betaCalls);
+
+      // The legend again: every type, of that session.
+      await page.locator('#legend li[data-type="tool_call"]').click();
+      await expect.poll(async () => new Set((await rows(page)).map((x) => x.type)).size).toBeGreaterThan(1);
+      expect(new Set((await rows(page)).map((x) => x.session))).toEqual(new Set(['beta']));
+
+      // Text, case-insensitive, on top of the session.
+      await page.fill('#search', 'HAYSTACK');
+      const needles = lines().filter((l) => l.session_id === 'beta' && /haystack/i.test(l.content ?? '')).map((l) => l.index);
+      expect(needles.length).toBeGreaterThan(1);
+      await expect.poll(async () => (await rows(page)).map((x) => x.index)).toEqual(needles);
+      await expectSelected(page, needles[0]!);
+
+      await page.locator('#clear-filters').click();
+      await expect.poll(async () => new Set((await rows(page)).map((x) => x.session)).size).toBe(3);
+      expect(await page.locator('#filter-info').textContent()).toBe('');
+
+      await page.fill('#search', 'no such text anywhere');
+      await expect.poll(async () => page.locator('#event-list li.more').textContent()).toBe('no event matches the filters');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('pairs a tool call with its result: jumps between them and shows the time between', async () => {
+    const page = await openPage(v.url);
+    try {
+      const call = lines().find((l) => l.type === 'tool_call' && l.index > 600)!;
+      const result = lines().find((l) => l.type === 'tool_result' && l.tool_call_id === call.tool_call_id)!;
+      await page.fill('#jump-index', String(call.index));
+      await page.press('#jump-index', 'Enter');
+      await expectSelected(page, call.index);
+      await page.waitForSelector(`#pair[data-other="${result.index}"]`);
+      const text = (await page.locator('#pair').textContent())!;
+      expect(text).toContain(`→ result #${result.index} (tool_result)`);
+      expect(text).toContain(`${call.tool_call_id} · `);
+      const ms = Number(/· (\d+) ms later/.exec(text)?.[1]);
+      expect(ms).toBeGreaterThanOrEqual(GAP_MS - 1);
+      await page.locator('[data-testid="pair-jump"]').click();
+      await expectSelected(page, result.index);
+      await page.waitForSelector(`#pair[data-other="${call.index}"]`);
+      expect(await page.locator('#pair').textContent()).toContain(`← call #${call.index} (tool_call)`);
+      // A message has no pair: the answer says so, and nothing is shown.
+      const message = lines().find((l) => l.type === 'message_chunk' && l.index > result.index)!;
+      await page.fill('#jump-index', String(message.index));
+      await page.press('#jump-index', 'Enter');
+      await expectSelected(page, message.index);
+      await page.waitForSelector('#pair[data-state="none"]', { state: 'attached' });
+      expect(await page.locator('#pair').textContent()).toBe('');
+    } finally {
+      await page.close();
+    }
+  });
+
+  // Looked at by a person after each change of the page (the README shows docs/viewer-find.png).
+  it('takes a screenshot with filters on and a pair shown (docs/viewer-find.png with RINGLOG_UPDATE_SCREENSHOT=1)', async () => {
+    const page = await openPage(v.url);
+    try {
+      await page.locator('#legend li[data-type="tool_call"]').click();
+      await page.locator('#legend li[data-type="tool_result"]').click();
+      await page.selectOption('#session', 'alpha');
+      const call = lines().find((l) => l.type === 'tool_call' && l.session_id === 'alpha' && l.index > 500)!;
+      await expect.poll(async () => (await rows(page)).every((x) => x.session === 'alpha')).toBe(true);
+      await page.locator(`#event-list li[data-index="${call.index}"]`).click();
+      await expectSelected(page, call.index);
+      await page.waitForSelector('#pair[data-other]');
+      const target = process.env.RINGLOG_UPDATE_SCREENSHOT === '1' ? new URL('../docs/viewer-find.png', import.meta.url).pathname : path.join(dirs.make('viewer-shot'), 'viewer-find.png');
+      const png = await page.screenshot({ path: target });
+      expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('a live view follows the newest event by default; picking another event stops that, the checkbox starts it again', async () => {
+    const liveDir = dirs.make('viewer-follow');
+    const base = path.join(liveDir, BASE_NAME);
+    const sink = JsonlEventSink.open(base);
+    for (let i = 0; i < 300; i++) sink.handleEvent({ type: 'message_chunk', session_id: 's', content: `m${i}` });
+    await sink.flush();
+    const live = await startViewer(base);
+    const page = await openPage(live.url);
+    try {
+      await expectSelected(page, 299);
+      expect(await page.locator('#tail').isChecked()).toBe(true);
+      for (let i = 300; i < 350; i++) sink.handleEvent({ type: 'message_chunk', session_id: 's', content: `m${i}` });
+      await sink.flush();
+      await expectSelected(page, 349);
+      // A person picks an event: the view stays there as the log grows.
+      await page.locator('#event-list li[data-index="340"]').click();
+      await expectSelected(page, 340);
+      expect(await page.locator('#tail').isChecked()).toBe(false);
+      for (let i = 350; i < 360; i++) sink.handleEvent({ type: 'message_chunk', session_id: 's', content: `m${i}` });
+      await sink.flush();
+      await page.waitForSelector('#count[data-events="360"]');
+      expect(await selectedIndex(page)).toBe(340);
+      await page.locator('#tail').check();
+      await expectSelected(page, 359);
+    } finally {
+      await page.close();
+      await sink.close();
+      await live.close();
+    }
+  });
+});
+
 describe('viewer: compressed segments', () => {
   /** What the janitor does to a closed segment: `<segment>.gz` with the same bytes, then the plain file goes. */
   function compress(file: string): void {
@@ -681,7 +868,7 @@ describe('viewer: a million events', () => {
     const s = await api<Summary>(v, '/api/summary');
     expect(s.events).toBe(N);
     expect(s.lastIndex).toBe(N - 1);
-    // 18 bytes per event in typed arrays (grown by doubling), far below the set's own size.
+    // 20 bytes per event in typed arrays (grown by doubling), far below the set's own size.
     expect(indexBytes).toBeLessThan(64 * 1024 * 1024);
     expect(setBytes).toBeGreaterThan(50 * 1024 * 1024);
   });

@@ -9,6 +9,7 @@
 //   pino.transport({ target: 'ringlog/pino', options: { path: 'logs/app.jsonl' } })
 
 import { EventEmitter } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 import * as path from 'node:path';
 import { JsonlEventSink } from '../caller/sink.js';
 import type { JsonlEventSinkOptions } from '../caller/options.js';
@@ -31,12 +32,19 @@ const DESTINATION_DEFAULTS: JsonlEventSinkOptions = {
 };
 
 const NEWLINE = '\n';
+/**
+ * Characters of a line still waiting for its newline: past this (16 Mi, well beyond any log line)
+ * the text is logged as it stands rather than held without bound.
+ */
+const MAX_PARTIAL_CHARS = 16 * 1024 * 1024;
 
 export class RinglogDestination extends EventEmitter {
   /** The sink the lines go to: its stats(), eventCount() and the rest are there. */
   readonly sink: JsonlEventSink;
   /** Text after the last newline of the last write: the start of a line still coming. */
   #partial = '';
+  /** Bytes written as Buffers: a character split across two writes is decoded whole. */
+  readonly #decoder = new StringDecoder('utf8');
   #ending: Promise<void> | undefined;
   /** sonic-boom's flags, read by some of pino's helpers. */
   destroyed = false;
@@ -86,14 +94,18 @@ export class RinglogDestination extends EventEmitter {
       this.#report(new Error('ringlog: write after end on a ringlog pino destination'));
       return false;
     }
-    const text = typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    const text = typeof data === 'string' ? data : this.#decoder.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     let nl = text.indexOf(NEWLINE);
     if (nl === -1) {
       this.#partial += text;
+      if (this.#partial.length > MAX_PARTIAL_CHARS) {
+        this.sink.handleJsonLine(this.#partial);
+        this.#partial = '';
+      }
       return true;
     }
     // pino's case, one line and its newline: handed over whole, no slicing.
-    if (nl === text.length - 1 && this.#partial === '') {
+    if (nl === text.length - 1 && this.#partial === '' && nl > 0 && text.charCodeAt(0) === 0x7b) {
       this.sink.handleJsonLine(text);
       return true;
     }
@@ -143,6 +155,7 @@ export class RinglogDestination extends EventEmitter {
   }
 
   async #end(): Promise<void> {
+    this.#partial += this.#decoder.end();
     if (this.#partial.trim() !== '') this.sink.handleJsonLine(this.#partial);
     this.#partial = '';
     try {

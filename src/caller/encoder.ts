@@ -109,7 +109,10 @@ export class EventEncoder {
   event(index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): void {
     this.envelope(Kind.EVENT, index, ts, frameDepth, executionId);
     if (body instanceof JsonText) {
-      this.longString(body.text, Tag.JSON_OBJECT);
+      // UTF-8 cannot carry a lone surrogate: as the \udXXX escape JSON.stringify would write (inside
+      // a JSON string, where the only valid place for one is, the same character).
+      const text = body.text;
+      this.longString(text.isWellFormed() ? text : escapeLoneSurrogates(text), Tag.JSON_OBJECT);
       this.finish();
       return;
     }
@@ -391,6 +394,11 @@ function hasEnumerable(o: object): boolean {
 /** An envelope key among the event's own fields, renamed (files/format.ts). */
 function renamed(key: string, event: object): string {
   return renamedKey(key, (name) => Object.hasOwn(event, name));
+}
+
+/** `s` with each lone surrogate as its six-character JSON escape. */
+function escapeLoneSurrogates(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 /**

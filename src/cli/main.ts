@@ -9,10 +9,12 @@ import { cat, type CatOptions } from './cat.js';
 import { createRun, type Run } from './context.js';
 import { demo } from './demo.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, diag } from './output.js';
-import { collect, intOption, portOption } from './args.js';
+import { intOption, portOption } from './args.js';
 import { DEFAULT_BUCKETS, stats, type StatsOptions } from './stats.js';
 import { tail, type TailOptions } from './tail.js';
 import { addLogOptions } from './topic-source.js';
+import { addFilterOptions } from './filters.js';
+import { pretty, type PrettyCommandOptions } from './pretty-command.js';
 import { topics, type TopicsOptions } from './topics.js';
 import { verify } from './verify.js';
 import { view } from './view.js';
@@ -32,6 +34,13 @@ const TOPIC_HELP = 'read this topic of an event log instead of a set (located by
 /** tail(1)'s default. */
 const DEFAULT_TAIL_LINES = 10;
 
+/** Readable on a terminal, as written when piped; these two decide instead. */
+function addStyleOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--json', 'print the lines as written (NDJSON), also on a terminal').conflicts('pretty'))
+    .option('--pretty', 'print one readable line per event, also into a pipe (colours: NO_COLOR, FORCE_COLOR)');
+}
+
 function buildProgram(run: Run): Command {
   const program = new Command('ringlog')
     .description('Read, check and summarise the JSONL event logs ringlog writes (a base file and its numbered segments), and the topics of its event log.')
@@ -48,7 +57,9 @@ function buildProgram(run: Run): Command {
 Exit status: 0 success, 1 a failure (or problems found by verify), 2 bad usage.
 
 Examples:
+  ringlog cat runs/s1 --type tool_call --since 10m
   ringlog cat runs/s1/event_log.jsonl --type tool_call | jq .tool_name
+  node app.js | ringlog pretty
   ringlog tail -f runs/s1
   ringlog stats runs/s1 --json
   ringlog verify runs/s1 && echo clean
@@ -56,19 +67,18 @@ Examples:
   ringlog tail -f --topic observability.agent_events.s1 --url redis://10.0.0.5:6379`,
     );
 
-  addLogOptions(
+  addStyleOptions(addFilterOptions(addLogOptions(
     program
       .command('cat')
-      .description('print the lines of a set in index order, across segments, exactly as written (or the events of a topic, as JSON lines)')
+      .description('print the events of a set in index order, across segments (or of a topic, or stdin): one readable line each on a terminal, the lines exactly as written when piped or with --json')
       .argument('[base]', BASE_HELP)
       .option('--topic <T>', TOPIC_HELP)
       .option('--from <N>', 'first index to print', intOption(0))
       .option('--to <M>', 'last index to print (inclusive)', intOption(0))
-      .option('--type <T>', 'only events of type T (repeat for more types)', collect)
       .option('--warn', 'report gaps, duplicates and bad lines on stderr and go on, instead of failing at the first'),
-  ).action((base: string | undefined, opts: CatOptions) => cat(run, base, opts));
+  ))).action((base: string | undefined, opts: CatOptions) => cat(run, base, opts));
 
-  addLogOptions(
+  addStyleOptions(addFilterOptions(addLogOptions(
     program
       .command('tail')
       .description('print the last lines of a set (or events of a topic); with -f, keep printing lines as they are appended')
@@ -76,9 +86,9 @@ Examples:
       .option('--topic <T>', TOPIC_HELP)
       .option('-n, --lines <K>', 'how many lines', intOption(0), DEFAULT_TAIL_LINES)
       .option('-f, --follow', 'follow the set as it grows (and rotates), or the topic as any process appends, until interrupted (SIGINT/SIGTERM)'),
-  ).action((base: string | undefined, opts: TailOptions) => tail(run, base, opts));
+  ))).action((base: string | undefined, opts: TailOptions) => tail(run, base, opts));
 
-  addLogOptions(
+  addFilterOptions(addLogOptions(
     program
       .command('stats')
       .description('events and bytes per type, indexes, time span, rate over time, segments and issues of a set (or of a topic)')
@@ -86,7 +96,14 @@ Examples:
       .option('--topic <T>', TOPIC_HELP)
       .option('--json', 'machine-readable output')
       .option('--buckets <B>', 'buckets of the rate-over-time chart', intOption(1), DEFAULT_BUCKETS),
-  ).action((base: string | undefined, opts: StatsOptions) => stats(run, base, opts));
+  )).action((base: string | undefined, opts: StatsOptions) => stats(run, base, opts));
+
+  addFilterOptions(
+    program
+      .command('pretty')
+      .description("read NDJSON on stdin (ringlog's, pino's, any tool's) and print one readable line per event, like pino-pretty")
+      .option('--json', 'print the lines that pass the filters as they are'),
+  ).action((opts: PrettyCommandOptions) => pretty(run, opts));
 
   addLogOptions(
     program

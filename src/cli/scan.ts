@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import type { ReadIssue, ReadIssueCode } from '../reader/index.js';
 import type { Run } from './context.js';
+import type { Filter } from './filters.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 import type { TornTail } from '../reader/index.js';
 import { readSource, type Source } from './source.js';
@@ -58,6 +59,8 @@ export interface ScanResult {
 
 export interface ScanOptions {
   progress?: Progress;
+  /** Only the records that pass it are counted (stats' filters). */
+  filter?: Filter;
 }
 
 export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promise<ScanResult> {
@@ -102,7 +105,9 @@ export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promi
   const onTornTail = (tail: TornTail): void => {
     r.tornTail = tail;
   };
+  const filter = opts.filter?.active === true ? opts.filter : undefined;
   for await (const rec of readSource(src, { issues: 'warn', onIssue, onTornTail, signal: run.signal })) {
+    if (filter !== undefined && !filter.test(rec)) continue;
     r.lines++;
     r.bytes += rec.bytes;
     const marker = rec.type === DROP_MARKER_TYPE && rec.covers > 1;

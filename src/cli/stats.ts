@@ -2,11 +2,12 @@
 // time, segments, and the issues met on the way — as a table, or as JSON with --json.
 
 import type { Run } from './context.js';
+import { makeFilter, reportUnmatchedTypes, type FilterOptions } from './filters.js';
 import { bytesText, fixed, int, table } from './output.js';
 import { DROP_MARKER_TYPE, fileLabel, scan, type ScanResult } from './scan.js';
 import { sourceLabel, withSource, type Source, type SourceArgs } from './source.js';
 
-export interface StatsOptions extends SourceArgs {
+export interface StatsOptions extends SourceArgs, FilterOptions {
   json?: boolean;
   buckets: number;
 }
@@ -42,14 +43,16 @@ export interface StatsJson {
 }
 
 export async function stats(run: Run, arg: string | undefined, opts: StatsOptions): Promise<void> {
+  const filter = makeFilter(opts);
   await withSource(arg, opts, async (src) => {
-    const result = await scan(run, src);
+    const result = await scan(run, src, { filter });
     if (run.signal.aborted) return;
     const json = toJson(src, result, opts.buckets);
     if (opts.json) run.out.line(JSON.stringify(json, null, 2));
     else for (const line of render(json)) run.out.line(line);
     await run.out.flush();
   });
+  if (!run.signal.aborted) reportUnmatchedTypes(filter);
 }
 
 export function toJson(src: Source, r: ScanResult, buckets: number): StatsJson {

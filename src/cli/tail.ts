@@ -1,73 +1,104 @@
 // `ringlog tail`: the last lines of a set, found by reading the last segment(s) backwards from the
-// end (so the cost does not grow with the set), then, with -f, the lines appended after them.
+// end (so the cost does not grow with the set), then, with -f, the lines appended after them. With
+// filters, the last lines that pass them (read backwards as far as it takes). Readable on a
+// terminal, as written when piped.
 
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { envelopeOf } from '../files/format.js';
 import { followRecords, readRecords } from '../reader/index.js';
-import type { SegmentInfo } from '../reader/index.js';
+import type { RawRecord, SegmentInfo } from '../reader/index.js';
 import { stopOnSignals, type Run } from './context.js';
+import { makeFilter, recordOfText, reportUnmatchedTypes, type Filter, type FilterOptions } from './filters.js';
 import { warn } from './output.js';
+import { lineStyle, styled, type LineStyle } from './pretty.js';
 import { withSource, type SetSource, type SourceArgs, type TopicSource } from './source.js';
 import { logFailure, PAGE, topicRecord } from './topic-source.js';
 
-export interface TailOptions extends SourceArgs {
+export interface TailOptions extends SourceArgs, FilterOptions {
   lines: number;
   follow?: boolean;
+  json?: boolean;
+  pretty?: boolean;
+}
+
+/** What one run of tail prints with: its filter and its line style. */
+interface Printing {
+  readonly filter: Filter;
+  readonly style: LineStyle;
+  keep(text: string): boolean;
 }
 
 const NEWLINE = 0x0a;
 /** Bytes per backward read: a few typical lines of the large corpus per step, and one cheap syscall. */
 const BACK_STEP = 64 * 1024;
 
-export function tail(run: Run, arg: string | undefined, opts: TailOptions): Promise<void> {
-  return withSource(arg, opts, async (src) => {
-    if (src.kind === 'topic') return tailTopic(run, src, opts);
+export async function tail(run: Run, arg: string | undefined, opts: TailOptions): Promise<void> {
+  const filter = makeFilter(opts);
+  const p: Printing = { filter, style: lineStyle(opts), keep: (text) => !filter.active || filter.test(recordOfText(text)) };
+  let readAll = true;
+  await withSource(arg, opts, async (src) => {
+    if (src.kind === 'topic') {
+      // Read backwards only as far as it takes: it cannot tell that a type matched nothing.
+      readAll = false;
+      return tailTopic(run, src, opts, p);
+    }
     const { out } = run;
     if (src.kind === 'set') {
-      // With -f at least one line is needed, to know the index to follow from.
-      const lines = await lastLines(src.segments, Math.max(opts.lines, opts.follow ? 1 : 0));
-      for (const line of lines.slice(lines.length - opts.lines)) {
-        out.line(line);
+      const { lines, last, complete } = await lastLines(src.segments, opts.lines, p.keep);
+      // Only a read of the whole set can tell that a type matched nothing.
+      readAll = complete;
+      for (const line of lines) {
+        out.line(styled(line, p.style));
         if (out.full) await out.flush();
       }
       await out.flush();
-      if (opts.follow && !run.signal.aborted) await follow(run, src, lines);
+      if (opts.follow && !run.signal.aborted) await follow(run, src, p, last);
       return;
     }
     // A stream can only be read forwards: keep the last lines as they pass. (-f has nothing to
     // follow on a pipe, as with tail(1): the stream's end is the end.)
-    const ring = new LineRing(opts.lines);
+    const ring = new LineRing(opts.lines, p.keep);
     for await (const chunk of src.stream as AsyncIterable<Buffer | string>) {
       ring.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
       if (run.signal.aborted) return;
     }
-    for (const line of ring.lines()) out.line(line.toString('utf8'));
+    for (const line of ring.lines()) out.line(styled(line.toString('utf8'), p.style));
     await out.flush();
   });
+  if (!opts.follow && !run.signal.aborted && readAll) reportUnmatchedTypes(filter);
 }
 
 /** The topic's last events (found from its latest id, so the cost does not grow with the topic), then with -f its live ones. */
-async function tailTopic(run: Run, src: TopicSource, opts: TailOptions): Promise<void> {
+async function tailTopic(run: Run, src: TopicSource, opts: TailOptions, p: Printing): Promise<void> {
   const { log, topic } = src;
   const { out } = run;
   let unhook = (): void => undefined;
   try {
     const latest = (await log.latest(topic)) ?? 0;
-    let last = Math.max(0, latest - opts.lines);
-    while (last < latest && !run.signal.aborted) {
-      const page = await log.readRange(topic, last, Math.min(PAGE, latest - last));
+    // Pages backwards from the latest id until enough events pass the filters (ids are gap-free,
+    // compaction only removes a prefix, so a page is a range of ids).
+    let shown: RawRecord[] = [];
+    for (let end = latest; end > 0 && shown.length < opts.lines && !run.signal.aborted; ) {
+      const start = Math.max(0, end - Math.max(PAGE, opts.lines));
+      const page = await log.readRange(topic, start, end - start);
       if (page.length === 0) break;
-      for (const e of page) out.line(topicRecord(topic, e, 0).text);
-      last = page[page.length - 1]!.id;
+      const kept = page.map((e) => topicRecord(topic, e, 0)).filter((r) => !p.filter.active || p.filter.test(r));
+      shown = kept.slice(Math.max(0, kept.length - (opts.lines - shown.length))).concat(shown);
+      end = start;
+    }
+    for (const text of shown.map((r) => r.text)) {
+      out.line(styled(text, p.style));
       if (out.full) await out.flush();
     }
     await out.flush();
     if (!opts.follow || run.signal.aborted) return;
-    // From the last id shown, by the log's own subscription: no gap, no duplicate at the seam.
+    // From the latest id, by the log's own subscription: no gap, no duplicate at the seam.
     unhook = stopOnSignals(run);
     for await (const e of log.subscribe(topic, latest, { signal: run.signal })) {
-      out.line(topicRecord(topic, e, 0).text);
+      const rec = topicRecord(topic, e, 0);
+      if (p.filter.active && !p.filter.test(rec)) continue;
+      out.line(styled(rec.text, p.style));
       if (out.full) await out.flush();
       else out.flushSoon();
     }
@@ -79,14 +110,16 @@ async function tailTopic(run: Run, src: TopicSource, opts: TailOptions): Promise
   }
 }
 
-async function follow(run: Run, src: SetSource, shown: readonly string[]): Promise<void> {
-  const from = nextIndexAfter(shown) ?? (shown.length === 0 ? 0 : await nextIndexByScan(src.base, run.signal));
+/** Prints what is appended after `last`, the set's last line when tail read it. */
+async function follow(run: Run, src: SetSource, p: Printing, last: string | undefined): Promise<void> {
+  const from = last === undefined ? 0 : (nextIndexAfter([last]) ?? (await nextIndexByScan(src.base, run.signal)));
   const unhook = stopOnSignals(run);
   const { out } = run;
   try {
     const records = followRecords(src.base, { fromIndex: from, signal: run.signal, issues: 'warn', onIssue: (issue) => warn(issue.message) });
     for await (const rec of records) {
-      out.line(rec.text);
+      if (p.filter.active && !p.filter.test(rec)) continue;
+      out.line(styled(rec.text, p.style));
       // A follower is read by a person or a pipeline waiting for each line: write as soon as the
       // burst that arrived together is in, and only wait for drain when a lot is pending.
       if (out.full) await out.flush();
@@ -121,62 +154,113 @@ async function nextIndexByScan(base: string, signal: AbortSignal): Promise<numbe
 }
 
 /** The last `want` complete lines of the set (an unterminated line at the end is not one yet). */
-export async function lastLines(segments: readonly SegmentInfo[], want: number): Promise<string[]> {
-  let lines: string[] = [];
-  for (let i = segments.length - 1; i >= 0 && lines.length < want; i--) {
-    const seg = segments[i]!;
-    const more = seg.compressed ? await lastLinesGz(seg.path, want - lines.length) : await lastLinesPlain(seg.path, want - lines.length);
-    lines = [...more, ...lines];
-  }
-  return lines;
+/** The set's last lines that `keep` accepts, oldest first, and its very last line (kept or not). */
+export interface LastLines {
+  readonly lines: string[];
+  /** The last complete line of the set when it was read: where -f continues from. */
+  readonly last: string | undefined;
+  /** Whether every line of the set was looked at (so a filter that kept nothing matched nothing). */
+  readonly complete: boolean;
 }
 
-async function lastLinesPlain(file: string, want: number): Promise<string[]> {
+/** The last `want` complete lines of the set that `keep` accepts (an unterminated line at the end is not one yet). */
+export async function lastLines(segments: readonly SegmentInfo[], want: number, keep: (text: string) => boolean = () => true): Promise<LastLines> {
+  let lines: string[] = [];
+  let last: string | undefined;
+  let complete = true;
+  // At least the last line is looked at, even for -n 0, since -f follows from it.
+  for (let i = segments.length - 1; i >= 0; i--) {
+    if (lines.length >= want && last !== undefined) {
+      complete = false;
+      break;
+    }
+    const seg = segments[i]!;
+    const found = seg.compressed ? await lastLinesGz(seg.path, want - lines.length, keep) : await lastLinesPlain(seg.path, want - lines.length, keep);
+    last ??= found.last;
+    lines = found.lines.concat(lines);
+    if (!found.complete) {
+      complete = false;
+      break;
+    }
+  }
+  return { lines, last, complete };
+}
+
+/** Reads backwards from the end of the file, a block at a time, until `want` lines are kept. */
+async function lastLinesPlain(file: string, want: number, keep: (text: string) => boolean): Promise<LastLines> {
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, 'r');
   } catch (err) {
     // Removed since it was listed (retention): it has no lines to give.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lines: [], last: undefined, complete: true };
     throw err;
   }
   try {
     const size = (await fh.stat()).size;
-    const blocks: Buffer[] = [];
+    const kept: string[] = [];
+    let last: string | undefined;
+    // The blocks (in file order) read after the current one that hold no newline yet: the end of a
+    // line that began before them, joined once (a long line is copied once, not once per block).
+    let tail: Buffer[] = [];
+    // Bytes after the file's last newline are a line still being written: not a line yet.
+    let seenEnd = false;
     let start = size;
-    let newlines = 0;
-    // want + 1 newlines: the last `want` lines end at the last `want` of them, and the one before
-    // marks where the first of those lines starts.
-    while (start > 0 && newlines < want + 1) {
+    const take = (text: string): boolean => {
+      last ??= text;
+      if (kept.length < want && keep(text)) kept.push(text);
+      return kept.length >= want;
+    };
+    while (start > 0) {
       const from = Math.max(0, start - BACK_STEP);
       const buf = Buffer.allocUnsafe(start - from);
       const { bytesRead } = await fh.read(buf, 0, buf.length, from);
-      const block = buf.subarray(0, bytesRead);
-      for (let p = block.indexOf(NEWLINE); p >= 0; p = block.indexOf(NEWLINE, p + 1)) newlines++;
-      blocks.unshift(block);
+      let block = buf.subarray(0, bytesRead);
       start = from;
+      if (!seenEnd) {
+        const end = block.lastIndexOf(NEWLINE);
+        if (end < 0) continue; // all of it is the unfinished line
+        block = block.subarray(0, end);
+        seenEnd = true;
+        tail = [];
+      }
+      // Lines that end in this block, last first: each runs from the newline before it (or this
+      // block's start, then on into earlier blocks) to its own end.
+      let lineEnd = block.length;
+      let done = false;
+      for (let nl = lineEnd === 0 ? -1 : block.lastIndexOf(NEWLINE, lineEnd - 1); nl >= 0; nl = nl === 0 ? -1 : block.lastIndexOf(NEWLINE, nl - 1)) {
+        const piece = block.subarray(nl + 1, lineEnd);
+        const text = tail.length === 0 ? piece.toString('utf8') : Buffer.concat([piece, ...tail]).toString('utf8');
+        tail = [];
+        if (take(text)) {
+          done = true;
+          break;
+        }
+        lineEnd = nl;
+      }
+      if (done) return { lines: kept.reverse(), last, complete: false };
+      // What is left of the block begins a line that started earlier: it goes in front of the tail.
+      tail.unshift(Buffer.from(block.subarray(0, lineEnd)));
     }
-    const data = Buffer.concat(blocks);
-    const end = data.lastIndexOf(NEWLINE);
-    if (end < 0) return [];
-    const parts = data.toString('utf8', 0, end).split('\n');
-    // Unless the read reached the start of the file, the first part is the tail of a longer line.
-    if (start > 0) parts.shift();
-    return parts.slice(Math.max(0, parts.length - want));
+    // The file's first line: everything before its first newline (a file with no newline has no
+    // complete line at all).
+    if (seenEnd && !take(Buffer.concat(tail).toString('utf8'))) return { lines: kept.reverse(), last, complete: true };
+    return { lines: kept.reverse(), last, complete: !seenEnd };
   } finally {
     await fh.close();
   }
 }
 
-async function lastLinesGz(file: string, want: number): Promise<string[]> {
-  const ring = new LineRing(want);
+async function lastLinesGz(file: string, want: number, keep: (text: string) => boolean): Promise<LastLines> {
+  const ring = new LineRing(want, keep);
   try {
     for await (const chunk of fs.createReadStream(file).pipe(zlib.createGunzip()) as AsyncIterable<Buffer>) ring.push(chunk);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lines: [], last: undefined, complete: true };
     throw err;
   }
-  return ring.lines().map((b) => b.toString('utf8'));
+  const last = ring.lastLine();
+  return { lines: ring.lines().map((b) => b.toString('utf8')), last: last === undefined ? undefined : last.toString('utf8'), complete: true };
 }
 
 /** Keeps the last `size` complete lines of a byte stream pushed in chunks. */
@@ -184,8 +268,18 @@ export class LineRing {
   private readonly ring: Buffer[] = [];
   private next = 0;
   private carry: Buffer[] = [];
+  private lastSeen: Buffer | undefined;
 
-  constructor(private readonly size: number) {}
+  /** `keep`: which lines count (all, by default). */
+  constructor(
+    private readonly size: number,
+    private readonly keepLine: (text: string) => boolean = () => true,
+  ) {}
+
+  /** The last complete line pushed, kept or not. */
+  lastLine(): Buffer | undefined {
+    return this.lastSeen;
+  }
 
   push(chunk: Buffer): void {
     let pos = 0;
@@ -200,9 +294,10 @@ export class LineRing {
   }
 
   private keep(line: Buffer): void {
-    if (this.size === 0) return;
     // Copied: the chunk may be a pooled buffer reused by the stream.
     const own = Buffer.from(line);
+    this.lastSeen = own;
+    if (this.size === 0 || !this.keepLine(own.toString('utf8'))) return;
     if (this.ring.length < this.size) this.ring.push(own);
     else this.ring[this.next] = own;
     this.next = (this.next + 1) % this.size;

@@ -1,8 +1,8 @@
-// The viewer's in-memory index of a rotated set: per line, its time, its type and where it starts,
-// in typed arrays, so that any page, bucket count or lookup is answered without reading the set
-// again. Memory per line: 8 (emitted_at_ms, Float64) + 2 (type id, Uint16) + 8 (byte offset in
-// its segment, Float64) = 18 bytes; a million lines take 18 MB (36 MB just after the arrays
-// double). Which segment a line is in and which index it has are derived from short side tables
+// The viewer's in-memory index of a rotated set: per line, its time, its type, its session and
+// where it starts, in typed arrays, so that any page, bucket count, filter by type or session, or
+// lookup is answered without reading the set again. Memory per line: 8 (emitted_at_ms, Float64) +
+// 2 (type id, Uint16) + 2 (session id, Uint16) + 8 (byte offset in its segment, Float64) = 20
+// bytes; a million lines take 20 MB (40 MB just after the arrays double). Which segment a line is in and which index it has are derived from short side tables
 // (segment starts; runs of consecutive indexes), not stored per line.
 
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -54,6 +54,13 @@ const INITIAL_CAPACITY = 64 * 1024;
 const MAX_TYPE_ID = 0xffff;
 export const OTHER_TYPES = '(other types)';
 export const NO_TYPE = '(no type)';
+/** Sessions told apart by name (a Uint16 per line, 0 for none); past that many, the rest share one id. */
+const MAX_SESSION_ID = 0xffff;
+export const OTHER_SESSIONS = '(other sessions)';
+/** Bytes of a line's start searched for its session_id: where an agent event puts it (after its
+ *  type), without a scan of every big tool output at indexing time. */
+const SESSION_SEARCH_BYTES = 1024;
+const SESSION_KEY = Buffer.from('"session_id":"');
 /** Lines that are not records are counted; the first few are described for the summary. */
 const ISSUE_SAMPLES = 5;
 /** Enough bytes of the last indexed line to see its `{"index":N` again (16 digits at most). */
@@ -122,6 +129,13 @@ export class LogIndex {
   count = 0;
   private times = new Float64Array(INITIAL_CAPACITY);
   private typeIds = new Uint16Array(INITIAL_CAPACITY);
+  private sessionIds = new Uint16Array(INITIAL_CAPACITY);
+  /** Session names by id; id 0 is "no session". */
+  readonly sessionNames: string[] = [''];
+  readonly sessionCounts: number[] = [0];
+  private readonly sessionIdOf = new Map<string, number>();
+  /** The session of the line being indexed (set with this.envelope). */
+  private lineSession = 0;
   private offsets = new Float64Array(INITIAL_CAPACITY);
   readonly typeNames: string[] = [];
   readonly typeCounts: number[] = [];
@@ -211,6 +225,7 @@ export class LogIndex {
         env.emittedAtMs = r.emittedAtMs;
         env.type = r.type;
         env.covers = r.covers;
+        this.lineSession = this.sessionId(sessionInText(r.text));
         this.addEnvelope(seg.scannedEnd);
         // `bytes` counts the newline: the next line starts right after it.
         seg.scannedEnd += r.bytes;
@@ -356,6 +371,7 @@ export class LogIndex {
       this.issue(`${seg.path} at byte ${offset}: not a ringlog record`);
       return;
     }
+    this.lineSession = this.sessionId(sessionIn(buf, start, Math.min(end, start + SESSION_SEARCH_BYTES)));
     this.addEnvelope(offset);
   }
 
@@ -370,6 +386,7 @@ export class LogIndex {
     if (o > 0 && t < this.times[o - 1]!) this.timesSorted = false;
     this.times[o] = t;
     this.typeIds[o] = this.typeId(env.type);
+    this.sessionIds[o] = this.lineSession;
     this.offsets[o] = offset;
     if (o === 0 || env.index !== this.nextIndex) {
       if (o > 0 && env.index < this.nextIndex) this.indexesIncreasing = false;
@@ -393,6 +410,30 @@ export class LogIndex {
     const offsets = new Float64Array(cap);
     offsets.set(this.offsets);
     this.offsets = offsets;
+    const sessionIds = new Uint16Array(cap);
+    sessionIds.set(this.sessionIds);
+    this.sessionIds = sessionIds;
+  }
+
+  private sessionId(name: string | undefined): number {
+    if (name === undefined) return 0;
+    let id = this.sessionIdOf.get(name);
+    if (id === undefined) {
+      if (this.sessionNames.length < MAX_SESSION_ID) {
+        id = this.sessionNames.length;
+        this.sessionNames.push(name);
+        this.sessionCounts.push(0);
+        this.sessionIdOf.set(name, id);
+      } else {
+        id = MAX_SESSION_ID;
+        if (this.sessionNames.length === MAX_SESSION_ID) {
+          this.sessionNames.push(OTHER_SESSIONS);
+          this.sessionCounts.push(0);
+        }
+      }
+    }
+    this.sessionCounts[id]!++;
+    return id;
   }
 
   private typeId(type: string | undefined): number {
@@ -433,6 +474,22 @@ export class LogIndex {
 
   typeIdAt(o: number): number {
     return this.typeIds[o]!;
+  }
+
+  /** The session id of the line at ordinal o (0: none; see sessionNames). */
+  sessionIdAt(o: number): number {
+    return this.sessionIds[o]!;
+  }
+
+  /** The id of a session name, undefined when no line has it. */
+  sessionIdNamed(name: string): number | undefined {
+    return this.sessionIdOf.get(name);
+  }
+
+  /** The id of a type name, undefined when no line has it. */
+  typeIdNamed(name: string): number | undefined {
+    for (let id = 0; id < this.typeNames.length; id++) if (this.typeNames[id] === name) return id;
+    return undefined;
   }
 
   /** The index of the line at ordinal o. */
@@ -597,6 +654,48 @@ export class LogIndex {
       o = end;
     }
     return out;
+  }
+}
+
+/** The value of the first `"session_id":"…"` in buf[start, end), undefined when there is none (or it is cut). */
+function sessionIn(buf: Buffer, start: number, end: number): string | undefined {
+  const at = buf.indexOf(SESSION_KEY, start);
+  if (at < 0 || at >= end) return undefined;
+  const from = at + SESSION_KEY.length;
+  let escaped = false;
+  for (let p = from; p < end; p++) {
+    const c = buf[p]!;
+    if (c === 0x5c) {
+      escaped = true;
+      p++;
+    } else if (c === 0x22) {
+      const raw = buf.toString('utf8', from, p);
+      if (!escaped) return raw;
+      try {
+        return JSON.parse(`"${raw}"`) as string;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** sessionIn for a line already decoded (the reader's records), within its first SESSION_SEARCH_BYTES characters. */
+function sessionInText(text: string): string | undefined {
+  const at = text.indexOf('"session_id":"');
+  if (at < 0 || at >= SESSION_SEARCH_BYTES) return undefined;
+  const from = at + SESSION_KEY.length;
+  const close = /(?<!\\)(?:\\\\)*"/g;
+  close.lastIndex = from;
+  const m = close.exec(text);
+  if (m === null) return undefined;
+  const raw = text.slice(from, m.index + m[0].length - 1);
+  if (!raw.includes('\\')) return raw;
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return undefined;
   }
 }
 

@@ -34,12 +34,19 @@ export function pageHtml(token: string, title: string): string {
   <button id="jump-index-go" type="button">Go</button>
   <label>time <input id="jump-time" data-testid="jump-time" type="text" placeholder="2025-01-01 12:00:00.000 (UTC) or epoch ms" spellcheck="false"></label>
   <button id="jump-time-go" type="button">Go</button>
-  <label class="check"><input type="checkbox" id="tail"> stick to newest</label>
+  <label class="check"><input type="checkbox" id="tail" data-testid="follow-newest"> follow newest</label>
   <span id="jump-error" role="alert"></span>
+</section>
+<section id="filters">
+  <input id="search" data-testid="search" type="search" placeholder="search text" spellcheck="false" aria-label="search text">
+  <select id="session" data-testid="session" aria-label="session"><option value="">all sessions</option></select>
+  <button id="clear-filters" data-testid="clear-filters" type="button">clear filters</button>
+  <span id="filter-info" data-testid="filter-info"></span>
+  <span class="hint">click a type in the legend to show only it</span>
 </section>
 <main>
   <section id="list-pane"><ol id="event-list" data-testid="event-list" tabindex="0" aria-label="events"></ol></section>
-  <section id="json-pane"><div id="event-meta" data-testid="event-meta"></div><pre id="event-json" data-testid="event-json"></pre></section>
+  <section id="json-pane"><div id="event-meta" data-testid="event-meta"></div><div id="pair" data-testid="pair"></div><pre id="event-json" data-testid="event-json"></pre></section>
 </main>
 <script src="app.js?token=${token}"></script>
 </body>
@@ -85,6 +92,19 @@ button { background: #223044; color: var(--fg); border: 1px solid var(--line); b
 button:hover { border-color: var(--accent); }
 label.check { user-select: none; }
 #jump-error { color: var(--err); }
+#filters { display: flex; align-items: center; gap: 10px; padding: 6px 14px; border-bottom: 1px solid var(--line); color: var(--dim); flex-wrap: wrap; }
+#search { width: 260px; }
+select { background: var(--panel); color: var(--fg); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; font: 12px var(--mono); max-width: 240px; }
+#filter-info { color: var(--accent); }
+#filters .hint { margin-left: auto; font-size: 11px; }
+#legend li { cursor: pointer; padding: 0 4px; border-radius: 3px; border: 1px solid transparent; }
+#legend li:hover { border-color: var(--line); }
+#legend li.on { border-color: var(--accent); color: var(--fg); }
+#legend li.off { opacity: .45; }
+#legend li[data-type=other] { cursor: default; }
+#pair { margin-bottom: 6px; font-size: 12px; color: var(--dim); }
+#pair:empty { display: none; }
+#pair button { font-size: 12px; padding: 1px 8px; margin-right: 6px; }
 main { flex: 1; display: flex; min-height: 0; }
 #list-pane { flex: 1 1 56%; overflow: auto; border-right: 1px solid var(--line); }
 #json-pane { flex: 1 1 44%; overflow: auto; padding: 8px 12px; }
@@ -96,6 +116,7 @@ main { flex: 1; display: flex; min-height: 0; }
 #event-list .idx { color: var(--dim); min-width: 8ch; text-align: right; }
 #event-list .time { color: #9fb1c8; }
 #event-list .type { min-width: 15ch; }
+#event-list .sess { color: #7d8fa6; min-width: 8ch; }
 #event-list .preview { color: var(--dim); overflow: hidden; text-overflow: ellipsis; }
 #event-meta { color: var(--dim); margin-bottom: 6px; font-size: 12px; }
 #event-meta b { color: var(--fg); }
@@ -136,8 +157,12 @@ function $(id) { return document.getElementById(id); }
 
 var S = {
   summary: null, hist: null, rows: [], hasBefore: false, hasAfter: false,
-  selected: null, event: null, seq: 0, colors: {}, nextColor: 0, scrubTimer: 0
+  selected: null, event: null, seq: 0, colors: {}, nextColor: 0, scrubTimer: 0,
+  // What the list shows: types picked in the legend (none picked: all), one session, a text.
+  filter: { types: [], session: '', q: '' }, searchedAll: true
 };
+// The search box waits this long after the last keystroke, so typing does not queue a search per key.
+var SEARCH_SETTLE_MS = 300;
 
 function api(name, params) {
   var q = new URLSearchParams();
@@ -284,9 +309,15 @@ function drawHistogram() {
 function renderLegend() {
   var ul = $('legend');
   ul.textContent = '';
+  var picked = S.filter.types;
   S.hist.series.forEach(function (s) {
     var li = document.createElement('li');
     li.dataset.type = s.type;
+    if (s.type !== 'other') {
+      li.setAttribute('role', 'button');
+      li.title = 'show only ' + s.type + ' (click again to show all)';
+      if (picked.length > 0) li.className = picked.indexOf(s.type) >= 0 ? 'on' : 'off';
+    }
     var sw = document.createElement('i');
     sw.style.background = colorOf(s.type);
     var name = document.createElement('b');
@@ -346,7 +377,7 @@ function renderRows(center) {
   ol.textContent = '';
   var frag = document.createDocumentFragment();
   var more = function (text) { var li = document.createElement('li'); li.className = 'more'; li.textContent = text; frag.appendChild(li); };
-  if (S.hasBefore) more('⋯ earlier events (↑)');
+  if (S.hasBefore) more(filtered() ? '⋯ earlier matches (↑)' : '⋯ earlier events (↑)');
   var selLi = null;
   S.rows.forEach(function (r) {
     var li = document.createElement('li');
@@ -360,10 +391,12 @@ function renderRows(center) {
     t.appendChild(sw);
     t.appendChild(document.createTextNode(r.type));
     li.appendChild(t);
+    li.appendChild(span('sess', r.session || ''));
     li.appendChild(span('preview', r.preview));
     frag.appendChild(li);
   });
-  if (S.hasAfter) more('⋯ later events (↓)');
+  if (S.hasAfter) more(filtered() ? '⋯ later matches (↓)' : '⋯ later events (↓)');
+  if (S.rows.length === 0 && filtered()) more(S.searchedAll ? 'no event matches the filters' : 'no match within 20,000 events of here: move elsewhere (scrubber, index, time) to search there');
   ol.appendChild(frag);
   if (selLi) selLi.scrollIntoView({ block: center ? 'center' : 'nearest' });
 }
@@ -435,6 +468,34 @@ function renderEvent() {
   var text = pretty(ev.line);
   if (text.length <= HIGHLIGHT_MAX) highlight(pre, text);
   else pre.textContent = text;
+  loadPair(ev.index);
+}
+
+/** A tool call and its result: a button to jump to the other one, with the time between them. */
+function loadPair(index) {
+  var box = $('pair');
+  box.textContent = '';
+  delete box.dataset.other;
+  box.dataset.state = 'asking';
+  api('pair', { index: index }).then(function (p) {
+    if (!S.event || S.event.index !== index) return;
+    if (p.toolCallId === null) { box.dataset.state = 'none'; return; }
+    if (!p.other) {
+      box.dataset.state = 'missing';
+      box.textContent = (p.role === 'call' ? 'no result for ' : 'no call for ') + p.toolCallId + ' nearby';
+      return;
+    }
+    box.dataset.state = 'found';
+    var b = document.createElement('button');
+    b.type = 'button';
+    b.dataset.testid = 'pair-jump';
+    b.textContent = (p.role === 'call' ? '→ result #' : '← call #') + p.other.index + ' (' + p.other.type + ')';
+    b.addEventListener('click', function () { followNewest(false); select(p.other.index, { center: true }); });
+    box.appendChild(b);
+    box.dataset.other = String(p.other.index);
+    var d = Math.abs(p.durationMs);
+    box.appendChild(document.createTextNode(p.toolCallId + ' · ' + fmtDuration(d) + (p.role === 'call' ? ' later' : ' earlier')));
+  }).catch(function () { /* the pair is a hint: its failure leaves the event shown */ });
 }
 
 /**
@@ -446,14 +507,23 @@ function select(index, opts) {
   var seq = ++S.seq;
   var pos = rowPos(index);
   var need = opts.reload || pos < 0 || (pos < EDGE && S.hasBefore) || (pos >= S.rows.length - EDGE && S.hasAfter);
-  var rows = need ? api('events', { around: index, limit: PAGE }) : Promise.resolve(null);
+  var rows = need ? api('events', Object.assign({ around: index, limit: PAGE }, filterParams())) : Promise.resolve(null);
   return rows.then(function (r) {
     if (seq !== S.seq) return null;
     if (r) {
-      S.rows = r.events; S.hasBefore = r.hasBefore; S.hasAfter = r.hasAfter;
+      S.rows = r.events; S.hasBefore = r.hasBefore; S.hasAfter = r.hasAfter; S.searchedAll = r.searchedAll !== false;
       if (r.focus !== null) index = r.focus;
     }
-    if (S.rows.length === 0) return null;
+    if (S.rows.length === 0) {
+      // Nothing to show (the filters match no event): say so, and keep no selection.
+      S.selected = null;
+      S.event = null;
+      renderRows(false);
+      $('event-meta').textContent = '';
+      $('event-json').textContent = '';
+      $('pair').textContent = '';
+      return null;
+    }
     S.selected = index;
     renderRows(opts.center);
     $('jump-index').value = String(index);
@@ -478,14 +548,87 @@ function jumpToTime(t) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Filters.
+
+function filtered() { return S.filter.types.length > 0 || S.filter.session !== '' || S.filter.q !== ''; }
+
+function filterParams() {
+  var p = {};
+  if (S.filter.types.length > 0) p.types = S.filter.types.join(',');
+  if (S.filter.session !== '') p.session = S.filter.session;
+  if (S.filter.q !== '') p.q = S.filter.q;
+  return p;
+}
+
+function renderFilterInfo() {
+  var parts = [];
+  if (S.filter.types.length > 0) parts.push('types: ' + S.filter.types.join(', '));
+  if (S.filter.session !== '') parts.push('session: ' + S.filter.session);
+  if (S.filter.q !== '') parts.push('text: "' + S.filter.q + '"');
+  $('filter-info').textContent = parts.length ? 'showing ' + parts.join(' · ') : '';
+}
+
+/** The list again, with the current filters, around the selected event. */
+function refilter() {
+  renderFilterInfo();
+  if (S.hist) renderLegend();
+  if (!S.summary || S.summary.events === 0) return;
+  select(S.selected !== null ? S.selected : S.summary.firstIndex, { center: true, reload: true });
+}
+
+function renderSessions() {
+  var sel = $('session');
+  var want = S.filter.session;
+  var names = (S.summary.sessions || []).map(function (x) { return x.name; });
+  if (sel.dataset.names === names.join('\u0000')) return;
+  sel.dataset.names = names.join('\u0000');
+  while (sel.options.length > 1) sel.remove(1);
+  (S.summary.sessions || []).forEach(function (x) {
+    var o = document.createElement('option');
+    o.value = x.name;
+    o.textContent = x.name + ' (' + fmtInt(x.count) + ')';
+    sel.appendChild(o);
+  });
+  sel.value = want;
+}
+
+$('legend').addEventListener('click', function (e) {
+  var li = e.target.closest('li[data-type]');
+  if (!li || li.dataset.type === 'other') return;
+  var t = li.dataset.type, at = S.filter.types.indexOf(t);
+  if (at >= 0) S.filter.types.splice(at, 1); else S.filter.types.push(t);
+  refilter();
+});
+$('session').addEventListener('change', function () { S.filter.session = $('session').value; refilter(); });
+var searchTimer = 0;
+$('search').addEventListener('input', function () {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(function () { S.filter.q = $('search').value.trim(); refilter(); }, SEARCH_SETTLE_MS);
+});
+$('clear-filters').addEventListener('click', function () {
+  S.filter = { types: [], session: '', q: '' };
+  $('search').value = '';
+  $('session').value = '';
+  refilter();
+});
+
+/** "Follow newest": on, the selection moves to each new last event; picking another event turns it off. */
+function followNewest(on) { $('tail').checked = on; }
+$('tail').addEventListener('change', function () {
+  if ($('tail').checked && S.summary && S.summary.events > 0) select(S.summary.lastIndex, { center: true, reload: true });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Controls.
 
 function jumpIndex() {
+  followNewest(false);
   var v = $('jump-index').value.trim();
   if (!/^\d+$/.test(v)) { showError(new Error('index: a whole number')); return; }
   select(Number(v), { center: true });
 }
 function jumpTime() {
+  followNewest(false);
   var t = parseTime($('jump-time').value);
   if (t === null) { showError(new Error('time: epoch ms or YYYY-MM-DD HH:MM:SS.mmm (UTC)')); return; }
   jumpToTime(t);
@@ -504,7 +647,9 @@ $('scrubber').addEventListener('input', function () {
 
 $('event-list').addEventListener('click', function (e) {
   var li = e.target.closest('li[data-index]');
-  if (li) select(Number(li.dataset.index));
+  if (!li) return;
+  followNewest(false);
+  select(Number(li.dataset.index));
 });
 
 document.addEventListener('keydown', function (e) {
@@ -519,7 +664,7 @@ document.addEventListener('keydown', function (e) {
   var pos = rowPos(S.selected);
   if (pos < 0) return;
   var np = Math.max(0, Math.min(S.rows.length - 1, pos + step));
-  if (np !== pos) select(S.rows[np].index);
+  if (np !== pos) { followNewest(false); select(S.rows[np].index); }
 });
 
 var resizeTimer = 0;
@@ -539,6 +684,7 @@ function poll() {
     var grew = !prev || s.events !== prev.events || s.generation !== prev.generation;
     S.summary = s;
     renderSummary();
+    renderSessions();
     if (!grew) return;
     var f = $('following');
     f.classList.add('grew');
@@ -557,9 +703,12 @@ function poll() {
 api('summary').then(function (s) {
   S.summary = s;
   renderSummary();
-  if (s.events === 0) return null;
+  renderSessions();
   var m = /^#i=(\d+)$/.exec(location.hash);
-  return loadHistogram().then(function () { return select(m ? Number(m[1]) : s.firstIndex, { center: true }); });
+  // A live view follows the newest events, unless the address names an event to show.
+  followNewest(s.follow && !m);
+  if (s.events === 0) return null;
+  return loadHistogram().then(function () { return select(m ? Number(m[1]) : s.follow ? s.lastIndex : s.firstIndex, { center: true }); });
 }).catch(showError).then(function () { setTimeout(poll, POLL_MS); });
 })();
 `;

@@ -13,8 +13,11 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { gistOf, isObject } from '../reader/summary.js';
+import { findMatches, isFiltered, type ListFilter } from './list-filter.js';
 import { LogIndex, listSetFiles } from './log-index.js';
 import { APP_CSS, APP_JS, pageHtml } from './page.js';
+import { pairOf, type PairAnswer } from './tool-pairs.js';
 
 export interface ViewerOptions {
   /** TCP port on 127.0.0.1; 0 or undefined picks a free one. */
@@ -56,8 +59,11 @@ const DEFAULT_BUCKETS = 200;
 const HISTOGRAM_TYPES = 11;
 /** Types listed in the summary (by count); a set with more is summarised by the total. */
 const SUMMARY_TYPES = 200;
-/** Bytes of each line read for a list preview: enough for the preview text after the envelope. */
-const PREVIEW_READ_BYTES = 600;
+/** Bytes of each line read for a list preview: a whole line of ordinary events (so its summary can
+ *  be made from the parsed event); a longer one is previewed from its start. */
+const PREVIEW_READ_BYTES = 16 * 1024;
+/** Sessions listed in the summary (by count): the session filter's choices. */
+const SUMMARY_SESSIONS = 1000;
 /** Characters of preview shown per line in the list. */
 const PREVIEW_CHARS = 160;
 /** Largest event sent whole: a bigger one is cut (and says so), so one huge event cannot stall the page. */
@@ -266,6 +272,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, state
       case '/api/locate':
         sendJson(res, locate(state.index, url.searchParams));
         return;
+      case '/api/pair':
+        sendJson(res, await pair(state.index, url.searchParams));
+        return;
       default:
         send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
     }
@@ -307,6 +316,11 @@ function summary(state: ViewerState): unknown {
     droppedIndexes: ix.droppedIndexes,
     typeCount: ix.typeNames.length,
     types: order.slice(0, SUMMARY_TYPES).map((id) => ({ name: ix.typeNames[id]!, count: ix.typeCounts[id]! })),
+    sessions: ix.sessionNames
+      .map((name, id) => ({ name, count: ix.sessionCounts[id]! }))
+      .filter((x, id) => id > 0 && x.count > 0)
+      .sort((a, b) => b.count - a.count)
+      .slice(0, SUMMARY_SESSIONS),
     segments: ix.segments.map((s) => ({ number: s.number, file: path.basename(s.path), bytes: s.scannedEnd })),
     follow: state.follow,
     generation: state.generation,
@@ -369,14 +383,42 @@ function histogram(ix: LogIndex, params: URLSearchParams): HistogramAnswer {
   return { from, to, buckets, bucketMs: width, total, series };
 }
 
-/** The list text of a line: what follows the envelope (and the type, shown in its own column). */
-function preview(text: string): string {
+/**
+ * The list text of a line: the event's summary (reader/summary.ts: a message's text, a tool's name
+ * and arguments, a result's status), or, for a line too long to parse from its start, what follows
+ * the envelope, the type and the session (both shown in their own columns).
+ */
+function preview(text: string, truncated: boolean): string {
+  if (!truncated) {
+    try {
+      const value: unknown = JSON.parse(text);
+      if (isObject(value)) return cutPreview(gistOf(value).summary);
+    } catch {
+      // Not JSON: shown as it is below.
+    }
+  }
   const rest = text
     .replace(/^\{"index":[^,]*,"emitted_at_ms":[^,]*,"frame_depth":[^,}]*(,"execution_id":"(?:[^"\\]|\\.)*")?/, '')
     .replace(/^,"type":"(?:[^"\\]|\\.)*"/, '')
+    .replace(/^,"session_id":"(?:[^"\\]|\\.)*"/, '')
     .replace(/^,/, '');
-  const body = rest === '}' || rest === '' ? '' : rest.endsWith('}') ? rest.slice(0, -1) : rest;
+  return cutPreview(rest === '}' || rest === '' ? '' : rest.endsWith('}') ? rest.slice(0, -1) : rest);
+}
+
+function cutPreview(body: string): string {
   return body.length > PREVIEW_CHARS ? `${body.slice(0, PREVIEW_CHARS - 1)}…` : body;
+}
+
+/** The list filter of a request: `types` (comma-separated names), `session`, `q` (text). */
+function listFilter(ix: LogIndex, params: URLSearchParams): ListFilter {
+  const rawTypes = params.get('types');
+  const rawSession = params.get('session');
+  const q = params.get('q');
+  // A name no line has matches nothing: an id no line has.
+  const types = rawTypes === null || rawTypes === '' ? null : new Set(rawTypes.split(',').map((t) => ix.typeIdNamed(t) ?? -1));
+  const session = rawSession === null || rawSession === '' ? null : (ix.sessionIdNamed(rawSession) ?? -1);
+  const text = q === null || q.trim() === '' ? null : q.toLowerCase();
+  return { types, session, text };
 }
 
 async function events(ix: LogIndex, params: URLSearchParams): Promise<unknown> {
@@ -386,38 +428,90 @@ async function events(ix: LogIndex, params: URLSearchParams): Promise<unknown> {
   const before = intParam(params, 'before', 0, Number.MAX_SAFE_INTEGER);
   const given = [around, fromIndex, before].filter((v) => v !== undefined).length;
   if (given > 1) throw new BadRequest('give one of around, from, before');
-  let start: number;
-  let end: number;
+  const filter = listFilter(ix, params);
+  let ordinals: number[] = [];
+  let hasBefore = false;
+  let hasAfter = false;
   let focus: number | null = null;
-  if (ix.count === 0) start = end = 0;
-  else if (fromIndex !== undefined) {
-    const o = ix.ordinalOfIndex(fromIndex);
-    // ordinalOfIndex gives the line at, covering or before the index; a page "from" starts at or after it.
-    const next = o + 1 < ix.count ? ix.indexOf(o + 1) : ix.lastIndex + 1;
-    start = fromIndex >= next ? o + 1 : o;
-    end = Math.min(ix.count, start + limit);
-  } else if (before !== undefined) {
-    let o = ix.ordinalOfIndex(before);
-    if (ix.indexOf(o) >= before) o--;
-    end = o + 1;
-    start = Math.max(0, end - limit);
-  } else {
-    const o = ix.ordinalOfIndex(around ?? 0);
-    focus = ix.indexOf(o);
-    start = Math.max(0, Math.min(o - Math.floor(limit / 2), ix.count - limit));
-    end = Math.min(ix.count, start + limit);
+  // False when a text search stopped at its budget before finding what it looked for.
+  let searchedAll = true;
+  if (ix.count > 0) {
+    if (fromIndex !== undefined) {
+      const o = ix.ordinalOfIndex(fromIndex);
+      // ordinalOfIndex gives the line at, covering or before the index; a page "from" starts at or after it.
+      const next = o + 1 < ix.count ? ix.indexOf(o + 1) : ix.lastIndex + 1;
+      const start = fromIndex >= next ? o + 1 : o;
+      const after = await findMatches(ix, filter, start, 1, limit);
+      ordinals = after.ordinals;
+      hasBefore = start > 0;
+      hasAfter = after.more;
+    } else if (before !== undefined) {
+      let o = ix.ordinalOfIndex(before);
+      if (ix.indexOf(o) >= before) o--;
+      const back = await findMatches(ix, filter, o, -1, limit);
+      ordinals = back.ordinals.reverse();
+      hasBefore = back.more;
+      hasAfter = o + 1 < ix.count;
+    } else {
+      // The line asked for, or the nearest one the filter shows (after it, else before it).
+      const o = ix.ordinalOfIndex(around ?? 0);
+      const ahead1 = await findMatches(ix, filter, o, 1, 1);
+      const back1 = ahead1.ordinals.length > 0 ? null : await findMatches(ix, filter, o - 1, -1, 1);
+      const at = ahead1.ordinals[0] ?? back1?.ordinals[0];
+      if (at === undefined) searchedAll = !ahead1.cut && !(back1?.cut ?? false);
+      else {
+        focus = ix.indexOf(at);
+        const back = await findMatches(ix, filter, at - 1, -1, Math.floor((limit - 1) / 2));
+        const ahead = await findMatches(ix, filter, at + 1, 1, limit - 1 - back.ordinals.length);
+        // Near the end, fewer lines after: fill the page from before.
+        const extra = limit - 1 - back.ordinals.length - ahead.ordinals.length;
+        const more = extra > 0 && back.more ? await findMatches(ix, filter, (back.ordinals.at(-1) ?? at) - 1, -1, extra) : null;
+        ordinals = [...(more?.ordinals.reverse() ?? []), ...back.ordinals.reverse(), at, ...ahead.ordinals];
+        hasBefore = more !== null ? more.more : back.more;
+        hasAfter = ahead.more;
+      }
+    }
   }
-  const lines = end > start ? await ix.readLines(start, end, PREVIEW_READ_BYTES) : [];
+  const lines = await readOrdinals(ix, ordinals, PREVIEW_READ_BYTES);
   return {
     focus,
     total: ix.count,
-    hasBefore: start > 0,
-    hasAfter: end < ix.count,
+    filtered: isFiltered(filter),
+    searchedAll,
+    hasBefore,
+    hasAfter,
     events: lines.map((line, k) => {
-      const o = start + k;
-      return { index: ix.indexOf(o), time: ix.timeOf(o), type: ix.typeOf(o), bytes: line.bytes >= 0 ? line.bytes : null, preview: preview(line.text) };
+      const o = ordinals[k]!;
+      const sid = ix.sessionIdAt(o);
+      return {
+        index: ix.indexOf(o),
+        time: ix.timeOf(o),
+        type: ix.typeOf(o),
+        session: sid === 0 ? null : ix.sessionNames[sid]!,
+        bytes: line.bytes >= 0 ? line.bytes : null,
+        preview: preview(line.text, line.truncated),
+      };
     }),
   };
+}
+
+/** The lines at these ordinals (ascending), read in runs of consecutive ordinals. */
+async function readOrdinals(ix: LogIndex, ordinals: readonly number[], maxBytes: number): Promise<Awaited<ReturnType<LogIndex['readLines']>>> {
+  const out: Awaited<ReturnType<LogIndex['readLines']>> = [];
+  for (let k = 0; k < ordinals.length; ) {
+    let end = k + 1;
+    while (end < ordinals.length && ordinals[end] === ordinals[end - 1]! + 1) end++;
+    out.push(...(await ix.readLines(ordinals[k]!, ordinals[end - 1]! + 1, maxBytes)));
+    k = end;
+  }
+  return out;
+}
+
+async function pair(ix: LogIndex, params: URLSearchParams): Promise<PairAnswer> {
+  const index = intParam(params, 'index', 0, Number.MAX_SAFE_INTEGER);
+  if (index === undefined) throw new BadRequest('index is required');
+  if (ix.count === 0) throw new BadRequest('the set is empty');
+  return pairOf(ix, ix.ordinalOfIndex(index));
 }
 
 async function oneEvent(ix: LogIndex, params: URLSearchParams): Promise<unknown> {

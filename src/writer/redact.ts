@@ -269,6 +269,11 @@ export class Redaction {
     this.patternReplace = (m) => (m === '' ? m : censor);
   }
 
+  /** Whether any key is sensitive (a value can be censored by its key, which text that is not JSON does not show). */
+  get hasKeyRules(): boolean {
+    return this.keySet.size > 0;
+  }
+
   isSensitiveKey(key: string): boolean {
     return this.keySet.has(normalizeKey(key));
   }
