@@ -7,7 +7,7 @@ export type { EventLogOptions } from './event-log/open.js';
 export { MemoryEventLog } from './event-log/memory.js';
 export { Topic, sanitizeTopicComponent } from './event-log/topic.js';
 export { EventLogError, EventLogErrorCode } from './event-log/errors.js';
-export type { BackendName, CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './event-log/types.js';
+export type { BackendName, CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './event-log/types.js';
 export { EventLogSink } from './event-log/sink.js';
 export type { EventLogSinkOptions, EventLogSinkStats } from './event-log/sink.js';
 export { MultiSink } from './fan-out/multi-sink.js';

@@ -64,6 +64,7 @@ function instrumented(inner: EventLog, failWhen: (n: number) => Error | undefine
     consumerCursor: (topic, consumer) => inner.consumerCursor(topic, consumer),
     latest: (topic) => inner.latest(topic),
     topics: () => inner.topics(),
+    appendIdempotent: (topic, header, value, event) => inner.appendIdempotent(topic, header, value, event),
     compact: (topic, before) => inner.compact(topic, before),
     describe: () => inner.describe(),
     close: () => inner.close(),

@@ -278,6 +278,39 @@ describe.each(['memory', 'file', 'sqlite', 'redis', 'redis-cluster'] as const)('
     expect(await log.topics()).toEqual([...names].sort());
   });
 
+  it('appendIdempotent appends once per header value, whichever kind of append holds it; concurrent calls insert once; compaction forgets; misuse throws', async () => {
+    const log = await freshLog(backend);
+    const idem = (value: string, payload: unknown = null, header = 'request_id'): Promise<unknown> => log.appendIdempotent('idem', header, value, { kind: 'k', payload });
+    expect(await idem('r1', 1)).toEqual({ id: 1, inserted: true });
+    expect(await log.append('idem', { kind: 'k', headers: { request_id: 'r2', other: 'x' } })).toBe(2);
+    expect(await idem('r1', 'retry')).toEqual({ id: 1, inserted: false });
+    expect(await idem('r2')).toEqual({ id: 2, inserted: false });
+    // Once the header is indexed, later plain appends are seen too.
+    expect(await log.append('idem', { kind: 'k', headers: { request_id: 'r3' } })).toBe(3);
+    expect(await idem('r3')).toEqual({ id: 3, inserted: false });
+    const racing = await Promise.all(range(1, 6).map(() => idem('r4')));
+    expect(racing).toEqual(range(1, 6).map((k) => ({ id: 4, inserted: k === 1 })));
+    // Another header name is another key space; its first use indexes the topic as it stands.
+    expect(await idem('x', null, 'other')).toEqual({ id: 2, inserted: false });
+    expect(await idem('r1', null, 'other')).toEqual({ id: 5, inserted: true });
+    const stored = await log.readRange('idem', 0, 100);
+    expect(stored.map((e) => [e.id, e.headers, e.payload])).toEqual([
+      [1, { request_id: 'r1' }, 1],
+      [2, { request_id: 'r2', other: 'x' }, null],
+      [3, { request_id: 'r3' }, null],
+      [4, { request_id: 'r4' }, null],
+      [5, { other: 'r1' }, null],
+    ]);
+    // An event compaction removed no longer holds its value.
+    await log.compact('idem', 1);
+    expect(await idem('r1')).toEqual({ id: 6, inserted: true });
+    expect(await idem('r2')).toEqual({ id: 2, inserted: false });
+    expect(() => log.appendIdempotent('idem', 'bad header', 'v', { kind: 'k' })).toThrow(RangeError);
+    expect(() => log.appendIdempotent('idem', 'h', 5 as never, { kind: 'k' })).toThrow(TypeError);
+    expect(() => log.appendIdempotent('idem', 'h', 'v', { kind: 'k', headers: { h: 'w' } })).toThrow(RangeError);
+    expect(() => log.appendIdempotent('bad topic', 'h', 'v', { kind: 'k' })).toThrow(RangeError);
+  });
+
   it('describe() names the backend, its location, size on disk and queue depth', async () => {
     const dir = dirs.make(`describe-${backend}`);
     const log = await open(backend, dir, { queueDepth: 77 });
@@ -308,6 +341,27 @@ describe('Redis Cluster', () => {
     const topics = ['session.b', 'a_topic', 'Z-9', 'session.a', 'a.topic', 'other_topic', 't-1', 'values', 'r', 'x', 't', 's', 'f', 'lag', 'slow', 'end', 'c', 'other', 'cp', 'unknown', 'd', 'z'];
     const ports = new Set(topics.map((t) => masterPortOf(cluster, `t:any:{${t}}:events`)));
     expect(ports).toEqual(new Set(cluster.nodes.map((n) => n.port)));
+  });
+});
+
+describe.each(['file', 'sqlite', 'redis', 'redis-cluster'] as const)('EventLog appendIdempotent across logs: %s backend', (backend) => {
+  it('two logs on one store (two processes, or a restart) append a value once; each sees what the other appended', async () => {
+    const dir = dirs.make(`idem-${backend}`);
+    const a = await open(backend, dir);
+    const b = await open(backend, dir);
+    expect(await a.appendIdempotent('shared', 'req', 'v1', { kind: 'k' })).toEqual({ id: 1, inserted: true });
+    expect(await b.appendIdempotent('shared', 'req', 'v1', { kind: 'k' })).toEqual({ id: 1, inserted: false });
+    await b.append('shared', { kind: 'k', headers: { req: 'v2' } });
+    await b.flush();
+    expect(await a.appendIdempotent('shared', 'req', 'v2', { kind: 'k' })).toEqual({ id: 2, inserted: false });
+    const both = await Promise.all([a.appendIdempotent('shared', 'req', 'v3', { kind: 'k' }), b.appendIdempotent('shared', 'req', 'v3', { kind: 'k' })]);
+    expect(both.filter((r) => r.inserted)).toHaveLength(1);
+    expect(both[0]!.id).toBe(both[1]!.id);
+    await a.close();
+    await b.close();
+    const c = await open(backend, dir);
+    expect(await c.appendIdempotent('shared', 'req', 'v1', { kind: 'k' })).toEqual({ id: 1, inserted: false });
+    expect(await c.appendIdempotent('shared', 'req', 'v4', { kind: 'k' })).toEqual({ id: 4, inserted: true });
   });
 });
 

@@ -25,9 +25,10 @@ import * as path from 'node:path';
 import { EventLogError, EventLogErrorCode, closedError } from './errors.js';
 import { acquireLock, createOwner, holderStale, LockTimeoutError, readHolderSync, releaseLock, removeDeadGuard, removeOwner, type LockOwner } from './file-lock.js';
 import { LiveHub } from './live.js';
-import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
+import { HeaderIndex } from './header-index.js';
 import { isTopicName, topicName } from './topic.js';
-import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
+import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
 /** Read granularity when indexing or copying: large enough for few threadpool round trips, small enough to bound memory. */
 const CHUNK_BYTES = 1 << 20;
@@ -91,6 +92,8 @@ interface TopicState {
   ackScheduled: boolean;
   /** Written since the last fdatasync. */
   dirty: boolean;
+  /** Header values appendIdempotent looks up (names indexed on first use; see header-index.ts). */
+  headers: HeaderIndex;
 }
 
 function ioError(message: string, err: unknown, topic?: string): EventLogError {
@@ -182,6 +185,31 @@ export class FileEventLog implements EventLog, PreparedAppender {
         // same tick) share one lock and one write.
         void this.exclusive(t, () => this.writeQueued(t));
       }
+    });
+  }
+
+  appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
+    const name = topicName(topic);
+    const prepared = prepareIdempotent(header, value, event);
+    const refused = this.refuseWrite('append to', name);
+    if (refused) return refused;
+    const t = this.state(name);
+    return this.exclusive(t, async () => {
+      let result: IdempotentAppend;
+      try {
+        // Look and append under the topic's lock: no other process can append the value between.
+        result = await this.withLock(t, async () => {
+          await this.refresh(t, true);
+          if (!t.headers.has(header)) await this.buildHeaderIndex(t, header);
+          const held = t.headers.find(header, value, t.firstId);
+          if (held !== undefined) return { id: held, inserted: false };
+          return { id: await this.appendLocked(t, [{ event: prepared, resolve: () => undefined, reject: () => undefined }]), inserted: true };
+        });
+      } catch (err) {
+        throw ioError(`cannot append to ${t.file}`, err, t.name);
+      }
+      if (result.inserted && this.hub.wants(t.name)) this.hub.publish(t.name, [toLogEvent(result.id, prepared)]);
+      return result;
     });
   }
 
@@ -333,6 +361,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
         acks: [],
         ackScheduled: false,
         dirty: false,
+        headers: new HeaderIndex(),
       };
       this.byTopic.set(name, t);
     }
@@ -441,6 +470,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
     if (t.count === batch.length) t.firstId = firstNew;
     t.size = at;
     t.latest = firstNew + batch.length - 1;
+    for (let k = 0; k < batch.length; k++) t.headers.add(firstNew + k, batch[k]!.event.headersJson);
     return firstNew;
   }
 
@@ -470,6 +500,8 @@ export class FileEventLog implements EventLog, PreparedAppender {
     t.ino = st.ino;
     t.size = 0;
     t.count = 0;
+    // Indexed again from the start: header values too, on their next use.
+    t.headers.clear();
     return true;
   }
 
@@ -568,6 +600,16 @@ export class FileEventLog implements EventLog, PreparedAppender {
     if (t.count === 0) t.firstId = id;
     this.pushOffset(t, offset);
     t.latest = id;
+    if (t.headers.active) t.headers.add(id, this.parseLine(t, buf.toString('utf8', start, end), id, lineNo).headers);
+  }
+
+  /** Indexes `header`'s values over the whole topic (first use by appendIdempotent): one pass, by pages. */
+  private async buildHeaderIndex(t: TopicState, header: string): Promise<void> {
+    const found: [number, Record<string, unknown>][] = [];
+    for (let i = 0; i < t.count; i += MAX_BATCH) {
+      for (const e of await this.readLocked(t, i, Math.min(t.count, i + MAX_BATCH))) found.push([e.id, e.headers]);
+    }
+    t.headers.build(header, found);
   }
 
   private async read(name: string, after: number, limit: number): Promise<LogEvent[]> {
@@ -576,29 +618,33 @@ export class FileEventLog implements EventLog, PreparedAppender {
       await this.refresh(t, false);
       const i = Math.max(0, after + 1 - t.firstId);
       if (i >= t.count) return [];
-      const j = Math.min(t.count, i + limit);
-      const from = t.offsets[i]!;
-      const to = j < t.count ? t.offsets[j]! : t.size;
-      const buf = Buffer.allocUnsafe(to - from);
-      try {
-        let got = 0;
-        while (got < buf.length) {
-          const { bytesRead } = await t.fd!.read(buf, got, buf.length - got, from + got);
-          if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${from + got}`);
-          got += bytesRead;
-        }
-      } catch (err) {
-        throw ioError(`cannot read ${t.file}`, err, t.name);
-      }
-      const out: LogEvent[] = [];
-      let start = 0;
-      for (let k = i; k < j; k++) {
-        const end = (k + 1 < t.count ? t.offsets[k + 1]! : t.size) - from - 1;
-        out.push(this.parseLine(t, buf.toString('utf8', start, end), t.firstId + k, k + 1));
-        start = end + 1;
-      }
-      return out;
+      return this.readLocked(t, i, Math.min(t.count, i + limit));
     });
+  }
+
+  /** The events at index positions [i, j) of the topic's current index (the caller serialised access). */
+  private async readLocked(t: TopicState, i: number, j: number): Promise<LogEvent[]> {
+    const from = t.offsets[i]!;
+    const to = j < t.count ? t.offsets[j]! : t.size;
+    const buf = Buffer.allocUnsafe(to - from);
+    try {
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await t.fd!.read(buf, got, buf.length - got, from + got);
+        if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${from + got}`);
+        got += bytesRead;
+      }
+    } catch (err) {
+      throw ioError(`cannot read ${t.file}`, err, t.name);
+    }
+    const out: LogEvent[] = [];
+    let start = 0;
+    for (let k = i; k < j; k++) {
+      const end = (k + 1 < t.count ? t.offsets[k + 1]! : t.size) - from - 1;
+      out.push(this.parseLine(t, buf.toString('utf8', start, end), t.firstId + k, k + 1));
+      start = end + 1;
+    }
+    return out;
   }
 
   private parseLine(t: TopicState, text: string, id: number, lineNo: number): LogEvent {

@@ -3,9 +3,10 @@
 
 import { closedError } from './errors.js';
 import { LiveHub } from './live.js';
-import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
+import { HeaderIndex } from './header-index.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { topicName } from './topic.js';
-import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
+import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
 interface TopicState {
   /** Id of events[0]; the ones before were compacted away. */
@@ -14,6 +15,7 @@ interface TopicState {
   events: PreparedEvent[];
   bytes: number;
   cursors: Map<string, number>;
+  headers: HeaderIndex;
 }
 
 export class MemoryEventLog implements EventLog, PreparedAppender {
@@ -34,12 +36,28 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
   [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
     const name = topicName(topic);
     if (this.closed) return Promise.reject(closedError(this.backend));
+    return Promise.resolve(this.store(name, prepared));
+  }
+
+  appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
+    const name = topicName(topic);
+    const prepared = prepareIdempotent(header, value, event);
+    if (this.closed) return Promise.reject(closedError(this.backend));
+    const t = this.state(name);
+    if (!t.headers.has(header)) t.headers.build(header, t.events.map((e, k) => [t.firstId + k, e.headersJson] as const));
+    const held = t.headers.find(header, value, t.firstId);
+    if (held !== undefined) return Promise.resolve({ id: held, inserted: false });
+    return Promise.resolve({ id: this.store(name, prepared), inserted: true });
+  }
+
+  private store(name: string, prepared: PreparedEvent): number {
     const t = this.state(name);
     const id = ++t.latest;
     t.events.push(prepared);
     t.bytes += eventLine(id, prepared).length + 1;
+    t.headers.add(id, prepared.headersJson);
     if (this.hub.wants(name)) this.hub.publish(name, [toLogEvent(id, prepared)]);
-    return Promise.resolve(id);
+    return id;
   }
 
   flush(): Promise<void> {
@@ -119,7 +137,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
 
   private state(name: string): TopicState {
     let t = this.byTopic.get(name);
-    if (t === undefined) this.byTopic.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map() }));
+    if (t === undefined) this.byTopic.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map(), headers: new HeaderIndex() }));
     return t;
   }
 

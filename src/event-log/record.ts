@@ -52,6 +52,23 @@ export function prepareEvent(event: NewLogEvent): PreparedEvent {
   return { kind, payloadJson, headersJson, occurredAtMs };
 }
 
+/** Header names appendIdempotent takes: safe in a SQLite JSON path and a Redis key as they are. */
+const IDEMPOTENCY_HEADER = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * The event appendIdempotent appends: `event` with `headers[header] = value` (an event that already
+ * has another value there is a RangeError). Throws like append for a bad event.
+ */
+export function prepareIdempotent(header: string, value: string, event: NewLogEvent): PreparedEvent {
+  if (typeof header !== 'string') throw new TypeError(`ringlog: appendIdempotent: header must be a string, got ${typeof header}`);
+  if (!IDEMPOTENCY_HEADER.test(header)) throw new RangeError(`ringlog: appendIdempotent: header ${JSON.stringify(header)} must be 1 to 128 ASCII letters, digits, '_', '.', ':' or '-'`);
+  if (typeof value !== 'string') throw new TypeError(`ringlog: appendIdempotent: value must be a string, got ${typeof value}`);
+  if (event === null || typeof event !== 'object') throw new TypeError(`ringlog: append expects an event object, got ${event === null ? 'null' : typeof event}`);
+  const own = event.headers?.[header];
+  if (own !== undefined && own !== value) throw new RangeError(`ringlog: appendIdempotent: event.headers[${JSON.stringify(header)}] is ${JSON.stringify(own)}, not the value ${JSON.stringify(value)}`);
+  return prepareEvent({ ...event, headers: { ...(event.headers ?? {}), [header]: value } });
+}
+
 /** The stored JSON line of one event (file backend) and the shape every backend returns. */
 export function eventLine(id: number, e: PreparedEvent): string {
   return `{"id":${id},"kind":${JSON.stringify(e.kind)},"payload":${e.payloadJson},"headers":${e.headersJson},"occurred_at_ms":${e.occurredAtMs}}`;

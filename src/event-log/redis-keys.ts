@@ -9,6 +9,9 @@
 //   <prefix>{<topic>}:last            the last id ever given: ids never go back, even after the
 //                                     stream is trimmed empty or the server restarts (AOF)
 //   <prefix>{<topic>}:cursors         hash: consumer name -> acknowledged id
+//   <prefix>{<topic>}:headers          set: the header names appendIdempotent has used on the topic
+//   <prefix>{<topic>}:header-values    hash: `<name>` NUL `<value>` -> the last id holding it, for
+//                                     those names only (kept by every append once a name is in)
 //   <prefix>{<topic>}:writer:<writer> hash: batch number -> first id of that batch, and `next`, the
 //                                     batch expected next, for one log instance: a retried batch
 //                                     is not appended twice, and batches apply in order. Expires a
@@ -19,12 +22,31 @@ export interface TopicKeys {
   readonly last: string;
   readonly cursors: string;
   readonly writer: string;
+  readonly headerNames: string;
+  readonly headerValues: string;
 }
 
 export function topicKeys(prefix: string, topic: string, writer: string): TopicKeys {
   const base = `${prefix}{${topic}}:`;
-  return { events: `${base}events`, last: `${base}last`, cursors: `${base}cursors`, writer: `${base}writer:${writer}` };
+  return { events: `${base}events`, last: `${base}last`, cursors: `${base}cursors`, writer: `${base}writer:${writer}`, headerNames: `${base}headers`, headerValues: `${base}header-values` };
 }
+
+/**
+ * Lua, shared by the append scripts: records event `id`'s headers (JSON) under every header name
+ * appendIdempotent uses on the topic (KEYS[4], the names; KEYS[5], the values). Nothing to do, and
+ * no JSON decoded, on a topic where it was never used.
+ */
+const INDEX_HEADERS = `
+local function indexHeaders(names, id, headersJson)
+  if #names == 0 then return end
+  local ok, h = pcall(cjson.decode, headersJson)
+  if not ok or type(h) ~= 'table' then return end
+  for _, name in ipairs(names) do
+    local v = h[name]
+    if type(v) == 'string' then redis.call('HSET', KEYS[5], name .. '\0' .. v, id) end
+  end
+end
+`;
 
 /** Batch numbers kept per writer: more than the batches one writer ever has in flight per topic. */
 export const WRITER_WINDOW = 64;
@@ -36,7 +58,7 @@ export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
 // tag makes so.
 
 /**
- * KEYS: events, last, writer. ARGV: batch number, writer TTL (ms), event count, the events' fields
+ * KEYS: events, last, writer, header names, header values. ARGV: batch number, writer TTL (ms), event count, the events' fields
  * concatenated (per event: kind, payload JSON and a NUL, headers JSON and a NUL, at), the byte
  * lengths of each event's kind and at (comma separated), and the floor: the writer's oldest batch
  * it has not given up on. JSON text never holds a raw NUL (JSON.stringify writes U+0000 as
@@ -56,6 +78,7 @@ export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
  * above the counter.
  */
 export const APPEND_SCRIPT = `#!lua
+${INDEX_HEADERS}
 local batch = tonumber(ARGV[1])
 local done = redis.call('HGET', KEYS[3], ARGV[1])
 if done then return tonumber(done) end
@@ -94,9 +117,11 @@ if #fields ~= count * 4 or pos ~= #blob + 1 then
   return redis.error_reply('RINGLOG_BAD_BATCH batch ' .. ARGV[1] .. ' does not parse')
 end
 local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+local names = redis.call('SMEMBERS', KEYS[4])
 for i = 1, count do
   local f = (i - 1) * 4
   redis.call('XADD', KEYS[1], string.format('%d-0', n + i), 'kind', fields[f + 1], 'payload', fields[f + 2], 'headers', fields[f + 3], 'at', fields[f + 4])
+  indexHeaders(names, n + i, fields[f + 3])
 end
 redis.call('SET', KEYS[2], string.format('%d', n + count))
 redis.call('HSET', KEYS[3], ARGV[1], string.format('%d', n + 1), 'next', string.format('%d', batch + 1))
@@ -130,6 +155,34 @@ export function packBatch(events: readonly PackedEvent[]): [string, string] {
   }
   return [blob, lengths];
 }
+
+/**
+ * KEYS: events, last, (unused), header names, header values. ARGV: header, value, kind, payload
+ * JSON, headers JSON, at. appendIdempotent: the id of an event still in the stream that holds the
+ * value under the header, else the event appended. The first use of a header name on a topic
+ * indexes the stream once (within this script: nothing can append in between); later appends keep
+ * the index. Returns {id, 1 if appended}.
+ */
+export const IDEMPOTENT_SCRIPT = `#!lua
+${INDEX_HEADERS}
+local name, value = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', KEYS[4], name) == 0 then
+  redis.call('SADD', KEYS[4], name)
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'headers' then indexHeaders({ name }, tonumber(string.match(e[1], '^(%d+)')), f[i + 1]) end
+    end
+  end
+end
+local held = redis.call('HGET', KEYS[5], name .. '\0' .. value)
+if held and #redis.call('XRANGE', KEYS[1], held .. '-0', held .. '-0') > 0 then return { tonumber(held), 0 } end
+local id = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+redis.call('XADD', KEYS[1], string.format('%d-0', id), 'kind', ARGV[3], 'payload', ARGV[4], 'headers', ARGV[5], 'at', ARGV[6])
+redis.call('SET', KEYS[2], string.format('%d', id))
+indexHeaders(redis.call('SMEMBERS', KEYS[4]), id, ARGV[5])
+return { id, 1 }
+`;
 
 /** KEYS: cursors. ARGV: consumer, id. Moves the cursor forward only. */
 export const ACK_SCRIPT = `#!lua

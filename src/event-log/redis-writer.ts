@@ -186,7 +186,7 @@ export class TopicWriter {
   /** The batch's script call, with the floor: the oldest batch of this writer not given up on. */
   #append(batch: Batch): Promise<number> {
     const floor = this.#openBatches.oldest()?.number ?? batch.number;
-    return this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer], [...batch.args, String(floor)]).then(Number);
+    return this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer, this.keys.headerNames, this.keys.headerValues], [...batch.args, String(floor)]).then(Number);
   }
 
   async #send(batch: Batch): Promise<void> {

@@ -6,14 +6,14 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
-import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, type PreparedAppender, type PreparedEvent } from './record.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, prepareIdempotent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { asLogError, connection, durability, loadRedis, outcomeOf, safeUrl, serverInfo, waitsForAof, type Connection, type Outcome, type RedisModule, type ServerInfo } from './redis-connection.js';
-import { ACK_SCRIPT, COMPACT_SCRIPT, topicKeys, type TopicKeys } from './redis-keys.js';
+import { ACK_SCRIPT, COMPACT_SCRIPT, IDEMPOTENT_SCRIPT, topicKeys, type TopicKeys } from './redis-keys.js';
 import type { RedisEventLogOptions } from './redis-options.js';
 import { RedisSubscription, type SubscriptionHost } from './redis-subscription.js';
 import { TopicWriter, type WriterHost } from './redis-writer.js';
 import { isTopicName, topicName } from './topic.js';
-import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
+import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
 /** History is read this many events at a time (as the other backends' subscriptions do). */
 const PAGE = 512;
@@ -144,6 +144,31 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     let w = this.#writers.get(name);
     if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name))));
     return w.add(prepared);
+  }
+
+  appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
+    const name = topicName(topic);
+    const prepared = prepareIdempotent(header, value, event);
+    if (this.#closePromise !== undefined) return Promise.reject(closedError(this.backend));
+    return this.#appendIdempotent(name, header, value, prepared);
+  }
+
+  async #appendIdempotent(name: string, header: string, value: string, e: PreparedEvent): Promise<IdempotentAppend> {
+    // After this log's earlier appends to the topic: ids stay in call order.
+    await this.#writers.get(name)?.settled();
+    if (this.#closed) throw closedError(this.backend);
+    this.#written.add(name);
+    const k = this.#keys(name);
+    let reply: unknown;
+    try {
+      // Sent once: whether a script that lost its reply ran is told by running it again, which
+      // finds the value it appended (the call is idempotent by its nature).
+      reply = await this.script(IDEMPOTENT_SCRIPT, [k.events, k.last, k.writer, k.headerNames, k.headerValues], [header, value, e.kind, e.payloadJson, e.headersJson, String(e.occurredAtMs)]);
+    } catch (err) {
+      throw asLogError(err, `cannot append to ${name}`, name);
+    }
+    const [id, inserted] = (reply as [number | string, number | string]).map(Number) as [number, number];
+    return { id, inserted: inserted === 1 };
   }
 
   /**

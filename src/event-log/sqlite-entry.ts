@@ -3,6 +3,7 @@
 // handled one at a time in the order they arrive (better-sqlite3 is synchronous, and this thread has
 // nothing else to do), which is what keeps a log's operations in call order.
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
@@ -208,6 +209,41 @@ function append(s: Statements, events: readonly AppendItem[]): number[] {
   }).immediate();
 }
 
+/**
+ * The lookup of one header's values: an expression index on (topic, the header's value), made the
+ * first time appendIdempotent uses that header (once per database; every later insert keeps it up
+ * to date, whoever makes it), and the statement that uses it. Header names are checked by the
+ * caller ([A-Za-z0-9_.:-]), so the name is safe inside the JSON path as it is.
+ */
+const headerLookups = new Map<string, Statement>();
+
+function headerLookup(header: string): Statement {
+  let st = headerLookups.get(header);
+  if (st === undefined) {
+    const expr = `json_extract(headers, '$."${header}"')`;
+    // An identifier of its own per header: the name's letters and a hash of the whole name.
+    const ident = `events_header_${header.replace(/[^A-Za-z0-9_]/g, '_')}_${createHash('sha256').update(header).digest('hex').slice(0, 8)}`;
+    db.exec(`CREATE INDEX IF NOT EXISTS ${ident} ON events (topic, ${expr})`);
+    st = db.prepare(`SELECT id FROM events WHERE topic = ? AND ${expr} = ? ORDER BY id DESC LIMIT 1`).pluck();
+    headerLookups.set(header, st);
+  }
+  return st;
+}
+
+function idempotent(s: Statements, header: string, value: string, e: AppendItem): SqliteResult {
+  const lookup = headerLookup(header);
+  // IMMEDIATE: the write lock is held from the look-up to the insert, so no other process can
+  // append the value in between.
+  return db.transaction((): SqliteResult => {
+    const held = lookup.get(e.topic, value) as number | undefined;
+    if (held !== undefined) return { type: 'idempotent', id: held, inserted: false };
+    const id = ((s.latest.get(e.topic) as number | undefined) ?? 0) + 1;
+    s.insert.run(e.topic, id, e.kind, e.payloadJson, e.headersJson, e.occurredAtMs);
+    s.setLatest.run(e.topic, id);
+    return { type: 'idempotent', id, inserted: true };
+  }).immediate();
+}
+
 function compact(s: Statements, topic: string, before: number): SqliteResult {
   return db.transaction((): SqliteResult => {
     const removed = s.remove.run(topic, before).changes;
@@ -271,6 +307,8 @@ function handle(req: SqliteRequest): SqliteResult {
       const s = statements();
       return { type: 'topics', topics: s === undefined ? [] : (s.topics.all() as string[]) };
     }
+    case 'idempotent':
+      return idempotent(statements()!, req.header, req.value, req.event);
     case 'compact':
       return compact(statements()!, req.topic, req.before);
     case 'flush':

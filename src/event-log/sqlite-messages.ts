@@ -48,6 +48,8 @@ export type SqliteRequest =
   | { readonly type: 'cursor'; readonly reqId: number; readonly topic: string; readonly consumer: string }
   | { readonly type: 'latest'; readonly reqId: number; readonly topic: string }
   | { readonly type: 'topics'; readonly reqId: number }
+  /** One event, unless one of its topic already holds `value` under `header`. */
+  | { readonly type: 'idempotent'; readonly reqId: number; readonly header: string; readonly value: string; readonly event: AppendItem }
   | { readonly type: 'compact'; readonly reqId: number; readonly topic: string; readonly before: number }
   | { readonly type: 'flush'; readonly reqId: number }
   /** Closes the database; the worker then lets its thread end. */
@@ -63,6 +65,7 @@ export type SqliteResult =
   | { readonly type: 'cursor'; readonly id: number | null }
   | { readonly type: 'latest'; readonly latest: number | null }
   | { readonly type: 'topics'; readonly topics: string[] }
+  | { readonly type: 'idempotent'; readonly id: number; readonly inserted: boolean }
   | { readonly type: 'compact'; readonly result: CompactResult }
   | { readonly type: 'flush' }
   | { readonly type: 'close' };

@@ -10,10 +10,10 @@ import { moduleBase } from '../threads/module-base.js';
 import { startThread } from '../threads/start.js';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
 import { LiveHub } from './live.js';
-import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
+import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import type { AppendItem, SqliteOp, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-messages.js';
 import { topicName } from './topic.js';
-import type { CompactResult, EventLog, EventLogDescription, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
+import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
 /**
  * An append batch is sent early once it holds this many events, even while the previous batch is
@@ -219,6 +219,19 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     const refused = this.unusable();
     if (refused !== undefined) return Promise.reject(refused);
     return this.request({ type: 'latest', topic: name }, name).then((r) => r.latest);
+  }
+
+  appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
+    const name = topicName(topic);
+    const prepared = prepareIdempotent(header, value, event);
+    const refused = this.refuseWrite('append to', name);
+    if (refused !== undefined) return Promise.reject(refused);
+    const item = { topic: name, kind: prepared.kind, payloadJson: prepared.payloadJson, headersJson: prepared.headersJson, occurredAtMs: prepared.occurredAtMs };
+    // After the appends queued before it, as every request: ids stay in call order.
+    return this.request({ type: 'idempotent', header, value, event: item }, name).then(({ id, inserted }) => {
+      if (inserted && this.hub.wants(name)) this.hub.publish(name, [toLogEvent(id, prepared)]);
+      return { id, inserted };
+    });
   }
 
   topics(): Promise<string[]> {

@@ -51,6 +51,12 @@ export interface EventLogDescription {
   readonly durability?: string;
 }
 
+/** What appendIdempotent did: the id of the event that holds the value, and whether this call appended it. */
+export interface IdempotentAppend {
+  readonly id: number;
+  readonly inserted: boolean;
+}
+
 export interface SubscribeOptions {
   /** Ends the iteration (the pending next() resolves done). */
   readonly signal?: AbortSignal;
@@ -60,6 +66,14 @@ export interface EventLog {
   readonly backend: BackendName;
   /** Appends; resolves with the new id once the event is readable through this log. */
   append(topic: TopicLike, event: NewLogEvent): Promise<number>;
+  /**
+   * Appends `event` with `headers[header] = value` unless an event of the topic already holds that
+   * value under that header (appended by any process, by append or appendIdempotent): then nothing
+   * is appended and that event's id comes back with `inserted: false`. An agent host retries an
+   * append after a crash this way without duplicating it. Events removed by compaction no longer
+   * count. `header`: 1 to 128 of [A-Za-z0-9_.:-].
+   */
+  appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend>;
   /** Resolves when every earlier append is stored durably (file: fdatasync; SQLite: committed, then checkpointed or the WAL fsynced; Redis: acknowledged, durable as the server's appendfsync says: see describe().durability). */
   flush(): Promise<void>;
   /** Up to `limit` events with id strictly greater than `from` (0 or null: from the start), in id order. */
