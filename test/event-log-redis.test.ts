@@ -242,7 +242,7 @@ describe('Redis backend', () => {
     const client = createClient({ url: s.url });
     await client.connect();
     const evalScript = (args: string[]): Promise<string> =>
-      client.sendCommand(['EVAL', APPEND_SCRIPT, '3', k.events, k.last, k.writer, ...args]).then(
+      client.sendCommand(['EVAL', APPEND_SCRIPT, '5', k.events, k.last, k.writer, k.headerNames, k.headerValues, ...args]).then(
         (v) => String(v),
         (err: Error) => err.message,
       );

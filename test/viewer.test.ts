@@ -692,6 +692,27 @@ describe('viewer: finding things', () => {
     }
   });
 
+  it('pages filtered events server-side: around an index (the nearest match), from and before it, in order, with whether more lie beyond', async () => {
+    type Page = { focus: number | null; hasBefore: boolean; hasAfter: boolean; searchedAll: boolean; events: { index: number; type: string; session: string | null }[] };
+    const betaMsgs = lines().filter((l) => l.type === 'message_chunk' && l.session_id === 'beta').map((l) => l.index);
+    const start = lines().findIndex((l) => l.index >= 600 && l.type === 'tool_call');
+    const around = await api<Page>(v, `/api/events?around=${start}&limit=11&types=message_chunk&session=beta`);
+    const focus = betaMsgs.find((i) => i >= start)!;
+    expect(around.focus).toBe(focus);
+    const k = betaMsgs.indexOf(focus);
+    expect(around.events.map((e) => e.index)).toEqual(betaMsgs.slice(k - 5, k + 6));
+    expect(around.events.every((e) => e.type === 'message_chunk' && e.session === 'beta')).toBe(true);
+    expect([around.hasBefore, around.hasAfter]).toEqual([true, true]);
+    const from = await api<Page>(v, `/api/events?from=${betaMsgs.at(-3)}&limit=10&types=message_chunk&session=beta`);
+    expect(from.events.map((e) => e.index)).toEqual(betaMsgs.slice(-3));
+    expect(from.hasAfter).toBe(false);
+    const before = await api<Page>(v, `/api/events?before=${betaMsgs[3]}&limit=10&types=message_chunk&session=beta`);
+    expect(before.events.map((e) => e.index)).toEqual(betaMsgs.slice(0, 3));
+    expect(before.hasBefore).toBe(false);
+    const none = await api<Page>(v, `/api/events?around=10&limit=10&q=no%20such%20text`);
+    expect(none).toMatchObject({ focus: null, events: [], searchedAll: true });
+  });
+
   it('pairs a tool call with its result: jumps between them and shows the time between', async () => {
     const page = await openPage(v.url);
     try {

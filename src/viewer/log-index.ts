@@ -131,15 +131,12 @@ export class LogIndex {
   private typeIds = new Uint16Array(INITIAL_CAPACITY);
   private sessionIds = new Uint16Array(INITIAL_CAPACITY);
   /** Session names by id; id 0 is "no session". */
-  readonly sessionNames: string[] = [''];
-  readonly sessionCounts: number[] = [0];
-  private readonly sessionIdOf = new Map<string, number>();
+  /** Session names by id; id 0 is "no session". */
+  readonly sessions = new NameTable(MAX_SESSION_ID, OTHER_SESSIONS, ['']);
   /** The session of the line being indexed (set with this.envelope). */
   private lineSession = 0;
   private offsets = new Float64Array(INITIAL_CAPACITY);
-  readonly typeNames: string[] = [];
-  readonly typeCounts: number[] = [];
-  private readonly typeIdOf = new Map<string | undefined, number>();
+  readonly types = new NameTable(MAX_TYPE_ID, OTHER_TYPES);
   readonly segments: IndexedSegment[] = [];
   // Runs of consecutive indexes: the line at ordinal runOrd[k] has index runIdx[k], the lines after
   // it (up to the next run) count up by one. A new run starts at the first line, after a drop
@@ -416,44 +413,11 @@ export class LogIndex {
   }
 
   private sessionId(name: string | undefined): number {
-    if (name === undefined) return 0;
-    let id = this.sessionIdOf.get(name);
-    if (id === undefined) {
-      if (this.sessionNames.length < MAX_SESSION_ID) {
-        id = this.sessionNames.length;
-        this.sessionNames.push(name);
-        this.sessionCounts.push(0);
-        this.sessionIdOf.set(name, id);
-      } else {
-        id = MAX_SESSION_ID;
-        if (this.sessionNames.length === MAX_SESSION_ID) {
-          this.sessionNames.push(OTHER_SESSIONS);
-          this.sessionCounts.push(0);
-        }
-      }
-    }
-    this.sessionCounts[id]!++;
-    return id;
+    return name === undefined ? 0 : this.sessions.intern(name);
   }
 
   private typeId(type: string | undefined): number {
-    let id = this.typeIdOf.get(type);
-    if (id === undefined) {
-      if (this.typeNames.length < MAX_TYPE_ID) {
-        id = this.typeNames.length;
-        this.typeNames.push(type ?? NO_TYPE);
-        this.typeCounts.push(0);
-        this.typeIdOf.set(type, id);
-      } else {
-        id = MAX_TYPE_ID;
-        if (this.typeNames.length === MAX_TYPE_ID) {
-          this.typeNames.push(OTHER_TYPES);
-          this.typeCounts.push(0);
-        }
-      }
-    }
-    this.typeCounts[id]!++;
-    return id;
+    return this.types.intern(type ?? NO_TYPE);
   }
 
   private issue(text: string): void {
@@ -469,27 +433,26 @@ export class LogIndex {
   }
 
   typeOf(o: number): string {
-    return this.typeNames[this.typeIds[o]!]!;
+    return this.types.names[this.typeIds[o]!]!;
   }
 
   typeIdAt(o: number): number {
     return this.typeIds[o]!;
   }
 
-  /** The session id of the line at ordinal o (0: none; see sessionNames). */
+  /** The session id of the line at ordinal o (0: none; see sessions). */
   sessionIdAt(o: number): number {
     return this.sessionIds[o]!;
   }
 
   /** The id of a session name, undefined when no line has it. */
   sessionIdNamed(name: string): number | undefined {
-    return this.sessionIdOf.get(name);
+    return this.sessions.idOf(name);
   }
 
   /** The id of a type name, undefined when no line has it. */
   typeIdNamed(name: string): number | undefined {
-    for (let id = 0; id < this.typeNames.length; id++) if (this.typeNames[id] === name) return id;
-    return undefined;
+    return this.types.idOf(name);
   }
 
   /** The index of the line at ordinal o. */
@@ -696,6 +659,54 @@ function sessionInText(text: string): string | undefined {
     return JSON.parse(`"${raw}"`) as string;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Names interned to small ids (a Uint16 per line), with a count per id. Past `max` distinct names
+ * the rest share one id, shown as `overflowName`: the index stays compact whatever the set holds.
+ */
+export class NameTable {
+  readonly names: string[] = [];
+  readonly counts: number[] = [];
+  readonly #ids = new Map<string, number>();
+
+  constructor(
+    private readonly max: number,
+    private readonly overflowName: string,
+    /** Names that have their id before any line (counted only when used). */
+    reserved: readonly string[] = [],
+  ) {
+    for (const n of reserved) this.#add(n);
+  }
+
+  /** The id of `name`, made on first sight, and one more line counted for it. */
+  intern(name: string): number {
+    let id = this.#ids.get(name);
+    if (id === undefined) {
+      if (this.names.length < this.max) id = this.#add(name);
+      else {
+        id = this.max;
+        if (this.names.length === this.max) {
+          this.names.push(this.overflowName);
+          this.counts.push(0);
+        }
+      }
+    }
+    this.counts[id]!++;
+    return id;
+  }
+
+  idOf(name: string): number | undefined {
+    return this.#ids.get(name);
+  }
+
+  #add(name: string): number {
+    const id = this.names.length;
+    this.names.push(name);
+    this.counts.push(0);
+    this.#ids.set(name, id);
+    return id;
   }
 }
 

@@ -305,7 +305,7 @@ function intParam(params: URLSearchParams, name: string, min: number, max: numbe
 function summary(state: ViewerState): unknown {
   const ix = state.index;
   const { first, last } = ix.timeRange();
-  const order = ix.typeNames.map((_, id) => id).sort((a, b) => ix.typeCounts[b]! - ix.typeCounts[a]!);
+  const order = ix.types.names.map((_, id) => id).sort((a, b) => ix.types.counts[b]! - ix.types.counts[a]!);
   return {
     base: state.basePath,
     events: ix.count,
@@ -314,10 +314,10 @@ function summary(state: ViewerState): unknown {
     firstTime: Number.isFinite(first) ? first : null,
     lastTime: Number.isFinite(last) ? last : null,
     droppedIndexes: ix.droppedIndexes,
-    typeCount: ix.typeNames.length,
-    types: order.slice(0, SUMMARY_TYPES).map((id) => ({ name: ix.typeNames[id]!, count: ix.typeCounts[id]! })),
-    sessions: ix.sessionNames
-      .map((name, id) => ({ name, count: ix.sessionCounts[id]! }))
+    typeCount: ix.types.names.length,
+    types: order.slice(0, SUMMARY_TYPES).map((id) => ({ name: ix.types.names[id]!, count: ix.types.counts[id]! })),
+    sessions: ix.sessions.names
+      .map((name, id) => ({ name, count: ix.sessions.counts[id]! }))
       .filter((x, id) => id > 0 && x.count > 0)
       .sort((a, b) => b.count - a.count)
       .slice(0, SUMMARY_SESSIONS),
@@ -351,10 +351,10 @@ function histogram(ix: LogIndex, params: URLSearchParams): HistogramAnswer {
   const width = (to - from) / buckets;
 
   // Series: the most frequent types by name, the rest summed as one.
-  const order = ix.typeNames.map((_, id) => id).sort((a, b) => ix.typeCounts[b]! - ix.typeCounts[a]!);
+  const order = ix.types.names.map((_, id) => id).sort((a, b) => ix.types.counts[b]! - ix.types.counts[a]!);
   const named = order.slice(0, HISTOGRAM_TYPES);
   const other = order.length > HISTOGRAM_TYPES ? named.length : -1;
-  const slotOf = new Int32Array(ix.typeNames.length).fill(other);
+  const slotOf = new Int32Array(ix.types.names.length).fill(other);
   named.forEach((id, slot) => (slotOf[id] = slot));
   const slots = named.length + (other >= 0 ? 1 : 0);
   const counts = new Uint32Array(slots * buckets);
@@ -378,7 +378,7 @@ function histogram(ix: LogIndex, params: URLSearchParams): HistogramAnswer {
     const row = Array.from(counts.subarray(s * buckets, (s + 1) * buckets));
     const sum = row.reduce((a, c) => a + c, 0);
     if (sum === 0) continue;
-    series.push({ type: s < named.length ? ix.typeNames[named[s]!]! : 'other', total: sum, counts: row });
+    series.push({ type: s < named.length ? ix.types.names[named[s]!]! : 'other', total: sum, counts: row });
   }
   return { from, to, buckets, bucketMs: width, total, series };
 }
@@ -487,7 +487,7 @@ async function events(ix: LogIndex, params: URLSearchParams): Promise<unknown> {
         index: ix.indexOf(o),
         time: ix.timeOf(o),
         type: ix.typeOf(o),
-        session: sid === 0 ? null : ix.sessionNames[sid]!,
+        session: sid === 0 ? null : ix.sessions.names[sid]!,
         bytes: line.bytes >= 0 ? line.bytes : null,
         preview: preview(line.text, line.truncated),
       };
