@@ -16,7 +16,7 @@ import { addLogOptions } from './topic-source.js';
 import { addFilterOptions } from './filters.js';
 import { pretty, type PrettyCommandOptions } from './pretty-command.js';
 import { topics, type TopicsOptions } from './topics.js';
-import { verify } from './verify.js';
+import { verify, type VerifyOptions } from './verify.js';
 import { view } from './view.js';
 
 /** dist/src/cli/main.js → the package's own package.json, which npm always ships. */
@@ -112,15 +112,18 @@ Examples:
       .option('--json', 'as JSON, each topic with its latest id'),
   ).action((opts: TopicsOptions) => topics(run, opts));
 
-  program
-    .command('verify')
-    .description('check a whole set: contiguous indexes, no duplicates, every line parses, no torn line but at the end; exit 0 only when clean')
-    .argument('[base]', BASE_HELP)
+  addLogOptions(
+    program
+      .command('verify')
+      .description("check a whole set: contiguous indexes, no duplicates, every line parses, no torn line but at the end (or a topic's provenance chain, with --topic); exit 0 only when clean")
+      .argument('[base]', BASE_HELP)
+      .option('--topic <T>', "check this event-log topic's provenance chain (prev_hash/record_hash) instead of a set"),
+  )
     .option('-q, --quiet', 'print nothing; the exit status tells')
     .option('--json', 'machine-readable report')
     .addOption(new Option('--progress', 'always show a progress bar on stderr (default: on a terminal, for sets of 256 MiB and more)'))
     .addOption(new Option('--no-progress', 'never show a progress bar'))
-    .action((base: string | undefined, opts: { quiet?: boolean; json?: boolean; progress?: boolean }) => verify(run, base, opts))
+    .action((base: string | undefined, opts: VerifyOptions) => verify(run, base, opts))
     .addHelpText('after', '\nA torn last line (a writer killed mid-line) is reported as a note and does not fail the check.');
 
   program

@@ -8,9 +8,10 @@ import type { Run } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, int } from './output.js';
 import { NO_PROGRESS, progressBar } from './progress.js';
 import { fileLabel, scan, type ScanResult } from './scan.js';
-import { openSource, sourceLabel, type Source } from './source.js';
+import { sourceLabel, withSource, type Source, type SourceArgs } from './source.js';
+import { verifyTopic } from './verify-topic.js';
 
-export interface VerifyOptions {
+export interface VerifyOptions extends SourceArgs {
   quiet?: boolean;
   json?: boolean;
   /** undefined: automatic (a terminal and a large set); true/false: forced. */
@@ -38,8 +39,11 @@ export interface VerifyJson {
   notes: string[];
 }
 
-export async function verify(run: Run, arg: string | undefined, opts: VerifyOptions): Promise<void> {
-  const src = await openSource(arg);
+export function verify(run: Run, arg: string | undefined, opts: VerifyOptions): Promise<void> {
+  return withSource(arg, opts, (src) => (src.kind === 'topic' ? verifyTopic(run, src, opts) : verifySet(run, src, opts)));
+}
+
+async function verifySet(run: Run, src: Source, opts: VerifyOptions): Promise<void> {
   const total = src.kind === 'set' ? src.segments.reduce((a, s) => a + s.bytes, 0) : 0;
   const wantBar =
     src.kind === 'set' &&

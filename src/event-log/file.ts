@@ -27,6 +27,7 @@ import { acquireLock, createOwner, holderStale, LockTimeoutError, readHolderSync
 import { LiveHub } from './live.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { HeaderIndex } from './header-index.js';
+import { chainEvent, checkUnchained, GENESIS, hashOf } from './provenance.js';
 import { isTopicName, topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
@@ -94,6 +95,9 @@ interface TopicState {
   dirty: boolean;
   /** Header values appendIdempotent looks up (names indexed on first use; see header-index.ts). */
   headers: HeaderIndex;
+  /** Provenance: the record_hash of id `hashId`, the chain's tip as this process last saw it. */
+  lastHash: string;
+  hashId: number;
 }
 
 function ioError(message: string, err: unknown, topic?: string): EventLogError {
@@ -135,11 +139,13 @@ export class FileEventLog implements EventLog, PreparedAppender {
     private readonly queueDepth: number,
     private readonly readOnly: boolean,
     private readonly owner: LockOwner | null,
+    /** Chain every record to the one before (provenance.ts). */
+    private readonly provenance: boolean,
   ) {
     this.hub = new LiveHub(queueDepth);
   }
 
-  static async open(dir: string, opts: { queueDepth: number; readOnly: boolean }): Promise<FileEventLog> {
+  static async open(dir: string, opts: { queueDepth: number; readOnly: boolean; provenance?: boolean }): Promise<FileEventLog> {
     const location = path.resolve(dir);
     if (!opts.readOnly) {
       try {
@@ -162,7 +168,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
     } catch (err) {
       throw ioError(`the event log directory ${location} is not ${opts.readOnly ? 'readable' : 'writable'}`, err);
     }
-    const log = new FileEventLog(location, opts.queueDepth, opts.readOnly, owner);
+    const log = new FileEventLog(location, opts.queueDepth, opts.readOnly, owner, opts.provenance ?? false);
     if (owner !== null) await log.removeLeftovers();
     return log;
   }
@@ -176,6 +182,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
     const name = topicName(topic);
     const refused = this.refuseWrite('append to', name);
     if (refused) return refused;
+    if (this.provenance) checkUnchained(prepared);
     const t = this.state(name);
     return new Promise<number>((resolve, reject) => {
       t.appends.push({ event: prepared, resolve, reject });
@@ -193,9 +200,10 @@ export class FileEventLog implements EventLog, PreparedAppender {
     const prepared = prepareIdempotent(header, value, event);
     const refused = this.refuseWrite('append to', name);
     if (refused) return refused;
+    if (this.provenance) checkUnchained(prepared);
     const t = this.state(name);
     return this.exclusive(t, async () => {
-      let result: IdempotentAppend;
+      let result: IdempotentAppend & { stored?: PreparedEvent };
       try {
         // Look and append under the topic's lock: no other process can append the value between.
         result = await this.withLock(t, async () => {
@@ -203,13 +211,14 @@ export class FileEventLog implements EventLog, PreparedAppender {
           if (!t.headers.has(header)) await this.buildHeaderIndex(t, header);
           const held = t.headers.find(header, value, t.firstId);
           if (held !== undefined) return { id: held, inserted: false };
-          return { id: await this.appendLocked(t, [{ event: prepared, resolve: () => undefined, reject: () => undefined }]), inserted: true };
+          const { firstId, stored } = await this.appendLocked(t, [{ event: prepared, resolve: () => undefined, reject: () => undefined }]);
+          return { id: firstId, inserted: true, stored: stored[0] };
         });
       } catch (err) {
         throw ioError(`cannot append to ${t.file}`, err, t.name);
       }
-      if (result.inserted && this.hub.wants(t.name)) this.hub.publish(t.name, [toLogEvent(result.id, prepared)]);
-      return result;
+      if (result.stored !== undefined && this.hub.wants(t.name)) this.hub.publish(t.name, [toLogEvent(result.id, result.stored)]);
+      return { id: result.id, inserted: result.inserted };
     });
   }
 
@@ -362,6 +371,8 @@ export class FileEventLog implements EventLog, PreparedAppender {
         ackScheduled: false,
         dirty: false,
         headers: new HeaderIndex(),
+        lastHash: GENESIS,
+        hashId: -1,
       };
       this.byTopic.set(name, t);
     }
@@ -420,31 +431,44 @@ export class FileEventLog implements EventLog, PreparedAppender {
     t.appends = [];
     for (let i = 0; i < queued.length; i += MAX_BATCH) {
       const batch = queued.slice(i, i + MAX_BATCH);
-      let firstId: number;
+      let written: { firstId: number; stored: PreparedEvent[] };
       try {
-        firstId = await this.withLock(t, () => this.appendLocked(t, batch));
+        written = await this.withLock(t, () => this.appendLocked(t, batch));
       } catch (err) {
         const e = ioError(`cannot append to ${t.file}`, err, t.name);
         for (const p of batch) p.reject(e);
         continue;
       }
+      const { firstId, stored } = written;
       for (let k = 0; k < batch.length; k++) batch[k]!.resolve(firstId + k);
       // Parsing the events back is only worth it for a live subscriber.
-      if (this.hub.wants(t.name)) this.hub.publish(t.name, batch.map((p, k) => toLogEvent(firstId + k, p.event)));
+      if (this.hub.wants(t.name)) this.hub.publish(t.name, stored.map((e, k) => toLogEvent(firstId + k, e)));
     }
   }
 
-  /** Under the topic lock: catch up, cut a torn tail, write the batch in one appended write; returns the first id. */
-  private async appendLocked(t: TopicState, batch: readonly PendingAppend[]): Promise<number> {
+  /**
+   * Under the topic lock: catch up, cut a torn tail, write the batch in one appended write. Returns
+   * the first id and the events as stored (with provenance, their chain headers).
+   */
+  private async appendLocked(t: TopicState, batch: readonly PendingAppend[]): Promise<{ firstId: number; stored: PreparedEvent[] }> {
     await this.refresh(t, true);
     if (t.fd === null) await this.openTopicFile(t, true);
     const fd = t.fd!;
     const start = t.size;
     const firstNew = t.latest + 1;
+    const stored = batch.map((p) => p.event);
+    if (this.provenance) {
+      let prev = await this.chainTip(t);
+      for (let k = 0; k < stored.length; k++) {
+        const chained = chainEvent(t.name, firstNew + k, stored[k]!, prev);
+        stored[k] = chained.event;
+        prev = chained.hash;
+      }
+    }
     const lines: string[] = [];
     const lengths: number[] = [];
     for (let k = 0; k < batch.length; k++) {
-      const line = eventLine(firstNew + k, batch[k]!.event) + '\n';
+      const line = eventLine(firstNew + k, stored[k]!) + '\n';
       lines.push(line);
       lengths.push(Buffer.byteLength(line, 'utf8'));
     }
@@ -470,8 +494,23 @@ export class FileEventLog implements EventLog, PreparedAppender {
     if (t.count === batch.length) t.firstId = firstNew;
     t.size = at;
     t.latest = firstNew + batch.length - 1;
-    for (let k = 0; k < batch.length; k++) t.headers.add(firstNew + k, batch[k]!.event.headersJson);
-    return firstNew;
+    for (let k = 0; k < batch.length; k++) t.headers.add(firstNew + k, stored[k]!.headersJson);
+    if (this.provenance) {
+      t.lastHash = hashOf(JSON.parse(stored[stored.length - 1]!.headersJson) as Record<string, string>);
+      t.hashId = t.latest;
+    }
+    return { firstId: firstNew, stored };
+  }
+
+  /**
+   * Under the lock, after refresh: the record_hash the next record follows — known when this
+   * process wrote the last record, else read from it (another process appended), or from the meta
+   * file when compaction left the topic empty.
+   */
+  private async chainTip(t: TopicState): Promise<string> {
+    if (t.hashId === t.latest) return t.lastHash;
+    if (t.count > 0) return hashOf((await this.readLocked(t, t.count - 1, t.count))[0]!.headers);
+    return t.latest === 0 ? GENESIS : (await this.readMetaFile(t)).lastHash ?? GENESIS;
   }
 
   private pushOffset(t: TopicState, offset: number): void {
@@ -679,7 +718,8 @@ export class FileEventLog implements EventLog, PreparedAppender {
     if (removed === 0) return { removed: 0, remaining: t.count, latest };
     try {
       // First the id floor, so a crash after the rename below still continues ids.
-      await this.writeAtomic(t.name + META_EXT, JSON.stringify({ latest: t.latest }) + '\n');
+      const meta = this.provenance ? { latest: t.latest, lastHash: await this.chainTip(t) } : { latest: t.latest };
+      await this.writeAtomic(t.name + META_EXT, JSON.stringify(meta) + '\n');
       const keep = removed < t.count ? t.offsets[removed]! : t.size;
       const tmp = this.tmpPath(t.name + TOPIC_EXT);
       const out = await fsp.open(tmp, 'ax+');
@@ -721,22 +761,28 @@ export class FileEventLog implements EventLog, PreparedAppender {
   }
 
   private async readMeta(t: TopicState): Promise<number> {
+    return (await this.readMetaFile(t)).latest;
+  }
+
+  /** The topic's meta file: the last id (0 without one) and, with provenance, the chain's tip. */
+  private async readMetaFile(t: TopicState): Promise<{ latest: number; lastHash?: string }> {
     const file = path.join(this.dir, t.name + META_EXT);
     let text: string;
     try {
       text = await fsp.readFile(file, 'utf8');
     } catch (err) {
-      if (errCode(err) === 'ENOENT') return 0;
+      if (errCode(err) === 'ENOENT') return { latest: 0 };
       throw err;
     }
-    let latest: unknown;
+    let meta: { latest?: unknown; lastHash?: unknown };
     try {
-      latest = (JSON.parse(text) as { latest?: unknown }).latest;
+      meta = JSON.parse(text) as { latest?: unknown; lastHash?: unknown };
     } catch (err) {
       throw corrupt(`${file} does not parse as JSON`, t.name, err);
     }
+    const latest = meta.latest;
     if (!Number.isSafeInteger(latest) || (latest as number) < 0) throw corrupt(`${file} holds no valid "latest" id`, t.name);
-    return latest as number;
+    return { latest: latest as number, ...(typeof meta.lastHash === 'string' ? { lastHash: meta.lastHash } : {}) };
   }
 
   // --- cursors ---------------------------------------------------------------------------------
@@ -842,6 +888,6 @@ export class FileEventLog implements EventLog, PreparedAppender {
   }
 }
 
-export function openFileEventLog(dir: string, opts: { queueDepth: number; readOnly: boolean }): Promise<EventLog> {
+export function openFileEventLog(dir: string, opts: { queueDepth: number; readOnly: boolean; provenance?: boolean }): Promise<EventLog> {
   return FileEventLog.open(dir, opts);
 }

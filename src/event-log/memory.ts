@@ -4,6 +4,7 @@
 import { closedError } from './errors.js';
 import { LiveHub } from './live.js';
 import { HeaderIndex } from './header-index.js';
+import { chainEvent, checkUnchained, GENESIS } from './provenance.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
@@ -16,6 +17,8 @@ interface TopicState {
   bytes: number;
   cursors: Map<string, number>;
   headers: HeaderIndex;
+  /** record_hash of the last record (provenance), GENESIS before the first. */
+  lastHash: string;
 }
 
 export class MemoryEventLog implements EventLog, PreparedAppender {
@@ -24,7 +27,11 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
   private readonly hub: LiveHub;
   private closed = false;
 
-  constructor(private readonly queueDepth: number) {
+  constructor(
+    private readonly queueDepth: number,
+    /** Chain every record to the one before (provenance.ts). */
+    private readonly provenance = false,
+  ) {
     this.hub = new LiveHub(queueDepth);
   }
 
@@ -35,6 +42,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
 
   [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
     const name = topicName(topic);
+    if (this.provenance) checkUnchained(prepared);
     if (this.closed) return Promise.reject(closedError(this.backend));
     return Promise.resolve(this.store(name, prepared));
   }
@@ -42,6 +50,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
   appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
     const name = topicName(topic);
     const prepared = prepareIdempotent(header, value, event);
+    if (this.provenance) checkUnchained(prepared);
     if (this.closed) return Promise.reject(closedError(this.backend));
     const t = this.state(name);
     if (!t.headers.has(header)) t.headers.build(header, t.events.map((e, k) => [t.firstId + k, e.headersJson] as const));
@@ -50,9 +59,15 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
     return Promise.resolve({ id: this.store(name, prepared), inserted: true });
   }
 
-  private store(name: string, prepared: PreparedEvent): number {
+  private store(name: string, given: PreparedEvent): number {
     const t = this.state(name);
     const id = ++t.latest;
+    let prepared = given;
+    if (this.provenance) {
+      const chained = chainEvent(name, id, given, t.lastHash);
+      prepared = chained.event;
+      t.lastHash = chained.hash;
+    }
     t.events.push(prepared);
     t.bytes += eventLine(id, prepared).length + 1;
     t.headers.add(id, prepared.headersJson);
@@ -137,7 +152,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
 
   private state(name: string): TopicState {
     let t = this.byTopic.get(name);
-    if (t === undefined) this.byTopic.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map(), headers: new HeaderIndex() }));
+    if (t === undefined) this.byTopic.set(name, (t = { firstId: 1, latest: 0, events: [], bytes: 0, cursors: new Map(), headers: new HeaderIndex(), lastHash: GENESIS }));
     return t;
   }
 

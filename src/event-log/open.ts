@@ -29,6 +29,11 @@ export interface EventLogOptions {
   readonly connectTimeoutMs?: number;
   /** Redis: how long an append is retried over a lost connection before it fails (default 10000 ms). */
   readonly retryTimeoutMs?: number;
+  /**
+   * Tamper-evident topics: every record gets `prev_hash` and `record_hash` headers chaining it to
+   * the one before (default: RINGLOG_EVENT_LOG_PROVENANCE, else false). Memory, file and SQLite.
+   */
+  readonly provenance?: boolean;
 }
 
 /**
@@ -52,12 +57,13 @@ export interface ResolvedEventLogOptions {
   readonly queueDepth: number;
   readonly readOnly: boolean;
   readonly busyTimeoutMs: number;
+  readonly provenance: boolean;
   readonly redis: RedisEventLogOptions | undefined;
 }
 
 export function resolveEventLogOptions(options: EventLogOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedEventLogOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('ringlog: openEventLog options must be an object');
-  const known = new Set(['backend', 'dir', 'sqlitePath', 'queueDepth', 'readOnly', 'busyTimeoutMs', 'url', 'cluster', 'keyPrefix', 'connectTimeoutMs', 'retryTimeoutMs']);
+  const known = new Set(['backend', 'dir', 'sqlitePath', 'queueDepth', 'readOnly', 'busyTimeoutMs', 'url', 'cluster', 'keyPrefix', 'connectTimeoutMs', 'retryTimeoutMs', 'provenance']);
   for (const k of Object.keys(options)) if (!known.has(k)) throw new TypeError(`ringlog: unknown openEventLog option '${k}'`);
 
   const backendRaw = options.backend ?? nonEmpty(env.RINGLOG_EVENT_LOG_BACKEND) ?? 'memory';
@@ -85,10 +91,26 @@ export function resolveEventLogOptions(options: EventLogOptions = {}, env: NodeJ
 
   const busyTimeoutMs = millis('busyTimeoutMs', options.busyTimeoutMs, DEFAULT_BUSY_TIMEOUT_MS);
   const redis = redisOptions(options, env, backend === 'redis', queueDepth);
+  const provenance = flag('provenance', options.provenance, env.RINGLOG_EVENT_LOG_PROVENANCE, 'RINGLOG_EVENT_LOG_PROVENANCE');
+  // The chain needs SHA-256 where ids are assigned, inside the server's script on Redis (Lua has SHA-1 only).
+  if (provenance && backend === 'redis') throw new RangeError('ringlog: provenance is not available on the redis backend yet (memory, file and sqlite have it)');
 
   if (backend === 'file' && dir === undefined) throw new TypeError("ringlog: the file backend needs a directory: pass the option 'dir' or set RINGLOG_EVENT_LOG_DIR");
   if (backend === 'sqlite' && sqlitePath === undefined) throw new TypeError("ringlog: the sqlite backend needs a database path: pass 'sqlitePath' (or 'dir') or set RINGLOG_EVENT_LOG_SQLITE_PATH (or RINGLOG_EVENT_LOG_DIR)");
-  return { backend, dir, sqlitePath, queueDepth, readOnly, busyTimeoutMs, redis };
+  return { backend, dir, sqlitePath, queueDepth, readOnly, busyTimeoutMs, provenance, redis };
+}
+
+/** A boolean option, else its variable (true, false, 1 or 0), else false. */
+function flag(name: string, value: unknown, envValue: string | undefined, envName: string): boolean {
+  if (value !== undefined) {
+    if (typeof value !== 'boolean') throw new TypeError(`ringlog: option ${name} must be a boolean, got ${typeof value}`);
+    return value;
+  }
+  const raw = nonEmpty(envValue);
+  if (raw === undefined) return false;
+  const v = raw.trim().toLowerCase();
+  if (!['1', '0', 'true', 'false'].includes(v)) throw new RangeError(`ringlog: ${envName} must be true, false, 1 or 0, got ${JSON.stringify(raw)}`);
+  return v === '1' || v === 'true';
 }
 
 /** The Redis options, checked whatever the backend (a typo is a typo); required only for it. */
@@ -160,11 +182,11 @@ export function openEventLog(options: EventLogOptions = {}): Promise<EventLog> {
   const o = resolveEventLogOptions(options);
   switch (o.backend) {
     case 'memory':
-      return Promise.resolve(new MemoryEventLog(o.queueDepth));
+      return Promise.resolve(new MemoryEventLog(o.queueDepth, o.provenance));
     case 'file':
-      return import('./file.js').then((m) => m.openFileEventLog(o.dir!, { queueDepth: o.queueDepth, readOnly: o.readOnly }));
+      return import('./file.js').then((m) => m.openFileEventLog(o.dir!, { queueDepth: o.queueDepth, readOnly: o.readOnly, provenance: o.provenance }));
     case 'sqlite':
-      return import('./sqlite.js').then((m) => m.openSqliteEventLog(o.sqlitePath!, { queueDepth: o.queueDepth, readOnly: o.readOnly, busyTimeoutMs: o.busyTimeoutMs }));
+      return import('./sqlite.js').then((m) => m.openSqliteEventLog(o.sqlitePath!, { queueDepth: o.queueDepth, readOnly: o.readOnly, busyTimeoutMs: o.busyTimeoutMs, provenance: o.provenance }));
     case 'redis':
       return import('./redis.js').then((m) => m.openRedisEventLog(o.redis!));
   }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
+import { chainEvent, GENESIS, hashOf } from './provenance.js';
 import type { AppendItem, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-messages.js';
 
 /** Bumped whenever the tables below change shape; 0 is SQLite's value for a database nobody set up. */
@@ -53,6 +54,7 @@ interface Statements {
   readonly remove: Statement;
   readonly firstId: Statement;
   readonly topics: Statement;
+  readonly headersOf: Statement;
 }
 
 const port = parentPort!;
@@ -94,6 +96,7 @@ function prepare(db: Database): Statements {
     firstId: db.prepare('SELECT min(id) FROM events WHERE topic = ?').pluck(),
     // Byte order (BINARY collation), as JavaScript's sort() orders the other backends' ASCII names.
     topics: db.prepare('SELECT topic FROM topics WHERE latest > 0 ORDER BY topic').pluck(),
+    headersOf: db.prepare('SELECT headers FROM events WHERE topic = ? AND id = ?').pluck(),
   };
 }
 
@@ -190,23 +193,66 @@ function statements(): Statements | undefined {
   return stmts;
 }
 
-function append(s: Statements, events: readonly AppendItem[]): number[] {
+function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
   // One IMMEDIATE transaction per batch: it takes the write lock before reading topics.latest, so
   // another process sharing the database waits (busy_timeout) instead of assigning the same id.
-  return db.transaction(() => {
+  return db.transaction((): SqliteResult => {
     const next = new Map<string, number>();
     const ids: number[] = [];
+    const headers: string[] = [];
     for (const e of events) {
       let last = next.get(e.topic);
       if (last === undefined) last = (s.latest.get(e.topic) as number | undefined) ?? 0;
       const id = last + 1;
-      s.insert.run(e.topic, id, e.kind, e.payloadJson, e.headersJson, e.occurredAtMs);
+      const stored = init.provenance ? chained(s, e, id, last) : e.headersJson;
+      s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
       next.set(e.topic, id);
       ids.push(id);
+      headers.push(stored);
     }
     for (const [topic, latest] of next) s.setLatest.run(topic, latest);
-    return ids;
+    return init.provenance ? { type: 'append', ids, headers } : { type: 'append', ids };
   }).immediate();
+}
+
+/** Provenance: the chain's tip per topic as this connection last wrote it (id and record_hash). */
+const tips = new Map<string, { id: number; hash: string }>();
+
+/**
+ * The chain's tip per topic in the database (what compaction cannot remove), in a table of its own
+ * made on first use: a database written without provenance, or by an older ringlog, needs no
+ * schema change for it.
+ */
+let chainTipStatements: { get: Statement; set: Statement } | undefined;
+
+function chainTipTable(): { get: Statement; set: Statement } {
+  if (chainTipStatements === undefined) {
+    db.exec('CREATE TABLE IF NOT EXISTS chain_tips (topic TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID');
+    chainTipStatements = {
+      get: db.prepare('SELECT hash FROM chain_tips WHERE topic = ?').pluck(),
+      set: db.prepare('INSERT INTO chain_tips (topic, hash) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET hash = excluded.hash'),
+    };
+  }
+  return chainTipStatements;
+}
+
+/**
+ * Inside the append's transaction: the headers `e` is stored with as record `id` of its topic,
+ * chained to record `last` (its record_hash known when this connection wrote it, else read from
+ * its row, or from chain_tips when compaction removed it), and the tip recorded.
+ */
+function chained(s: Statements, e: AppendItem, id: number, last: number): string {
+  let prev = GENESIS;
+  const known = tips.get(e.topic);
+  if (known !== undefined && known.id === last) prev = known.hash;
+  else if (last > 0) {
+    const row = s.headersOf.get(e.topic, last) as string | undefined;
+    prev = row !== undefined ? hashOf(JSON.parse(row) as Record<string, string>) : ((chainTipTable().get.get(e.topic) as string | undefined) ?? GENESIS);
+  }
+  const c = chainEvent(e.topic, id, { kind: e.kind, payloadJson: e.payloadJson, headersJson: e.headersJson, occurredAtMs: e.occurredAtMs }, prev);
+  tips.set(e.topic, { id, hash: c.hash });
+  chainTipTable().set.run(e.topic, c.hash);
+  return c.event.headersJson;
 }
 
 /**
@@ -237,10 +283,12 @@ function idempotent(s: Statements, header: string, value: string, e: AppendItem)
   return db.transaction((): SqliteResult => {
     const held = lookup.get(e.topic, value) as number | undefined;
     if (held !== undefined) return { type: 'idempotent', id: held, inserted: false };
-    const id = ((s.latest.get(e.topic) as number | undefined) ?? 0) + 1;
-    s.insert.run(e.topic, id, e.kind, e.payloadJson, e.headersJson, e.occurredAtMs);
+    const last = (s.latest.get(e.topic) as number | undefined) ?? 0;
+    const id = last + 1;
+    const stored = init.provenance ? chained(s, e, id, last) : e.headersJson;
+    s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
     s.setLatest.run(e.topic, id);
-    return { type: 'idempotent', id, inserted: true };
+    return init.provenance ? { type: 'idempotent', id, inserted: true, headers: stored } : { type: 'idempotent', id, inserted: true };
   }).immediate();
 }
 
@@ -287,7 +335,7 @@ function flush(): void {
 function handle(req: SqliteRequest): SqliteResult {
   switch (req.type) {
     case 'append':
-      return { type: 'append', ids: append(statements()!, req.events) };
+      return append(statements()!, req.events);
     case 'read': {
       const s = statements();
       return { type: 'read', rows: s === undefined ? [] : (s.read.all(req.topic, req.after, req.limit) as StoredRow[]) };

@@ -12,6 +12,8 @@ export interface SqliteWorkerInit {
   readonly path: string;
   readonly readOnly: boolean;
   readonly busyTimeoutMs: number;
+  /** Chain records (provenance.ts): prev_hash and record_hash computed here, in the append's transaction. */
+  readonly provenance: boolean;
   /** Absolute path of better-sqlite3's entry, resolved by the owner (the thread has no location of its own). */
   readonly betterSqlite3: string;
 }
@@ -59,13 +61,14 @@ export type SqliteOp = SqliteRequest['type'];
 
 /** What a successful request produces, by operation. */
 export type SqliteResult =
-  | { readonly type: 'append'; readonly ids: number[] }
+  /** `headers`: with provenance, each event's headers as stored (its chain headers added). */
+  | { readonly type: 'append'; readonly ids: number[]; readonly headers?: string[] }
   | { readonly type: 'read'; readonly rows: StoredRow[] }
   | { readonly type: 'ack' }
   | { readonly type: 'cursor'; readonly id: number | null }
   | { readonly type: 'latest'; readonly latest: number | null }
   | { readonly type: 'topics'; readonly topics: string[] }
-  | { readonly type: 'idempotent'; readonly id: number; readonly inserted: boolean }
+  | { readonly type: 'idempotent'; readonly id: number; readonly inserted: boolean; readonly headers?: string }
   | { readonly type: 'compact'; readonly result: CompactResult }
   | { readonly type: 'flush' }
   | { readonly type: 'close' };

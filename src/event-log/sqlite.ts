@@ -10,6 +10,7 @@ import { moduleBase } from '../threads/module-base.js';
 import { startThread } from '../threads/start.js';
 import { closedError, EventLogError, EventLogErrorCode } from './errors.js';
 import { LiveHub } from './live.js';
+import { checkUnchained } from './provenance.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import type { AppendItem, SqliteOp, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-messages.js';
 import { topicName } from './topic.js';
@@ -35,6 +36,8 @@ export interface SqliteEventLogOptions {
   readonly queueDepth: number;
   readonly readOnly: boolean;
   readonly busyTimeoutMs: number;
+  /** Chain every record to the one before (provenance.ts); the worker does it, in the append's transaction. */
+  readonly provenance?: boolean;
 }
 
 /**
@@ -107,7 +110,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     betterSqlite3: string,
   ) {
     this.hub = new LiveHub(opts.queueDepth);
-    const init: SqliteWorkerInit = { path: dbPath, readOnly: opts.readOnly, busyTimeoutMs: opts.busyTimeoutMs, betterSqlite3 };
+    const init: SqliteWorkerInit = { path: dbPath, readOnly: opts.readOnly, busyTimeoutMs: opts.busyTimeoutMs, provenance: opts.provenance ?? false, betterSqlite3 };
     this.worker = startThread('sqlite', { workerData: init });
     let openSettled = false;
     let openResolve!: () => void;
@@ -157,6 +160,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     const name = topicName(topic);
     const refused = this.refuseWrite('append', name);
     if (refused !== undefined) return Promise.reject(refused);
+    if (this.opts.provenance === true) checkUnchained(prepared);
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ topic: name, event: prepared, resolve, reject });
       this.queuedChars += prepared.payloadJson.length + prepared.headersJson.length + prepared.kind.length;
@@ -226,10 +230,11 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     const prepared = prepareIdempotent(header, value, event);
     const refused = this.refuseWrite('append to', name);
     if (refused !== undefined) return Promise.reject(refused);
+    if (this.opts.provenance === true) checkUnchained(prepared);
     const item = { topic: name, kind: prepared.kind, payloadJson: prepared.payloadJson, headersJson: prepared.headersJson, occurredAtMs: prepared.occurredAtMs };
     // After the appends queued before it, as every request: ids stay in call order.
-    return this.request({ type: 'idempotent', header, value, event: item }, name).then(({ id, inserted }) => {
-      if (inserted && this.hub.wants(name)) this.hub.publish(name, [toLogEvent(id, prepared)]);
+    return this.request({ type: 'idempotent', header, value, event: item }, name).then(({ id, inserted, headers }) => {
+      if (inserted && this.hub.wants(name)) this.hub.publish(name, [toLogEvent(id, headers === undefined ? prepared : { ...prepared, headersJson: headers })]);
       return { id, inserted };
     });
   }
@@ -352,7 +357,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
     const events: AppendItem[] = batch.map(({ topic, event }) => ({ topic, kind: event.kind, payloadJson: event.payloadJson, headersJson: event.headersJson, occurredAtMs: event.occurredAtMs }));
     this.appendsInFlight++;
     this.post({ type: 'append', events }, batch.length === 1 ? batch[0]!.topic : undefined).then(
-      ({ ids }) => {
+      ({ ids, headers }) => {
         this.appendsInFlight--;
         const live = new Map<string, LogEvent[]>();
         for (let i = 0; i < batch.length; i++) {
@@ -363,7 +368,7 @@ export class SqliteEventLog implements EventLog, PreparedAppender {
           if (!this.hub.wants(q.topic)) continue;
           let list = live.get(q.topic);
           if (list === undefined) live.set(q.topic, (list = []));
-          list.push(toLogEvent(id, q.event));
+          list.push(toLogEvent(id, headers === undefined ? q.event : { ...q.event, headersJson: headers[i]! }));
         }
         // Only now: the transaction has committed, so readRange() sees these events.
         for (const [topic, events] of live) this.hub.publish(topic, events);
