@@ -211,7 +211,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
           if (!t.headers.has(header)) await this.buildHeaderIndex(t, header);
           const held = t.headers.find(header, value, t.firstId);
           if (held !== undefined) return { id: held, inserted: false };
-          const { firstId, stored } = await this.appendLocked(t, [{ event: prepared, resolve: () => undefined, reject: () => undefined }]);
+          const { firstId, stored } = await this.appendLocked(t, [prepared]);
           return { id: firstId, inserted: true, stored: stored[0] };
         });
       } catch (err) {
@@ -433,7 +433,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
       const batch = queued.slice(i, i + MAX_BATCH);
       let written: { firstId: number; stored: PreparedEvent[] };
       try {
-        written = await this.withLock(t, () => this.appendLocked(t, batch));
+        written = await this.withLock(t, () => this.appendLocked(t, batch.map((p) => p.event)));
       } catch (err) {
         const e = ioError(`cannot append to ${t.file}`, err, t.name);
         for (const p of batch) p.reject(e);
@@ -450,13 +450,13 @@ export class FileEventLog implements EventLog, PreparedAppender {
    * Under the topic lock: catch up, cut a torn tail, write the batch in one appended write. Returns
    * the first id and the events as stored (with provenance, their chain headers).
    */
-  private async appendLocked(t: TopicState, batch: readonly PendingAppend[]): Promise<{ firstId: number; stored: PreparedEvent[] }> {
+  private async appendLocked(t: TopicState, events: readonly PreparedEvent[]): Promise<{ firstId: number; stored: PreparedEvent[] }> {
     await this.refresh(t, true);
     if (t.fd === null) await this.openTopicFile(t, true);
     const fd = t.fd!;
     const start = t.size;
     const firstNew = t.latest + 1;
-    const stored = batch.map((p) => p.event);
+    const stored = [...events];
     if (this.provenance) {
       let prev = await this.chainTip(t);
       for (let k = 0; k < stored.length; k++) {
@@ -467,7 +467,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
     }
     const lines: string[] = [];
     const lengths: number[] = [];
-    for (let k = 0; k < batch.length; k++) {
+    for (let k = 0; k < stored.length; k++) {
       const line = eventLine(firstNew + k, stored[k]!) + '\n';
       lines.push(line);
       lengths.push(Buffer.byteLength(line, 'utf8'));
@@ -487,14 +487,14 @@ export class FileEventLog implements EventLog, PreparedAppender {
     }
     t.dirty = true;
     let at = start;
-    for (let k = 0; k < batch.length; k++) {
+    for (let k = 0; k < stored.length; k++) {
       this.pushOffset(t, at);
       at += lengths[k]!;
     }
-    if (t.count === batch.length) t.firstId = firstNew;
+    if (t.count === stored.length) t.firstId = firstNew;
     t.size = at;
-    t.latest = firstNew + batch.length - 1;
-    for (let k = 0; k < batch.length; k++) t.headers.add(firstNew + k, stored[k]!.headersJson);
+    t.latest = firstNew + stored.length - 1;
+    for (let k = 0; k < stored.length; k++) t.headers.add(firstNew + k, stored[k]!.headersJson);
     if (this.provenance) {
       t.lastHash = hashOf(JSON.parse(stored[stored.length - 1]!.headersJson) as Record<string, string>);
       t.hashId = t.latest;

@@ -135,18 +135,7 @@ function redisOptions(options: EventLogOptions, env: NodeJS.ProcessEnv, needed: 
       throw new RangeError(`ringlog: ${from} must be a redis:// or rediss:// URL with a host, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`);
     }
   }
-  let cluster = false;
-  if (options.cluster !== undefined) {
-    if (typeof options.cluster !== 'boolean') throw new TypeError(`ringlog: option cluster must be a boolean, got ${typeof options.cluster}`);
-    cluster = options.cluster;
-  } else {
-    const raw = nonEmpty(env.RINGLOG_EVENT_LOG_REDIS_CLUSTER);
-    if (raw !== undefined) {
-      const v = raw.trim().toLowerCase();
-      if (!['1', '0', 'true', 'false'].includes(v)) throw new RangeError(`ringlog: RINGLOG_EVENT_LOG_REDIS_CLUSTER must be true, false, 1 or 0, got ${JSON.stringify(raw)}`);
-      cluster = v === '1' || v === 'true';
-    }
-  }
+  const cluster = flag('cluster', options.cluster, env.RINGLOG_EVENT_LOG_REDIS_CLUSTER, 'RINGLOG_EVENT_LOG_REDIS_CLUSTER');
   let keyPrefix = DEFAULT_KEY_PREFIX;
   let prefixFrom = 'option keyPrefix';
   if (options.keyPrefix !== undefined) {
