@@ -288,6 +288,10 @@ describe.each(['memory', 'file', 'sqlite', 'redis', 'redis-cluster'] as const)('
     // Once the header is indexed, later plain appends are seen too.
     expect(await log.append('idem', { kind: 'k', headers: { request_id: 'r3' } })).toBe(3);
     expect(await idem('r3')).toEqual({ id: 3, inserted: false });
+    // In call order among plain appends made in the same turn (one queue, or a hold on the batches).
+    const order = await Promise.all([log.append('ordered', { kind: 'a' }), log.appendIdempotent('ordered', 'k', 'x', { kind: 'i' }), log.append('ordered', { kind: 'b' }), log.appendIdempotent('ordered', 'k', 'y', { kind: 'j' }), log.append('ordered', { kind: 'c' })]);
+    expect(order).toEqual([1, { id: 2, inserted: true }, 3, { id: 4, inserted: true }, 5]);
+    expect((await log.readRange('ordered', 0, 10)).map((e) => e.kind)).toEqual(['a', 'i', 'b', 'j', 'c']);
     const racing = await Promise.all(range(1, 6).map(() => idem('r4')));
     expect(racing).toEqual(range(1, 6).map((k) => ({ id: 4, inserted: k === 1 })));
     // Another header name is another key space; its first use indexes the topic as it stands.

@@ -111,6 +111,26 @@ describe.each(['file', 'sqlite'] as const)('provenance across logs: %s backend',
   });
 });
 
+describe.each(['file', 'sqlite'] as const)('provenance after compaction and a reopen: %s backend', (backend) => {
+  it('a topic compacted empty keeps its tip for the next process, also when the log that compacted had provenance off', async () => {
+    const dir = dirs.make(`prov-reopen-${backend}`);
+    const first = await open(backend, dir);
+    for (let i = 0; i < 5; i++) await first.append('t', { kind: 'k', payload: i });
+    const tip = (await all(first, 't')).at(-1)!.headers.record_hash;
+    await first.close();
+    // Another log, without provenance, empties the topic.
+    const plain = await openEventLog({ backend, dir });
+    opened.push(plain);
+    await plain.compact('t', 1000);
+    await plain.close();
+    const second = await open(backend, dir);
+    await second.append('t', { kind: 'k', payload: 5 });
+    const [next] = await all(second, 't');
+    expect(next!.id).toBe(6);
+    expect(next!.headers.prev_hash).toBe(tip);
+  });
+});
+
 describe('ringlog verify --topic', () => {
   function verify(dir: string, topic: string, json = false): { code: number | null; stdout: string } {
     const r = spawnSync(process.execPath, [MAIN, 'verify', '--topic', topic, '--dir', dir, ...(json ? ['--json'] : [])], { encoding: 'utf8' });
@@ -140,6 +160,9 @@ describe('ringlog verify --topic', () => {
     expect(removed.clean).toBe(false);
     expect(removed.broken.id).toBe(30);
     expect(removed.broken.reason).toMatch(/prev_hash is not the record_hash of id 29/);
+    const none = verify(dir, 'no-such-topic');
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('NONE — topic no-such-topic has never been written (a misspelt name, or another log?)\n');
   });
 });
 

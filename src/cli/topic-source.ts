@@ -53,6 +53,8 @@ export function topicArg(name: string): string {
 /** Opens the log for reading. Bad options are usage errors (2); a log that cannot be opened, failures (1). */
 export async function openLogForReading(o: LogLocation): Promise<EventLog> {
   const options: { -readonly [K in keyof EventLogOptions]: EventLogOptions[K] } = {
+    // Reading needs no chain (RINGLOG_EVENT_LOG_PROVENANCE is for the appending process).
+    provenance: false,
     ...(o.backend !== undefined ? { backend: o.backend as BackendName } : {}),
     ...(o.dir !== undefined ? { dir: o.dir } : {}),
     ...(o.sqlitePath !== undefined ? { sqlitePath: o.sqlitePath } : {}),

@@ -57,11 +57,11 @@ const CH_9 = 0x39;
 const CH_COMMA = 0x2c;
 const CH_NEWLINE = 0x0a;
 
-interface PendingAppend {
-  readonly event: PreparedEvent;
-  resolve(id: number): void;
-  reject(err: unknown): void;
-}
+/** An append waiting for its turn: a plain one, or appendIdempotent's (appended only when no event
+ *  of the topic holds `value` under `header`). One queue, so ids follow the calls' order. */
+type PendingAppend =
+  | { readonly type: 'plain'; readonly event: PreparedEvent; resolve(id: number): void; reject(err: unknown): void }
+  | { readonly type: 'idempotent'; readonly event: PreparedEvent; readonly header: string; readonly value: string; resolve(result: IdempotentAppend): void; reject(err: unknown): void };
 
 interface PendingAck {
   readonly consumer: string;
@@ -183,16 +183,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
     const refused = this.refuseWrite('append to', name);
     if (refused) return refused;
     if (this.provenance) checkUnchained(prepared);
-    const t = this.state(name);
-    return new Promise<number>((resolve, reject) => {
-      t.appends.push({ event: prepared, resolve, reject });
-      if (!t.appendScheduled) {
-        t.appendScheduled = true;
-        // Scheduled behind whatever runs on the topic now, so appends made meanwhile (and in the
-        // same tick) share one lock and one write.
-        void this.exclusive(t, () => this.writeQueued(t));
-      }
-    });
+    return new Promise<number>((resolve, reject) => this.enqueue(this.state(name), { type: 'plain', event: prepared, resolve, reject }));
   }
 
   appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
@@ -201,25 +192,18 @@ export class FileEventLog implements EventLog, PreparedAppender {
     const refused = this.refuseWrite('append to', name);
     if (refused) return refused;
     if (this.provenance) checkUnchained(prepared);
-    const t = this.state(name);
-    return this.exclusive(t, async () => {
-      let result: IdempotentAppend & { stored?: PreparedEvent };
-      try {
-        // Look and append under the topic's lock: no other process can append the value between.
-        result = await this.withLock(t, async () => {
-          await this.refresh(t, true);
-          if (!t.headers.has(header)) await this.buildHeaderIndex(t, header);
-          const held = t.headers.find(header, value, t.firstId);
-          if (held !== undefined) return { id: held, inserted: false };
-          const { firstId, stored } = await this.appendLocked(t, [prepared]);
-          return { id: firstId, inserted: true, stored: stored[0] };
-        });
-      } catch (err) {
-        throw ioError(`cannot append to ${t.file}`, err, t.name);
-      }
-      if (result.stored !== undefined && this.hub.wants(t.name)) this.hub.publish(t.name, [toLogEvent(result.id, result.stored)]);
-      return { id: result.id, inserted: result.inserted };
-    });
+    // Through the append queue, so its id comes in call order among the plain appends around it.
+    return new Promise<IdempotentAppend>((resolve, reject) => this.enqueue(this.state(name), { type: 'idempotent', event: prepared, header, value, resolve, reject }));
+  }
+
+  private enqueue(t: TopicState, p: PendingAppend): void {
+    t.appends.push(p);
+    if (!t.appendScheduled) {
+      t.appendScheduled = true;
+      // Scheduled behind whatever runs on the topic now, so appends made meanwhile (and in the
+      // same tick) share one lock and one write.
+      void this.exclusive(t, () => this.writeQueued(t));
+    }
   }
 
   flush(): Promise<void> {
@@ -429,8 +413,16 @@ export class FileEventLog implements EventLog, PreparedAppender {
     t.appendScheduled = false;
     const queued = t.appends;
     t.appends = [];
-    for (let i = 0; i < queued.length; i += MAX_BATCH) {
-      const batch = queued.slice(i, i + MAX_BATCH);
+    for (let i = 0; i < queued.length; ) {
+      const first = queued[i]!;
+      if (first.type === 'idempotent') {
+        await this.writeIdempotent(t, first);
+        i++;
+        continue;
+      }
+      // A run of plain appends, up to MAX_BATCH, in one write.
+      const batch: Extract<PendingAppend, { type: 'plain' }>[] = [];
+      for (let q = queued[i]; q !== undefined && q.type === 'plain' && batch.length < MAX_BATCH; q = queued[++i]) batch.push(q);
       let written: { firstId: number; stored: PreparedEvent[] };
       try {
         written = await this.withLock(t, () => this.appendLocked(t, batch.map((p) => p.event)));
@@ -444,6 +436,27 @@ export class FileEventLog implements EventLog, PreparedAppender {
       // Parsing the events back is only worth it for a live subscriber.
       if (this.hub.wants(t.name)) this.hub.publish(t.name, stored.map((e, k) => toLogEvent(firstId + k, e)));
     }
+  }
+
+  /** One appendIdempotent: look and append under the topic's lock, so no other process appends the value between. */
+  private async writeIdempotent(t: TopicState, p: Extract<PendingAppend, { type: 'idempotent' }>): Promise<void> {
+    const { header, value } = p;
+    let result: IdempotentAppend & { stored?: PreparedEvent };
+    try {
+      result = await this.withLock(t, async () => {
+        await this.refresh(t, true);
+        if (!t.headers.has(header)) await this.buildHeaderIndex(t, header);
+        const held = t.headers.find(header, value, t.firstId);
+        if (held !== undefined) return { id: held, inserted: false };
+        const { firstId, stored } = await this.appendLocked(t, [p.event]);
+        return { id: firstId, inserted: true, stored: stored[0] };
+      });
+    } catch (err) {
+      p.reject(ioError(`cannot append to ${t.file}`, err, t.name));
+      return;
+    }
+    p.resolve({ id: result.id, inserted: result.inserted });
+    if (result.stored !== undefined && this.hub.wants(t.name)) this.hub.publish(t.name, [toLogEvent(result.id, result.stored)]);
   }
 
   /**
@@ -639,7 +652,13 @@ export class FileEventLog implements EventLog, PreparedAppender {
     if (t.count === 0) t.firstId = id;
     this.pushOffset(t, offset);
     t.latest = id;
-    if (t.headers.active) t.headers.add(id, this.parseLine(t, buf.toString('utf8', start, end), id, lineNo).headers);
+    if (t.headers.active) {
+      try {
+        t.headers.add(id, this.parseLine(t, buf.toString('utf8', start, end), id, lineNo).headers);
+      } catch {
+        // A damaged line is reported when it is read; it holds no header value meanwhile.
+      }
+    }
   }
 
   /** Indexes `header`'s values over the whole topic (first use by appendIdempotent): one pass, by pages. */
@@ -718,7 +737,10 @@ export class FileEventLog implements EventLog, PreparedAppender {
     if (removed === 0) return { removed: 0, remaining: t.count, latest };
     try {
       // First the id floor, so a crash after the rename below still continues ids.
-      const meta = this.provenance ? { latest: t.latest, lastHash: await this.chainTip(t) } : { latest: t.latest };
+      // The chain's tip is kept whatever this log's own setting: a log without provenance that
+      // compacts a chained topic must not restart its chain.
+      const tip = await this.chainTip(t);
+      const meta = tip !== GENESIS ? { latest: t.latest, lastHash: tip } : { latest: t.latest };
       await this.writeAtomic(t.name + META_EXT, JSON.stringify(meta) + '\n');
       const keep = removed < t.count ? t.offsets[removed]! : t.size;
       const tmp = this.tmpPath(t.name + TOPIC_EXT);
@@ -752,6 +774,7 @@ export class FileEventLog implements EventLog, PreparedAppender {
       for (let k = 0; k < t.count; k++) t.offsets[k] = t.offsets[k]! - keep;
       t.size -= keep;
       t.firstId += removed;
+      t.headers.prune(before);
       // The new file was fsynced whole: nothing written before it is pending.
       t.dirty = false;
     } catch (err) {

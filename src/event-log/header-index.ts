@@ -44,6 +44,11 @@ export class HeaderIndex {
     return id !== undefined && id >= firstId ? id : undefined;
   }
 
+  /** Forgets the values of events up to `before` (compaction removed them). */
+  prune(before: number): void {
+    for (const values of this.#byName.values()) for (const [v, id] of values) if (id <= before) values.delete(v);
+  }
+
   /** Forgets everything (the topic was read again from its start). */
   clear(): void {
     this.#byName.clear();

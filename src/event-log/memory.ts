@@ -133,6 +133,7 @@ export class MemoryEventLog implements EventLog, PreparedAppender {
     for (let i = 0; i < removed; i++) t.bytes -= eventLine(t.firstId + i, t.events[i]!).length + 1;
     t.events.splice(0, removed);
     t.firstId += removed;
+    t.headers.prune(before);
     return Promise.resolve({ removed, remaining: t.events.length, latest: t.latest === 0 ? null : t.latest });
   }
 

@@ -43,7 +43,7 @@ local function indexHeaders(names, id, headersJson)
   if not ok or type(h) ~= 'table' then return end
   for _, name in ipairs(names) do
     local v = h[name]
-    if type(v) == 'string' then redis.call('HSET', KEYS[5], name .. '\0' .. v, id) end
+    if type(v) == 'string' then redis.call('HSET', KEYS[5], name .. '\0' .. v, string.format('%d', id)) end
   end
 end
 `;
@@ -191,11 +191,19 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) en
 return 1
 `;
 
-/** KEYS: events, last. ARGV: the first id kept (`before` + 1: compact removes ids up to `before`). Returns {removed, remaining, latest}. */
+/**
+ * KEYS: events, last, header values. ARGV: the first id kept (`before` + 1: compact removes ids up
+ * to `before`). Header values of the removed events go too. Returns {removed, remaining, latest}.
+ */
 export const COMPACT_SCRIPT = `#!lua
 local removed = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
   removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1] .. '-0')
+end
+local keep = tonumber(ARGV[1])
+local values = redis.call('HGETALL', KEYS[3])
+for i = 1, #values, 2 do
+  if tonumber(values[i + 1]) < keep then redis.call('HDEL', KEYS[3], values[i]) end
 end
 return { removed, redis.call('XLEN', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0') }
 `;

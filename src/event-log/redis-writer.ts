@@ -107,6 +107,12 @@ export class TopicWriter {
   #recovering = false;
   #recoveryRunning = false;
   #scheduled = false;
+  /**
+   * Operations that run alone, in call order with the appends (appendIdempotent): each holds back
+   * the appends made after it until it is done, and runs once those made before it have settled.
+   */
+  readonly #alone: { readonly seqAt: number }[] = [];
+  #aloneChain: Promise<void> = Promise.resolve();
 
   constructor(log: WriterHost, topic: string, keys: TopicKeys) {
     this.#log = log;
@@ -141,11 +147,42 @@ export class TopicWriter {
     });
   }
 
-  /** Resolves once every append made before the call has settled (later ones are not waited for). */
+  /** Resolves once every append made before the call has settled (and operations run alone so far). */
   settled(): Promise<void> {
-    const seq = this.#nextSeq;
+    return Promise.all([this.#settledBefore(this.#nextSeq), this.#aloneChain]).then(() => undefined);
+  }
+
+  #settledBefore(seq: number): Promise<void> {
     if (this.#settledBelow(seq)) return Promise.resolve();
     return new Promise((resolve) => this.#marks.push({ seq, resolve }));
+  }
+
+  /** Appends from this sequence number on wait: an operation running alone is pending before them. */
+  get #holdAt(): number {
+    return this.#alone[0]?.seqAt ?? Infinity;
+  }
+
+  /**
+   * Runs `fn` between the appends made before this call and those made after it: its effect on
+   * the topic's ids comes in call order.
+   */
+  runAlone<T>(fn: () => Promise<T>): Promise<T> {
+    const op = { seqAt: this.#nextSeq };
+    this.#alone.push(op);
+    const run = this.#aloneChain.then(async () => {
+      await this.#settledBefore(op.seqAt);
+      return fn();
+    });
+    this.#aloneChain = run.then(
+      () => this.#done(op),
+      () => this.#done(op),
+    );
+    return run;
+  }
+
+  #done(op: { readonly seqAt: number }): void {
+    this.#alone.splice(this.#alone.indexOf(op), 1);
+    this.#pump();
   }
 
   #settledBelow(seq: number): boolean {
@@ -155,10 +192,11 @@ export class TopicWriter {
 
   #pump(): void {
     const queue = this.#queue;
-    while (!this.#recovering && this.#head < queue.length && this.#inFlight < MAX_IN_FLIGHT) {
+    const holdAt = this.#holdAt;
+    while (!this.#recovering && this.#head < queue.length && queue[this.#head]!.seq < holdAt && this.#inFlight < MAX_IN_FLIGHT) {
       const items: Waiting[] = [];
       let chars = 0;
-      while (this.#head < queue.length && items.length < BATCH_EVENTS && (items.length === 0 || chars + queue[this.#head]!.chars <= BATCH_CHARS)) {
+      while (this.#head < queue.length && queue[this.#head]!.seq < holdAt && items.length < BATCH_EVENTS && (items.length === 0 || chars + queue[this.#head]!.chars <= BATCH_CHARS)) {
         const w = queue[this.#head++]!;
         chars += w.chars;
         items.push(w);

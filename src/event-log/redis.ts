@@ -141,9 +141,13 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     // Once close() is called, nothing new is taken (it waits for what it has).
     if (this.#closePromise !== undefined) return Promise.reject(closedError(this.backend));
     this.#written.add(name);
+    return this.#writer(name).add(prepared);
+  }
+
+  #writer(name: string): TopicWriter {
     let w = this.#writers.get(name);
     if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name))));
-    return w.add(prepared);
+    return w;
   }
 
   appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
@@ -154,10 +158,14 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
   }
 
   async #appendIdempotent(name: string, header: string, value: string, e: PreparedEvent): Promise<IdempotentAppend> {
-    // After this log's earlier appends to the topic: ids stay in call order.
-    await this.#writers.get(name)?.settled();
-    if (this.#closed) throw closedError(this.backend);
     this.#written.add(name);
+    // Between this log's appends made before and after it: ids stay in call order (and flush and
+    // close wait for it as for them).
+    return this.#writer(name).runAlone(() => this.#idempotentScript(name, header, value, e));
+  }
+
+  async #idempotentScript(name: string, header: string, value: string, e: PreparedEvent): Promise<IdempotentAppend> {
+    if (this.#closed) throw closedError(this.backend);
     const k = this.#keys(name);
     let reply: unknown;
     try {
@@ -368,7 +376,7 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     if (this.#closed) throw closedError(this.backend);
     const keys = this.#keys(name);
     try {
-      const [removed, remaining, latest] = (await this.script(COMPACT_SCRIPT, [keys.events, keys.last], [String(before + 1)])) as number[];
+      const [removed, remaining, latest] = (await this.script(COMPACT_SCRIPT, [keys.events, keys.last, keys.headerValues], [String(before + 1)])) as number[];
       return { removed: Number(removed), remaining: Number(remaining), latest: Number(latest) === 0 ? null : Number(latest) };
     } catch (err) {
       throw asLogError(err, `cannot compact ${name}`, name);

@@ -194,9 +194,11 @@ function statements(): Statements | undefined {
 }
 
 function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
+  const newTips = new Map<string, { id: number; hash: string }>();
+  if (init.provenance) chainTipTable();
   // One IMMEDIATE transaction per batch: it takes the write lock before reading topics.latest, so
   // another process sharing the database waits (busy_timeout) instead of assigning the same id.
-  return db.transaction((): SqliteResult => {
+  const result = db.transaction((): SqliteResult => {
     const next = new Map<string, number>();
     const ids: number[] = [];
     const headers: string[] = [];
@@ -204,7 +206,7 @@ function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
       let last = next.get(e.topic);
       if (last === undefined) last = (s.latest.get(e.topic) as number | undefined) ?? 0;
       const id = last + 1;
-      const stored = init.provenance ? chained(s, e, id, last) : e.headersJson;
+      const stored = init.provenance ? chained(s, e, id, last, newTips) : e.headersJson;
       s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
       next.set(e.topic, id);
       ids.push(id);
@@ -213,6 +215,9 @@ function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
     for (const [topic, latest] of next) s.setLatest.run(topic, latest);
     return init.provenance ? { type: 'append', ids, headers } : { type: 'append', ids };
   }).immediate();
+  // Committed: only now are these the tips (a rolled-back batch must not leave its hashes here).
+  for (const [topic, tip] of newTips) tips.set(topic, tip);
+  return result;
 }
 
 /** Provenance: the chain's tip per topic as this connection last wrote it (id and record_hash). */
@@ -239,18 +244,19 @@ function chainTipTable(): { get: Statement; set: Statement } {
 /**
  * Inside the append's transaction: the headers `e` is stored with as record `id` of its topic,
  * chained to record `last` (its record_hash known when this connection wrote it, else read from
- * its row, or from chain_tips when compaction removed it), and the tip recorded.
+ * its row, or from chain_tips when compaction removed it). The new tip goes into `newTips`, which
+ * the caller makes the tips once the transaction has committed.
  */
-function chained(s: Statements, e: AppendItem, id: number, last: number): string {
+function chained(s: Statements, e: AppendItem, id: number, last: number, newTips: Map<string, { id: number; hash: string }>): string {
   let prev = GENESIS;
-  const known = tips.get(e.topic);
+  const known = newTips.get(e.topic) ?? tips.get(e.topic);
   if (known !== undefined && known.id === last) prev = known.hash;
   else if (last > 0) {
     const row = s.headersOf.get(e.topic, last) as string | undefined;
     prev = row !== undefined ? hashOf(JSON.parse(row) as Record<string, string>) : ((chainTipTable().get.get(e.topic) as string | undefined) ?? GENESIS);
   }
   const c = chainEvent(e.topic, id, { kind: e.kind, payloadJson: e.payloadJson, headersJson: e.headersJson, occurredAtMs: e.occurredAtMs }, prev);
-  tips.set(e.topic, { id, hash: c.hash });
+  newTips.set(e.topic, { id, hash: c.hash });
   chainTipTable().set.run(e.topic, c.hash);
   return c.event.headersJson;
 }
@@ -278,18 +284,22 @@ function headerLookup(header: string): Statement {
 
 function idempotent(s: Statements, header: string, value: string, e: AppendItem): SqliteResult {
   const lookup = headerLookup(header);
+  const newTips = new Map<string, { id: number; hash: string }>();
+  if (init.provenance) chainTipTable();
   // IMMEDIATE: the write lock is held from the look-up to the insert, so no other process can
   // append the value in between.
-  return db.transaction((): SqliteResult => {
+  const result = db.transaction((): SqliteResult => {
     const held = lookup.get(e.topic, value) as number | undefined;
     if (held !== undefined) return { type: 'idempotent', id: held, inserted: false };
     const last = (s.latest.get(e.topic) as number | undefined) ?? 0;
     const id = last + 1;
-    const stored = init.provenance ? chained(s, e, id, last) : e.headersJson;
+    const stored = init.provenance ? chained(s, e, id, last, newTips) : e.headersJson;
     s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
     s.setLatest.run(e.topic, id);
     return init.provenance ? { type: 'idempotent', id, inserted: true, headers: stored } : { type: 'idempotent', id, inserted: true };
   }).immediate();
+  for (const [topic, tip] of newTips) tips.set(topic, tip);
+  return result;
 }
 
 function compact(s: Statements, topic: string, before: number): SqliteResult {
