@@ -6,7 +6,7 @@
 
 import type { Command } from 'commander';
 import { EventLogError } from '../event-log/errors.js';
-import { openEventLog, type EventLogOptions } from '../event-log/open.js';
+import { nonEmpty, openEventLog, type EventLogOptions } from '../event-log/open.js';
 import { Topic } from '../event-log/topic.js';
 import type { BackendName, EventLog, LogEvent } from '../event-log/types.js';
 import type { RawRecord, ReadOptions } from '../reader/index.js';
@@ -124,11 +124,6 @@ export async function* readTopic(log: EventLog, topic: string, options: ReadOpti
     if (page.length < PAGE) return;
     after = page[page.length - 1]!.id;
   }
-}
-
-function nonEmpty(v: string | undefined): string | undefined {
-  const t = v?.trim();
-  return t === undefined || t === '' ? undefined : t;
 }
 
 function stripPrefix(err: unknown): string {

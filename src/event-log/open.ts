@@ -181,7 +181,8 @@ export function openEventLog(options: EventLogOptions = {}): Promise<EventLog> {
   }
 }
 
-function nonEmpty(s: string | undefined): string | undefined {
+/** An environment value, or undefined when unset or blank. */
+export function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s.trim() === '' ? undefined : s;
 }
 

@@ -193,12 +193,31 @@ function statements(): Statements | undefined {
   return stmts;
 }
 
-function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
+/** Stores `e` as record `id` of its topic after record `last`; returns its headers as stored. */
+type Insert = (e: AppendItem, id: number, last: number) => string;
+
+/**
+ * An IMMEDIATE transaction that inserts events: it takes the write lock before the ids are read,
+ * so another process sharing the database waits (busy_timeout) instead of assigning the same id.
+ * With provenance, `insert` chains each record, and the chain tips it made are this connection's
+ * only once the transaction has committed (a rolled-back one must not leave its hashes behind).
+ */
+function writeTransaction(s: Statements, body: (insert: Insert) => SqliteResult): SqliteResult {
   const newTips = new Map<string, { id: number; hash: string }>();
+  // Made before the transaction: a rollback must not take the table from under its statements.
   if (init.provenance) chainTipTable();
-  // One IMMEDIATE transaction per batch: it takes the write lock before reading topics.latest, so
-  // another process sharing the database waits (busy_timeout) instead of assigning the same id.
-  const result = db.transaction((): SqliteResult => {
+  const insert: Insert = (e, id, last) => {
+    const stored = init.provenance ? chained(s, e, id, last, newTips) : e.headersJson;
+    s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
+    return stored;
+  };
+  const result = db.transaction(() => body(insert)).immediate();
+  for (const [topic, tip] of newTips) tips.set(topic, tip);
+  return result;
+}
+
+function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
+  return writeTransaction(s, (insert) => {
     const next = new Map<string, number>();
     const ids: number[] = [];
     const headers: string[] = [];
@@ -206,18 +225,13 @@ function append(s: Statements, events: readonly AppendItem[]): SqliteResult {
       let last = next.get(e.topic);
       if (last === undefined) last = (s.latest.get(e.topic) as number | undefined) ?? 0;
       const id = last + 1;
-      const stored = init.provenance ? chained(s, e, id, last, newTips) : e.headersJson;
-      s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
+      headers.push(insert(e, id, last));
       next.set(e.topic, id);
       ids.push(id);
-      headers.push(stored);
     }
     for (const [topic, latest] of next) s.setLatest.run(topic, latest);
     return init.provenance ? { type: 'append', ids, headers } : { type: 'append', ids };
-  }).immediate();
-  // Committed: only now are these the tips (a rolled-back batch must not leave its hashes here).
-  for (const [topic, tip] of newTips) tips.set(topic, tip);
-  return result;
+  });
 }
 
 /** Provenance: the chain's tip per topic as this connection last wrote it (id and record_hash). */
@@ -284,22 +298,15 @@ function headerLookup(header: string): Statement {
 
 function idempotent(s: Statements, header: string, value: string, e: AppendItem): SqliteResult {
   const lookup = headerLookup(header);
-  const newTips = new Map<string, { id: number; hash: string }>();
-  if (init.provenance) chainTipTable();
-  // IMMEDIATE: the write lock is held from the look-up to the insert, so no other process can
-  // append the value in between.
-  const result = db.transaction((): SqliteResult => {
+  // The write lock is held from the look-up to the insert: no other process can append the value in between.
+  return writeTransaction(s, (insert) => {
     const held = lookup.get(e.topic, value) as number | undefined;
     if (held !== undefined) return { type: 'idempotent', id: held, inserted: false };
     const last = (s.latest.get(e.topic) as number | undefined) ?? 0;
-    const id = last + 1;
-    const stored = init.provenance ? chained(s, e, id, last, newTips) : e.headersJson;
-    s.insert.run(e.topic, id, e.kind, e.payloadJson, stored, e.occurredAtMs);
-    s.setLatest.run(e.topic, id);
-    return init.provenance ? { type: 'idempotent', id, inserted: true, headers: stored } : { type: 'idempotent', id, inserted: true };
-  }).immediate();
-  for (const [topic, tip] of newTips) tips.set(topic, tip);
-  return result;
+    const stored = insert(e, last + 1, last);
+    s.setLatest.run(e.topic, last + 1);
+    return init.provenance ? { type: 'idempotent', id: last + 1, inserted: true, headers: stored } : { type: 'idempotent', id: last + 1, inserted: true };
+  });
 }
 
 function compact(s: Statements, topic: string, before: number): SqliteResult {
