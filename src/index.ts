@@ -26,6 +26,7 @@ export { connectRegistry, ConnectedRegistry } from './fan-out/connected-registry
 export type { WildcardHandle } from './fan-out/registry.js';
 export { sinkHandle, connectSink, ConnectedSink } from './fan-out/handle.js';
 export type { ProducerHandle } from './fan-out/handle.js';
+export { DurableProjector, MAX_TRACKED_STREAMS, MAX_TRACKED_KEY_BYTES } from './writer/projector.js';
 export { createRedactor, DEFAULT_REDACT_KEYS, DEFAULT_REDACT_QUERY_PARAMS, DEFAULT_CENSOR } from './writer/redact.js';
 export type { RedactOption, RedactConfig, RedactFunction } from './writer/redact.js';
 export {

@@ -27,9 +27,12 @@ export interface SinkStats {
   readonly written: number;
   /** Events that never reached the file: overload drops, write faults, calls after close. */
   readonly dropped: number;
+  /** Streaming snapshots durable projection left out, each standing in an `events_projected`
+   *  marker of the file (option durableProjection). */
+  readonly projected: number;
   /** Events written as an `event_rejected` marker because they could not be snapshotted. */
   readonly rejected: number;
-  /** Accepted, not yet written or dropped. */
+  /** Accepted, not yet written, dropped or projected. */
   readonly pending: number;
   /** Bytes written to the files since open. */
   readonly bytes: number;

@@ -91,7 +91,7 @@ describe('EventLogSink record shape', () => {
       expect(e.occurred_at_ms).toBeGreaterThanOrEqual(before);
       expect(e.occurred_at_ms).toBeLessThanOrEqual(after);
     }
-    expect(sink.stats()).toEqual({ accepted: 3, appended: 3, dropped: 0, rejected: 0, pending: 0, pendingChars: 0 });
+    expect(sink.stats()).toEqual({ accepted: 3, appended: 3, dropped: 0, projected: 0, rejected: 0, pending: 0, pendingChars: 0 });
   });
 
   it('an executionId in the context scopes the record: execution_id in its payload (after session_id) and its headers, on every path', async () => {

@@ -3,6 +3,7 @@
 
 import type { SinkError } from '../errors.js';
 import { resolveRedactSpec, type RedactOption, type RedactSpec } from '../writer/redact.js';
+import { DEFAULT_DURABLE_PROJECTION } from '../writer/projector.js';
 
 export type OverloadPolicy = 'buffer' | 'block' | 'drop';
 
@@ -48,6 +49,12 @@ export interface JsonlEventSinkOptions {
   compress?: false | 'gzip';
   /** zlib level of `compress: 'gzip'`, 1 (fastest, the default) to 9 (smallest). */
   compressLevel?: number;
+  /**
+   * Durable projection (README, "Durable projection"): the writer thread leaves out streaming
+   * tool-call snapshots that a later line repeats, keeping the first and one per doubling of the
+   * arguments' size; an `events_projected` marker stands for the indexes left out. Default true.
+   */
+  durableProjection?: boolean;
 }
 
 export interface WriterResourceLimits {
@@ -73,6 +80,7 @@ export interface ResolvedOptions {
   readonly maxFiles: number;
   readonly compress: false | 'gzip';
   readonly compressLevel: number;
+  readonly durableProjection: boolean;
 }
 
 /** The reference's ROTATE_BYTES: 100 MiB. */
@@ -101,7 +109,7 @@ export const DEFAULT_COMPRESS_LEVEL = 1;
 
 const KNOWN = new Set([
   'rotateBytes', 'mode', 'ringBytes', 'overload', 'maxBufferBytes', 'blockTimeoutMs', 'maxDepth', 'exitTimeoutMs', 'onError',
-  'writerResourceLimits', 'redact', 'maxFiles', 'compress', 'compressLevel',
+  'writerResourceLimits', 'redact', 'maxFiles', 'compress', 'compressLevel', 'durableProjection',
 ]);
 const LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'];
 
@@ -164,6 +172,9 @@ export function resolveOptions(opts: unknown): ResolvedOptions {
   if (o.compressLevel !== undefined && o.compress !== 'gzip') {
     throw new TypeError(`ringlog: option "compressLevel" needs compress: 'gzip'`);
   }
+  if (o.durableProjection !== undefined && typeof o.durableProjection !== 'boolean') {
+    throw new TypeError(`ringlog: option "durableProjection" must be a boolean, got ${describe(o.durableProjection)}`);
+  }
   if (o.onError !== undefined && typeof o.onError !== 'function') {
     throw new TypeError(`ringlog: option "onError" must be a function, got ${describe(o.onError)}`);
   }
@@ -185,5 +196,6 @@ export function resolveOptions(opts: unknown): ResolvedOptions {
     maxFiles: o.maxFiles === undefined ? Infinity : integer('maxFiles', o.maxFiles, 1, Number.MAX_SAFE_INTEGER),
     compress: o.compress === 'gzip' ? 'gzip' : false,
     compressLevel: o.compressLevel === undefined ? DEFAULT_COMPRESS_LEVEL : integer('compressLevel', o.compressLevel, 1, 9),
+    durableProjection: o.durableProjection ?? DEFAULT_DURABLE_PROJECTION,
   };
 }

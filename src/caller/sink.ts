@@ -185,6 +185,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
         basePath: this.basePath,
         rotateBytes: this.#opts.rotateBytes,
         redact: this.#opts.redact,
+        durableProjection: this.#opts.durableProjection,
       }),
       opts.writerResourceLimits,
       !this.#regular,
@@ -881,12 +882,14 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const accepted = next - this.#firstIndex + this.#losses.afterClose;
     const written = num[Num.LINES]!;
     const dropped = this.#losses.total();
+    const projected = num[Num.PROJECTED]!;
     return {
       accepted,
       written,
       dropped,
+      projected,
       rejected: this.#losses.rejected,
-      pending: Math.max(0, accepted - written - dropped),
+      pending: Math.max(0, accepted - written - dropped - projected),
       bytes: num[Num.BYTES_TOTAL]!,
       segment: Atomics.load(ctl, Ctl.SEGMENT),
       rotations: Atomics.load(ctl, Ctl.SEGMENT) - this.#segmentAtOpen,

@@ -10,10 +10,7 @@ import type { TornTail } from '../reader/index.js';
 import { readSource, type Source } from './source.js';
 import { Timeline } from './timeline.js';
 
-/** The marker type standing for `count` lost events (README, Line format). */
-import { DROPPED_TYPE } from '../files/format.js';
-
-export const DROP_MARKER_TYPE = DROPPED_TYPE;
+import { isRangeMarker, PROJECTED_TYPE } from '../files/format.js';
 
 /**
  * Issues kept word for word; the rest are only counted. Twenty fill a screen, enough to see
@@ -38,14 +35,17 @@ export interface IssueSummary {
 export interface ScanResult {
   /** Lines read as records (drop markers included; lines that failed to parse are not records). */
   lines: number;
-  /** Records that are events: every line but drop markers. */
+  /** Records that are events: every line but drop and projection markers. */
   events: number;
   dropMarkers: number;
   /** Indexes the drop markers stand for. */
   dropped: number;
+  projectionMarkers: number;
+  /** Indexes durable projection left out (the projection markers stand for them). */
+  projected: number;
   bytes: number;
   firstIndex: number | null;
-  /** Highest index covered (a drop marker covers `count` from its own). */
+  /** Highest index covered (a marker covers `count` from its own). */
   lastIndex: number | null;
   firstMs: number | null;
   lastMs: number | null;
@@ -76,6 +76,8 @@ export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promi
     events: 0,
     dropMarkers: 0,
     dropped: 0,
+    projectionMarkers: 0,
+    projected: 0,
     bytes: 0,
     firstIndex: null,
     lastIndex: null,
@@ -110,10 +112,14 @@ export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promi
     if (filter !== undefined && !filter.test(rec)) continue;
     r.lines++;
     r.bytes += rec.bytes;
-    const marker = rec.type === DROP_MARKER_TYPE && rec.covers > 1;
-    if (marker || (rec.type === DROP_MARKER_TYPE && isDropMarker(rec.text))) {
-      r.dropMarkers++;
-      r.dropped += rec.covers;
+    if (isRangeMarker(rec.type) && (rec.covers > 1 || isCountedMarker(rec.text))) {
+      if (rec.type === PROJECTED_TYPE) {
+        r.projectionMarkers++;
+        r.projected += rec.covers;
+      } else {
+        r.dropMarkers++;
+        r.dropped += rec.covers;
+      }
     } else {
       r.events++;
       r.timeline.add(rec.emittedAtMs);
@@ -144,8 +150,8 @@ export async function scan(run: Run, src: Source, opts: ScanOptions = {}): Promi
   return r;
 }
 
-/** A drop marker covering a single index has covers 1 like an event; its text says which it is. */
-function isDropMarker(text: string): boolean {
+/** A marker covering a single index has covers 1 like an event; its text says which it is. */
+function isCountedMarker(text: string): boolean {
   try {
     const v = JSON.parse(text) as { count?: unknown };
     return Number.isSafeInteger(v.count) && (v.count as number) > 0;

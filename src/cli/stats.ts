@@ -4,7 +4,8 @@
 import type { Run } from './context.js';
 import { makeFilter, reportUnmatchedTypes, type FilterOptions } from './filters.js';
 import { bytesText, fixed, int, table } from './output.js';
-import { DROP_MARKER_TYPE, fileLabel, scan, type ScanResult } from './scan.js';
+import { DROPPED_TYPE, PROJECTED_TYPE } from '../files/format.js';
+import { fileLabel, scan, type ScanResult } from './scan.js';
 import { sourceLabel, withSource, type Source, type SourceArgs } from './source.js';
 
 export interface StatsOptions extends SourceArgs, FilterOptions {
@@ -27,6 +28,8 @@ export interface StatsJson {
   bytes: number;
   dropMarkers: number;
   droppedEvents: number;
+  projectionMarkers: number;
+  projectedEvents: number;
   firstIndex: number | null;
   lastIndex: number | null;
   firstEmittedAtMs: number | null;
@@ -74,6 +77,8 @@ export function toJson(src: Source, r: ScanResult, buckets: number): StatsJson {
     bytes: r.bytes,
     dropMarkers: r.dropMarkers,
     droppedEvents: r.dropped,
+    projectionMarkers: r.projectionMarkers,
+    projectedEvents: r.projected,
     firstIndex: r.firstIndex,
     lastIndex: r.lastIndex,
     firstEmittedAtMs: r.firstMs,
@@ -117,7 +122,8 @@ export function render(s: StatsJson): string[] {
   }
   rows.push(['events', int(s.events)]);
   rows.push(['bytes', `${bytesText(s.bytes)} of lines`]);
-  if (s.dropMarkers > 0) rows.push(['dropped', `${int(s.droppedEvents)} events, marked by ${int(s.dropMarkers)} ${DROP_MARKER_TYPE} line(s)`]);
+  if (s.dropMarkers > 0) rows.push(['dropped', `${int(s.droppedEvents)} events, marked by ${int(s.dropMarkers)} ${DROPPED_TYPE} line(s)`]);
+  if (s.projectionMarkers > 0) rows.push(['projected', `${int(s.projectedEvents)} streaming snapshots left out, marked by ${int(s.projectionMarkers)} ${PROJECTED_TYPE} line(s)`]);
   rows.push(['indexes', s.firstIndex === null ? '-' : `${int(s.firstIndex)} … ${int(s.lastIndex!)}`]);
   rows.push(['time', s.start === null ? '-' : `${s.start} … ${s.end}  (${duration(s.spanMs!)})`]);
   rows.push(['rate', s.eventsPerSecond === null ? '-' : `${int(s.eventsPerSecond)} events/s overall`]);

@@ -32,6 +32,8 @@ export interface VerifyJson {
   lines: number;
   events: number;
   dropMarkers: number;
+  /** Indexes durable projection left out: covered by their markers, not a gap. */
+  projected: number;
   firstIndex: number | null;
   lastIndex: number | null;
   segments: number | null;
@@ -93,6 +95,7 @@ export function judge(src: Source, r: ScanResult): VerifyJson {
     lines: r.lines,
     events: r.events,
     dropMarkers: r.dropMarkers,
+    projected: r.projected,
     firstIndex: r.firstIndex,
     lastIndex: r.lastIndex,
     segments: src.kind === 'set' ? src.segments.length : null,
@@ -117,7 +120,8 @@ const NAMES: Record<string, string> = {
 export function render(v: VerifyJson): string[] {
   const where = v.segments === null ? '' : ` in ${int(v.segments)} segment${v.segments === 1 ? '' : 's'}`;
   const range = v.firstIndex === null ? 'no records' : `indexes ${int(v.firstIndex)} … ${int(v.lastIndex!)}`;
-  const markers = v.dropMarkers > 0 ? ` and ${int(v.dropMarkers)} drop marker(s)` : '';
+  const markers =
+    (v.dropMarkers > 0 ? ` and ${int(v.dropMarkers)} drop marker(s)` : '') + (v.projected > 0 ? ` (${int(v.projected)} streaming snapshot(s) projected out)` : '');
   const out: string[] = [];
   if (v.clean) {
     const checks = v.firstIndex === null ? 'no records' : `${range} contiguous, no duplicates, every line parses`;

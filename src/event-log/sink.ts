@@ -8,6 +8,7 @@ import { sanitizeTopicComponent, Topic } from './topic.js';
 import { APPEND_PREPARED, type PreparedAppender } from './record.js';
 import type { EventLog } from './types.js';
 import { createRedactor, type RedactOption } from '../writer/redact.js';
+import { DEFAULT_DURABLE_PROJECTION, DurableProjector } from '../writer/projector.js';
 import type { AgentEvent, AgentEventSink, EventContext } from '../types.js';
 
 export interface EventLogSinkOptions {
@@ -18,6 +19,11 @@ export interface EventLogSinkOptions {
    * overflow cap). Beyond it events are dropped, counted and reported by flush().
    */
   readonly maxPendingChars?: number;
+  /**
+   * Durable projection (README, "Durable projection"): streaming tool-call snapshots a later record
+   * repeats are not appended; the first and one per doubling of the arguments' size are. Default true.
+   */
+  readonly durableProjection?: boolean;
 }
 
 export interface EventLogSinkStats {
@@ -29,7 +35,9 @@ export interface EventLogSinkStats {
   readonly dropped: number;
   /** Events JSON could not represent, appended as an `event_rejected` record instead. */
   readonly rejected: number;
-  /** Accepted, not yet appended or dropped. */
+  /** Streaming snapshots durable projection left out (never appended, by design). */
+  readonly projected: number;
+  /** Accepted, not yet appended, dropped or projected. */
   readonly pending: number;
   readonly pendingChars: number;
 }
@@ -59,6 +67,7 @@ export class EventLogSink implements AgentEventSink {
   readonly #log: EventLog;
   readonly #redact: ((value: unknown) => unknown) | null;
   readonly #maxPendingChars: number;
+  readonly #projector: DurableProjector | null;
   #queue: Queued[] = [];
   #scheduled = false;
   /** Events queued, and events handed to the log, since construction: flush's barrier compares them. */
@@ -69,6 +78,7 @@ export class EventLogSink implements AgentEventSink {
   #appended = 0;
   #dropped = 0;
   #rejected = 0;
+  #projected = 0;
   #pendingChars = 0;
   #firstError: unknown = undefined;
 
@@ -76,7 +86,9 @@ export class EventLogSink implements AgentEventSink {
     if (log === null || typeof log !== 'object' || typeof log.append !== 'function' || typeof log.flush !== 'function') throw new TypeError('ringlog: EventLogSink needs an EventLog (see openEventLog)');
     if (typeof sessionId !== 'string') throw new TypeError(`ringlog: EventLogSink session id must be a string, got ${typeof sessionId}`);
     if (options === null || typeof options !== 'object') throw new TypeError('ringlog: EventLogSink options must be an object');
-    for (const k of Object.keys(options)) if (k !== 'redact' && k !== 'maxPendingChars') throw new TypeError(`ringlog: unknown EventLogSink option '${k}'`);
+    for (const k of Object.keys(options)) if (k !== 'redact' && k !== 'maxPendingChars' && k !== 'durableProjection') throw new TypeError(`ringlog: unknown EventLogSink option '${k}'`);
+    const projection = options.durableProjection ?? DEFAULT_DURABLE_PROJECTION;
+    if (typeof projection !== 'boolean') throw new TypeError(`ringlog: EventLogSink option durableProjection must be a boolean, got ${projection === null ? 'null' : typeof projection}`);
     const max = options.maxPendingChars ?? DEFAULT_MAX_PENDING_CHARS;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`ringlog: EventLogSink option maxPendingChars must be a positive integer, got ${String(max)}`);
     this.#log = log;
@@ -84,6 +96,7 @@ export class EventLogSink implements AgentEventSink {
     this.topic = new Topic(`observability.agent_events.${sanitizeTopicComponent(sessionId)}`);
     this.#redact = createRedactor(options.redact);
     this.#maxPendingChars = max;
+    this.#projector = projection ? new DurableProjector() : null;
   }
 
   /**
@@ -159,7 +172,8 @@ export class EventLogSink implements AgentEventSink {
       appended: this.#appended,
       dropped: this.#dropped,
       rejected: this.#rejected,
-      pending: this.#accepted - this.#appended - this.#dropped,
+      projected: this.#projected,
+      pending: this.#accepted - this.#appended - this.#dropped - this.#projected,
       pendingChars: this.#pendingChars,
     };
   }
@@ -177,16 +191,26 @@ export class EventLogSink implements AgentEventSink {
     const headersJson = JSON.stringify(headers);
     const sessionJson = JSON.stringify(this.sessionId);
     const appends: Promise<unknown>[] = [];
+    const projector = this.#projector;
     // Appends are issued in queue order: every backend assigns ids in call order.
     for (const q of batch) {
       let p: Promise<number>;
       try {
         let eventJson = q.json;
+        // Only these types can matter to the projector, and the last two only while it tracks a stream.
+        const judged = projector !== null && (q.kind === 'tool_call_update' || (projector.tracked > 0 && (q.kind === 'tool_call' || q.kind === 'session_closed')));
+        let event: unknown;
+        if (this.#redact !== null || judged) event = JSON.parse(q.json) as unknown;
+        // Judged once, in queue order, before redaction: as the JSONL sink's writer judges its records.
+        if (judged && !projector.keep(event)) {
+          this.#projected++;
+          this.#pendingChars -= q.json.length;
+          continue;
+        }
         if (this.#redact !== null) {
-          const parsed = JSON.parse(q.json) as unknown;
-          const redacted = this.#redact(parsed);
+          const redacted = this.#redact(event);
           // The redactor hands back its input when nothing matched: the snapshot text stands as is.
-          if (redacted !== parsed) eventJson = JSON.stringify(redacted);
+          if (redacted !== event) eventJson = JSON.stringify(redacted);
         }
         const exec = q.executionId;
         if (appendPrepared !== undefined) {

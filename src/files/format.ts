@@ -1,5 +1,5 @@
 // The on-disk format, in one place: how a set's files are named and listed, the envelope every
-// line starts with, the two marker lines ringlog writes, and the check that a parsed line is a
+// line starts with, the marker lines ringlog writes, and the check that a parsed line is a
 // ringlog record. The writer, the caller's recovery, the reader, the CLI and the viewer all use
 // this module; none spells a key, a marker or a file name of its own.
 
@@ -17,6 +17,9 @@ export const ENVELOPE_KEYS_WITH_EXECUTION: readonly string[] = [...ENVELOPE_KEYS
 
 /** `type` of the marker standing for `count` events (indexes from its own) that never reached the file. */
 export const DROPPED_TYPE = 'events_dropped';
+/** `type` of the marker standing for `count` events (indexes from its own) that durable projection
+ *  left out: streaming snapshots a later record of the file repeats (src/writer/projector.ts). */
+export const PROJECTED_TYPE = 'events_projected';
 /** `type` of the marker standing for an event that could not be snapshotted, with its `reason`. */
 export const REJECTED_TYPE = 'event_rejected';
 
@@ -48,6 +51,16 @@ export function droppedLine(first: number, emittedAtMs: number, count: number): 
   return `${envelopeHead(first, emittedAtMs)}null,"type":"${DROPPED_TYPE}","count":${count}}`;
 }
 
+/** The whole marker line for `count` events from `first` left out by durable projection (no newline). */
+export function projectedLine(first: number, emittedAtMs: number, count: number): string {
+  return `${envelopeHead(first, emittedAtMs)}null,"type":"${PROJECTED_TYPE}","count":${count}}`;
+}
+
+/** Whether a line's type is one of the two markers that stand for a range of indexes. */
+export function isRangeMarker(type: string | undefined): boolean {
+  return type === DROPPED_TYPE || type === PROJECTED_TYPE;
+}
+
 /** What follows the envelope of a rejection marker, before its JSON reason and the closing brace. */
 export const REJECTED_FIELDS = `,"type":"${REJECTED_TYPE}","reason":`;
 
@@ -62,7 +75,7 @@ export interface LineEnvelope {
   /** NaN when the line has none (only a lax check lets that through). */
   emittedAtMs: number;
   type: string | undefined;
-  /** 1, or `count` for a drop marker. */
+  /** 1, or `count` for a drop or projection marker. */
   covers: number;
 }
 
@@ -80,10 +93,10 @@ export function envelopeOf(value: unknown, strict: boolean): LineEnvelope | stri
   if (strict && typeof time !== 'number') return `no ringlog "${EMITTED_KEY}"`;
   const type = typeof rec.type === 'string' ? rec.type : undefined;
   let covers = 1;
-  if (type === DROPPED_TYPE) {
+  if (isRangeMarker(type)) {
     const count = rec.count;
     if (Number.isSafeInteger(count) && (count as number) >= 1) covers = count as number;
-    else if (strict) return `${DROPPED_TYPE} marker without a positive integer "count"`;
+    else if (strict) return `${type} marker without a positive integer "count"`;
   }
   return { index: rec.index as number, emittedAtMs: typeof time === 'number' && Number.isFinite(time) ? time : NaN, type, covers };
 }

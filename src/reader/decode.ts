@@ -2,7 +2,7 @@
 // ringlog writes first on every line ({"index":N,"emitted_at_ms":T,"frame_depth":D[,"execution_id":S]
 // [,"type":S]...), so `ringlog cat`/`stats` and index building never build the event object.
 
-import { DROPPED_TYPE, EMITTED_KEY, envelopeOf, EXECUTION_KEY, FRAME_DEPTH_KEY, INDEX_KEY, type LineEnvelope } from '../files/format.js';
+import { EMITTED_KEY, envelopeOf, isRangeMarker, EXECUTION_KEY, FRAME_DEPTH_KEY, INDEX_KEY, type LineEnvelope } from '../files/format.js';
 
 export type Envelope = LineEnvelope;
 
@@ -110,7 +110,8 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, out:
     const q = plainStringEnd(buf, at, end);
     if (q < 0) return false;
     type = buf.toString('utf8', at, q);
-    if (type === DROPPED_TYPE) return false;
+    // A marker's count is further on: the full parse reads it.
+    if (isRangeMarker(type)) return false;
   } else if (e !== end - 1) {
     // The event has fields but does not start with `type`: it may still have one further on.
     return false;

@@ -4,6 +4,8 @@
 // winston's, LogTape's): each field is looked up under the names those use. Pure; the `ringlog`
 // command's readable lines and the viewer's list both show it.
 
+import { DROPPED_TYPE, PROJECTED_TYPE, REJECTED_TYPE } from '../files/format.js';
+
 /** What kind of event it is, for colouring: a message, a tool call, a success, an error, a loss. */
 export type EventKind = 'message' | 'tool' | 'ok' | 'error' | 'loss' | 'other';
 
@@ -64,7 +66,7 @@ function typeOf(rec: Record<string, unknown>): string {
 }
 
 function kindOf(type: string, rec: Record<string, unknown>): EventKind {
-  if (type === 'events_dropped' || type === 'event_rejected') return 'loss';
+  if (type === DROPPED_TYPE || type === REJECTED_TYPE) return 'loss';
   if (rec.is_error === true || rec.status === 'failed' || rec.status === 'error' || /error|fatal|fail/.test(type) || (typeof rec.level === 'number' && rec.level >= 50)) return 'error';
   if (/tool/.test(type)) return /result|output/.test(type) || rec.status === 'completed' ? 'ok' : 'tool';
   if (/message|chunk|text|thought|delta|log_line|info|debug|trace|warn/.test(type)) return 'message';
@@ -72,8 +74,9 @@ function kindOf(type: string, rec: Record<string, unknown>): EventKind {
 }
 
 function summaryOf(type: string, kind: EventKind, rec: Record<string, unknown>): string {
-  if (type === 'events_dropped') return `${scalar(rec.count)} events lost`;
-  if (type === 'event_rejected') return `rejected: ${scalar(rec.reason)}`;
+  if (type === DROPPED_TYPE) return `${scalar(rec.count)} events lost`;
+  if (type === PROJECTED_TYPE) return `${scalar(rec.count)} streaming snapshots projected out`;
+  if (type === REJECTED_TYPE) return `rejected: ${scalar(rec.reason)}`;
   if (/tool/.test(type)) {
     const tool = pick(rec, TOOL_KEYS);
     const status = rec.status ?? (rec.is_error === true ? 'error' : rec.is_error === false ? 'ok' : undefined);

@@ -15,9 +15,11 @@ export interface UntypedEvent {
   [field: string]: unknown;
 }
 
-/** The lines ringlog itself writes in place of events: lost ones, and ones it could not write. */
+/** The lines ringlog itself writes in place of events: lost ones, ones durable projection left
+ *  out (streaming snapshots a later line repeats), and ones it could not write. */
 export type LogMarker =
   | { type: 'events_dropped'; /** Indexes covered, this line's first. */ count: number }
+  | { type: 'events_projected'; /** Indexes covered, this line's first. */ count: number }
   | { type: 'event_rejected'; reason: string };
 
 /**
@@ -39,7 +41,7 @@ export interface RawRecord {
   file: string;
   /** 1-based line number in its file. */
   line: number;
-  /** Indexes this record covers: 1, or `count` for an events_dropped marker. */
+  /** Indexes this record covers: 1, or `count` for an events_dropped or events_projected marker. */
   covers: number;
 }
 

@@ -113,8 +113,12 @@ export const Num = {
   /** LINES and LAST_INDEX as they were before the publish in progress. */
   PREV_LINES: 7,
   PREV_LAST_INDEX: 8,
+  /** Events durable projection left out, counted once their `events_projected` marker is written. */
+  PROJECTED: 9,
+  /** PROJECTED as it was before the publish in progress. */
+  PREV_PROJECTED: 10,
 } as const;
-export const NUM_SLOTS = 10;
+export const NUM_SLOTS = 11;
 
 /** Float64 slots only ever touched by the CLAIM holder (the claim lock's atomics order them). */
 export const Claim = {
@@ -135,7 +139,7 @@ export const CLAIM_SLOTS = 6;
 export const CTL_BYTES = CTL_SLOTS * 4;
 export const NUM_OFFSET = CTL_BYTES; // 104: 8-byte aligned for the Float64Array view
 export const CLAIM_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
-// DATA_OFFSET = 104 + 80 + 48 = 232, a multiple of 8 as records need.
+// DATA_OFFSET = 104 + 88 + 48 = 240, a multiple of 8 as records need.
 export const DATA_OFFSET = CLAIM_OFFSET + CLAIM_SLOTS * 8;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;

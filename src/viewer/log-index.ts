@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { readRecords } from '../reader/index.js';
 import type { ReadIssue } from '../reader/index.js';
-import { segmentName } from '../files/format.js';
+import { DROPPED_TYPE, PROJECTED_TYPE, segmentName } from '../files/format.js';
 import type { Envelope } from '../reader/decode.js';
 import { openSegment, plainSource } from '../reader/files.js';
 import { readEnvelope, scanChunks } from './line-scan.js';
@@ -139,8 +139,8 @@ export class LogIndex {
   readonly types = new NameTable(MAX_TYPE_ID, OTHER_TYPES);
   readonly segments: IndexedSegment[] = [];
   // Runs of consecutive indexes: the line at ordinal runOrd[k] has index runIdx[k], the lines after
-  // it (up to the next run) count up by one. A new run starts at the first line, after a drop
-  // marker (its next line skips `count` indexes) and wherever the file skips or repeats indexes.
+  // it (up to the next run) count up by one. A new run starts at the first line, after a drop or
+  // projection marker (its next line skips `count` indexes) and wherever the file skips or repeats indexes.
   private readonly runOrd: number[] = [];
   private readonly runIdx: number[] = [];
   /** The index the next line should have if nothing is skipped. */
@@ -149,6 +149,8 @@ export class LogIndex {
   lastIndex = -1;
   /** Indexes stood for by `events_dropped` markers. */
   droppedIndexes = 0;
+  /** Indexes stood for by `events_projected` markers (streaming snapshots left out, not lost). */
+  projectedIndexes = 0;
   /** False once a line's time is earlier than the line before (another process appended with an older clock). */
   timesSorted = true;
   /** False once an index is not above the one before (a damaged or concatenated set). */
@@ -392,7 +394,8 @@ export class LogIndex {
     }
     this.nextIndex = env.index + env.covers;
     if (this.nextIndex - 1 > this.lastIndex) this.lastIndex = this.nextIndex - 1;
-    if (env.covers > 1 || env.type === 'events_dropped') this.droppedIndexes += env.covers;
+    if (env.type === DROPPED_TYPE) this.droppedIndexes += env.covers;
+    else if (env.type === PROJECTED_TYPE) this.projectedIndexes += env.covers;
     this.count = o + 1;
   }
 

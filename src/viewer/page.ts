@@ -21,7 +21,7 @@ export function pageHtml(token: string, title: string): string {
 <body>
 <header id="top">
   <h1>ringlog <span id="base">${t}</span></h1>
-  <div id="stats"><b id="count" data-testid="count">–</b> events · indexes <span id="index-range">–</span> · <span id="span">–</span> · <span id="segments">–</span><span id="dropped"></span><span id="issues"></span></div>
+  <div id="stats"><b id="count" data-testid="count">–</b> events · indexes <span id="index-range">–</span> · <span id="span">–</span> · <span id="segments">–</span><span id="dropped"></span><span id="projected"></span><span id="issues"></span></div>
   <div id="following" data-testid="following" data-state="unknown">…</div>
 </header>
 <section id="timeline">
@@ -70,6 +70,7 @@ h1 span { color: var(--dim); font-weight: 400; margin-left: 4px; }
 #stats { color: var(--dim); flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #stats b { color: var(--fg); }
 #dropped, #issues { margin-left: 8px; color: #e3b341; }
+#projected { margin-left: 8px; }
 #following { padding: 2px 10px; border-radius: 10px; border: 1px solid var(--line); color: var(--dim); white-space: nowrap; }
 #following[data-state=following] { color: var(--ok); border-color: #2e5b36; }
 #following[data-state=following]::before { content: "● "; }
@@ -223,6 +224,7 @@ function renderSummary() {
       ' UTC (' + fmtDuration(s.lastTime - s.firstTime) + ')';
   $('segments').textContent = s.segments.length + (s.segments.length === 1 ? ' file' : ' files');
   $('dropped').textContent = s.droppedIndexes ? fmtInt(s.droppedIndexes) + ' dropped' : '';
+  $('projected').textContent = s.projectedIndexes ? fmtInt(s.projectedIndexes) + ' projected' : '';
   $('issues').textContent = s.issues.count ? fmtInt(s.issues.count) + ' unreadable lines' : '';
   $('issues').title = s.issues.samples.join('\n');
   var f = $('following');

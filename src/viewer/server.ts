@@ -314,6 +314,7 @@ function summary(state: ViewerState): unknown {
     firstTime: Number.isFinite(first) ? first : null,
     lastTime: Number.isFinite(last) ? last : null,
     droppedIndexes: ix.droppedIndexes,
+    projectedIndexes: ix.projectedIndexes,
     typeCount: ix.types.names.length,
     types: order.slice(0, SUMMARY_TYPES).map((id) => ({ name: ix.types.names[id]!, count: ix.types.counts[id]! })),
     sessions: ix.sessions.names

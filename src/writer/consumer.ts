@@ -9,7 +9,8 @@ import { u32diff, type RingViews } from '../ring/memory.js';
 import { CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { LineBuilder, type Source } from './line-builder.js';
 import type { Redaction } from './redact.js';
-import { droppedLine, segmentPath } from '../files/format.js';
+import { droppedLine, projectedLine, segmentPath } from '../files/format.js';
+import type { WriterProjection } from './record-projection.js';
 import { lastLineOfSet, scanTail } from '../files/segments.js';
 import { SegmentWriter, WriteFault, type FileIo } from './segment-writer.js';
 
@@ -55,6 +56,9 @@ export class RingConsumer {
     private readonly hooks: ConsumerHooks,
     redaction: Redaction | null,
     io?: FileIo,
+    /** Durable projection (the writer thread's consumer only: the caller's thread never projects,
+     *  so a drain there writes every event). */
+    private readonly projection: WriterProjection | null = null,
   ) {
     this.builder = new LineBuilder(keys, redaction);
     this.writer = new SegmentWriter(ring, basePath, rotateBytes, io, (len) => this.written(len), (segment) => hooks.rotated?.(segment));
@@ -78,6 +82,7 @@ export class RingConsumer {
         const id = dv.getUint32(off + 8, true);
         const src = this.hooks.external(id);
         if (src === undefined) {
+          this.closeRun();
           this.commit();
           this.endOfDrain();
           return 'waiting-external';
@@ -91,6 +96,9 @@ export class RingConsumer {
       this.writer.advance(r);
     }
     if (final) this.settleDebt();
+    // Every drain ends with the file accounting for every index it consumed, so flush() (which
+    // waits for the last index to be published) never waits on a run of left-out events.
+    this.closeRun();
     this.commit();
     this.endOfDrain();
     return 'idle';
@@ -130,6 +138,7 @@ export class RingConsumer {
       if (Atomics.load(ctl, Ctl.READ_POS) !== Atomics.load(ctl, Ctl.PUB_TARGET)) {
         num[Num.LINES] = num[Num.PREV_LINES]!;
         num[Num.LAST_INDEX] = num[Num.PREV_LAST_INDEX]!;
+        num[Num.PROJECTED] = num[Num.PREV_PROJECTED]!;
       }
       Atomics.store(ctl, Ctl.PUBLISHING, 0);
     }
@@ -212,6 +221,13 @@ export class RingConsumer {
       this.writer.publish(last, 0);
       return;
     }
+    // Judged once per event, in index order, before its line is built (a snapshot left out is never built).
+    const projection = kind === Kind.EVENT ? this.projection : null;
+    const verdict = projection === null ? 'keep' : projection.judgeRecord(this.builder, src, off);
+    if (verdict === 'leave') {
+      projection!.leftOut(first, dv.getFloat64(off + 16, true));
+      return;
+    }
     const out = this.writer.out;
     const start = out.len;
     try {
@@ -220,13 +236,39 @@ export class RingConsumer {
       out.len = start;
       throw err;
     }
+    if (verdict === 'line' && !projection!.keepLine(out.buf, start, out.len)) {
+      out.len = start;
+      projection!.leftOut(first, dv.getFloat64(off + 16, true));
+      return;
+    }
+    let handedOver = false;
     try {
-      this.writer.lineEnd(start, last, events);
+      const at = this.closeRun(start);
+      handedOver = true;
+      this.writer.lineEnd(at, last, events);
     } catch (err) {
       if (!(err instanceof WriteFault)) throw err;
-      // The line was handed over: discard() counts it with the rest of the batch, exactly once.
-      this.failed(err, this.writer.discard(), last);
+      // Once handed over, discard() counts the line with the rest of the batch, exactly once.
+      this.failed(err, this.writer.discard() + (handedOver ? 0 : events), last);
     }
+  }
+
+  /**
+   * Writes the marker of the events projection left out since the last kept line, before the line
+   * built at `lineStart` (if any: the line's bytes move after the marker). Returns where that line
+   * now starts.
+   */
+  private closeRun(lineStart = this.writer.out.len): number {
+    const run = this.projection?.takeRun();
+    if (run === undefined) return lineStart;
+    const out = this.writer.out;
+    // Rare (once per kept snapshot after a run), so a copy of the one line is fine.
+    const line = lineStart < out.len ? Buffer.from(out.buf.subarray(lineStart, out.len)) : undefined;
+    out.len = lineStart;
+    this.writer.appendText(projectedLine(run.first, run.emittedAtMs, run.count), run.first + run.count - 1, 0, run.count);
+    const at = out.len;
+    if (line !== undefined) out.bytes(line, 0, line.length);
+    return at;
   }
 
   /**
@@ -319,6 +361,8 @@ export class RingConsumer {
   }
 
   private failed(err: WriteFault, lost: number, through = -1): void {
+    // Events left out and not yet marked are in the lost range below, and counted with it.
+    lost += this.projection?.reset() ?? 0;
     this.markerEnd = -1;
     this.wroteSinceFault = false;
     const num = this.ring.num;

@@ -19,6 +19,7 @@ import { RingConsumer, type ConsumerHooks } from './consumer.js';
 import { heldBatch, release, tryHold } from './hold.js';
 import { faultyIo, readInjection } from './inject.js';
 import { sourceOf, type Source } from './line-builder.js';
+import { WriterProjection } from './record-projection.js';
 import type { Attach, FromWriter, ToWriter, WriterFatal, WriterInit } from './messages.js';
 import { compileRedaction } from './redact.js';
 import { realIo } from './segment-writer.js';
@@ -125,7 +126,8 @@ function attach(msg: Attach): void {
   let consumer: RingConsumer;
   try {
     // Redaction runs here, off the caller's thread (a custom module is loaded into this thread too).
-    consumer = new RingConsumer(ring, new KeyTable(msg.keys), msg.basePath, msg.rotateBytes, hooks, compileRedaction(msg.redact), io);
+    const projection = msg.durableProjection ? new WriterProjection() : null;
+    consumer = new RingConsumer(ring, new KeyTable(msg.keys), msg.basePath, msg.rotateBytes, hooks, compileRedaction(msg.redact), io, projection);
   } catch (err) {
     // This sink cannot be served here (its redaction module will not load in this thread): it
     // writes on its own thread; the other sinks are not affected.

@@ -158,6 +158,45 @@ export class LineBuilder {
     if (this.redaction !== null && this.redaction.custom !== null) this.custom(bodyAt);
   }
 
+  // Reading a record without building its line (durable projection judges records this way). Key
+  // definitions met on the way are taken in, as building would.
+
+  /** Where the body of the EVENT record at `off` starts (its OBJ or JSON_OBJECT tag). */
+  bodyAt(src: Source, off: number): number {
+    this.src = src;
+    this.pos = off + 24; // header (8), index and time (2 x f64)
+    this.skipValue(); // frame_depth
+    if ((src.u8[off + 5]! & Flag.EXECUTION_ID) !== 0) this.skipValue();
+    return this.pos;
+  }
+
+  /** The name of the key entry at `pos`; `cursor` is then just past it. */
+  keyNameAt(src: Source, pos: number): string {
+    this.src = src;
+    this.pos = pos;
+    const { u8, dv, buf } = src;
+    if (u8[pos] === Tag.KEY_INLINE) {
+      const len = dv.getUint32(pos + 1, true);
+      this.pos = pos + 5 + len;
+      return JSON.parse(buf.utf8Slice(pos + 5, pos + 5 + len)) as string;
+    }
+    this.skipKey();
+    return this.keys.names[dv.getUint16(pos + 1, true)]!;
+  }
+
+  /** Moves past the value at `pos`; returns where it ends. */
+  skipValueAt(src: Source, pos: number): number {
+    this.src = src;
+    this.pos = pos;
+    this.skipValue();
+    return this.pos;
+  }
+
+  /** Just past what keyNameAt read. */
+  get cursor(): number {
+    return this.pos;
+  }
+
   /**
    * The slow path of a custom redaction function: the body just built is parsed, given to the
    * function, and written again from its result (the envelope stays as built).

@@ -28,6 +28,8 @@ export interface Attach {
   readonly rotateBytes: number;
   /** The redaction policy (null: off); the writer compiles it, loading a custom module itself. */
   readonly redact: RedactSpec | null;
+  /** Durable projection of streaming tool-call snapshots (src/writer/projector.ts). */
+  readonly durableProjection: boolean;
 }
 
 /** The exception that is ending the writer, as it can cross threads. */

@@ -61,6 +61,8 @@ export class SegmentWriter {
   /** What the bytes in `out` cover, published once they are in the file. */
   private pendingLast = -1;
   private pendingEvents = 0;
+  /** Events left out by durable projection that the pending marker lines stand for. */
+  private pendingProjected = 0;
   private pendingReadPos = -1;
   /** The main thread's mirror of this ring, for a sink opened in a worker thread. */
   private readonly mirror: Mirror | undefined;
@@ -84,11 +86,11 @@ export class SegmentWriter {
     this.pendingReadPos = readPos;
   }
 
-  /** Adds a line given as text (markers). */
-  appendText(line: string, lastIndex: number, events: number): void {
+  /** Adds a line given as text (markers); `projected`: the events a projection marker stands for. */
+  appendText(line: string, lastIndex: number, events: number, projected = 0): void {
     const start = this.out.len;
     this.out.utf8(line);
-    this.lineEnd(start, lastIndex, events);
+    this.lineEnd(start, lastIndex, events, projected);
   }
 
   /**
@@ -98,7 +100,7 @@ export class SegmentWriter {
    * account for: it is published once written, and if any write fails first — here or in a later
    * commit — it is among the events discard() returns, once.
    */
-  lineEnd(start: number, lastIndex: number, events: number): void {
+  lineEnd(start: number, lastIndex: number, events: number, projected = 0): void {
     const out = this.out;
     out.ensure(1);
     out.buf[out.len++] = NEWLINE;
@@ -114,11 +116,13 @@ export class SegmentWriter {
         // it joins them here, to be lost with whatever else the failed write carried.
         out.len = 0;
         this.pendingEvents += events;
+        this.pendingProjected += projected;
         throw err instanceof WriteFault ? err : new WriteFault(err);
       }
     }
     this.pendingLast = lastIndex;
     this.pendingEvents += events;
+    this.pendingProjected += projected;
     if (out.len >= OUT_FLUSH) this.commit();
   }
 
@@ -152,20 +156,23 @@ export class SegmentWriter {
     }
     // Lines are added to the pending counters only after append() decided where they go, so
     // these always describe exactly the bytes just written.
-    this.publish(this.pendingLast, this.pendingEvents);
+    this.publish(this.pendingLast, this.pendingEvents, this.pendingProjected);
     this.pendingEvents = 0;
+    this.pendingProjected = 0;
   }
 
-  /** Forgets pending lines after a fault; returns how many events they held. */
+  /** Forgets pending lines after a fault; returns how many events they held (those a projection
+   *  marker stood for included: without their marker they are as lost as the rest). */
   discard(): number {
-    const lost = this.pendingEvents;
+    const lost = this.pendingEvents + this.pendingProjected;
     this.out.len = 0;
     this.pendingEvents = 0;
+    this.pendingProjected = 0;
     return lost;
   }
 
   /** Publishes progress: the ring space and the index range are done with. */
-  publish(lastIndex: number, events: number): void {
+  publish(lastIndex: number, events: number, projected = 0): void {
     const { ctl, num } = this.ring;
     // Several fields change together; a holder killed among them must leave its successor able to
     // tell which did. The old counters and the READ_POS about to be stored are saved first: if
@@ -174,9 +181,11 @@ export class SegmentWriter {
     const target = this.pendingReadPos >= 0 ? this.pendingReadPos | 0 : Atomics.load(ctl, Ctl.READ_POS);
     num[Num.PREV_LINES] = num[Num.LINES]!;
     num[Num.PREV_LAST_INDEX] = num[Num.LAST_INDEX]!;
+    num[Num.PREV_PROJECTED] = num[Num.PROJECTED]!;
     Atomics.store(ctl, Ctl.PUB_TARGET, target);
     Atomics.store(ctl, Ctl.PUBLISHING, 1);
     num[Num.LINES] = num[Num.LINES]! + events;
+    num[Num.PROJECTED] = num[Num.PROJECTED]! + projected;
     if (lastIndex > num[Num.LAST_INDEX]!) num[Num.LAST_INDEX] = lastIndex;
     Atomics.store(ctl, Ctl.READ_POS, target);
     if (this.mirror !== undefined) mirrorReadPos(this.mirror, target);
