@@ -1,5 +1,6 @@
 // The cost of a tamper-evident log (openEventLog's `provenance`, issue 15): appends per second and
-// time per append, with and without the chain, on the memory, file and SQLite backends. Events are
+// time per append, with and without the chain, on the memory, file, SQLite and Redis backends (a
+// redis-server started here, appendonly yes, a fresh topic per contender). Events are
 // the project's large corpus (~1.3 KB) as EventLogSink would append them; each contender appends
 // EVENTS of them in awaited batches of BATCH and flushes, in a process of its own, the contenders
 // interleaved over runs.
@@ -17,20 +18,22 @@ import { parseArgs } from 'node:util';
 import { makeCorpus } from '../demo/corpus.js';
 import { openEventLog } from '../src/index.js';
 import { median, parsePositiveInt } from './lib.js';
+import { startRedis } from './redis-server.js';
 
 /** 20,000 events of ~1.3 KB: ~26 MB per contender, seconds of work on the slowest. */
 const EVENTS = 20_000;
 /** Appends in flight at a time: what an EventLogSink's drain hands over in one turn (DRAIN_SLICE). */
 const BATCH = 1024;
-const BACKENDS = ['memory', 'file', 'sqlite'] as const;
+const BACKENDS = ['memory', 'file', 'sqlite', 'redis'] as const;
 type Backend = (typeof BACKENDS)[number];
 
-async function child(backend: Backend, provenance: boolean): Promise<{ nsPerAppend: number; appendsPerSec: number }> {
+async function child(backend: Backend, provenance: boolean, url: string | undefined): Promise<{ nsPerAppend: number; appendsPerSec: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-bench-prov-'));
   try {
-    const log = await openEventLog(backend === 'memory' ? { backend, provenance } : { backend, dir, provenance });
+    const log = await openEventLog(backend === 'memory' ? { backend, provenance } : backend === 'redis' ? { backend, url: url!, provenance } : { backend, dir, provenance });
     const corpus = makeCorpus(EVENTS);
-    const topic = 'observability.agent_events.bench';
+    // A topic of its own per child: the Redis server outlives each of them.
+    const topic = `observability.agent_events.bench-${process.pid}`;
     const t0 = performance.now();
     for (let i = 0; i < EVENTS; i += BATCH) {
       const batch: Promise<number>[] = [];
@@ -49,19 +52,21 @@ async function child(backend: Backend, provenance: boolean): Promise<{ nsPerAppe
   }
 }
 
-const { values } = parseArgs({ options: { child: { type: 'string' }, provenance: { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { child: { type: 'string' }, provenance: { type: 'string' }, runs: { type: 'string' }, url: { type: 'string' } } });
 if (values.child !== undefined) {
   const backend = values.child as Backend;
   if (!BACKENDS.includes(backend)) throw new Error(`--child must be one of ${BACKENDS.join(', ')}`);
-  process.stdout.write(JSON.stringify(await child(backend, values.provenance === 'on')) + '\n');
+  process.stdout.write(JSON.stringify(await child(backend, values.provenance === 'on', values.url)) + '\n');
 } else {
   const runs = parsePositiveInt(values.runs, '--runs', 3);
   const self = fileURLToPath(import.meta.url);
   const results: { backend: Backend; provenance: boolean; run: number; nsPerAppend: number; appendsPerSec: number }[] = [];
+  const serverDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-bench-prov-redis-'));
+  const server = await startRedis(serverDir);
   for (let run = 1; run <= runs; run++) {
     for (const backend of BACKENDS) {
       for (const provenance of run % 2 === 0 ? [true, false] : [false, true]) {
-        const p = spawnSync(process.execPath, [self, '--child', backend, '--provenance', provenance ? 'on' : 'off'], { encoding: 'utf8', timeout: 300_000 });
+        const p = spawnSync(process.execPath, [self, '--child', backend, '--provenance', provenance ? 'on' : 'off', '--url', server.url], { encoding: 'utf8', timeout: 300_000 });
         if (p.status !== 0) throw new Error(`${backend} provenance ${provenance}: ${p.stderr}`);
         const r = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as { nsPerAppend: number; appendsPerSec: number };
         results.push({ backend, provenance, run, ...r });
@@ -69,6 +74,8 @@ if (values.child !== undefined) {
       }
     }
   }
+  await server.stop('SIGTERM');
+  fs.rmSync(serverDir, { recursive: true, force: true });
   const summary = Object.fromEntries(
     BACKENDS.map((backend) => {
       const of = (p: boolean): number => median(results.filter((r) => r.backend === backend && r.provenance === p).map((r) => r.nsPerAppend));

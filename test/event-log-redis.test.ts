@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventLogError, EventLogErrorCode, EventLogSink, openEventLog, SinkError, type EventLog, type LogEvent } from '../dist/src/index.js';
 import { failure, lastJson, removeDir, runChild, runChildWithEnv, tempDir, tempDirs } from './helpers.js';
 import { rawCommand, startRedis, type RedisServer } from '../dist/bench/redis-server.js';
+import { checkChain } from '../dist/src/event-log/provenance.js';
 
 const dirs = tempDirs();
 const opened: EventLog[] = [];
@@ -33,7 +34,7 @@ async function server(extra: readonly string[] = []): Promise<RedisServer> {
   return s;
 }
 
-async function open(url: string, extra: { retryTimeoutMs?: number; keyPrefix?: string } = {}): Promise<EventLog> {
+async function open(url: string, extra: { retryTimeoutMs?: number; keyPrefix?: string; provenance?: boolean } = {}): Promise<EventLog> {
   const log = await openEventLog({ backend: 'redis', url, ...extra });
   opened.push(log);
   return log;
@@ -242,13 +243,13 @@ describe('Redis backend', () => {
     const client = createClient({ url: s.url });
     await client.connect();
     const evalScript = (args: string[]): Promise<string> =>
-      client.sendCommand(['EVAL', APPEND_SCRIPT, '5', k.events, k.last, k.writer, k.headerNames, k.headerValues, ...args]).then(
+      client.sendCommand(['EVAL', APPEND_SCRIPT, '6', k.events, k.last, k.writer, k.headerNames, k.headerValues, k.tip, ...args]).then(
         (v) => String(v),
         (err: Error) => err.message,
       );
     // One event per batch: kind `kind`, payload `payload`, headers {}, at 5.
     const run = (batch: number, floor: number, kind: string, payload: string): Promise<string> =>
-      evalScript([String(batch), '60000', '1', `${kind}${payload}\u0000{}\u00005`, `${kind.length},1,`, String(floor)]);
+      evalScript([String(batch), '60000', '1', `${kind}${payload}\u0000{}\u00005`, `${kind.length},1,`, String(floor), '', '']);
     try {
       expect(await run(2, 1, 'b', '2')).toMatch(/^RINGLOG_EARLY batch 2 waits for batch 1/);
       expect(await run(1, 1, 'a', '1')).toBe('1');
@@ -258,8 +259,12 @@ describe('Redis backend', () => {
       expect(await run(4, 4, 'd', '4')).toBe('3');
       expect(await run(3, 3, 'c', '3')).toMatch(/^RINGLOG_GIVEN_UP batch 3/);
       // A batch whose fields do not match its lengths is refused whole.
-      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}5', '1,1,', '5'])).toMatch(/^RINGLOG_BAD_BATCH/);
-      expect(await evalScript(['5', '60000', '2', 'e5\u0000{}\u00005', '1,1,', '5'])).toMatch(/^RINGLOG_BAD_BATCH/);
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}5', '1,1,', '5', '', ''])).toMatch(/^RINGLOG_BAD_BATCH/);
+      expect(await evalScript(['5', '60000', '2', 'e5\u0000{}\u00005', '1,1,', '5', '', ''])).toMatch(/^RINGLOG_BAD_BATCH/);
+      // Chained (provenance): refused whole when the topic is not at the id the client chained after.
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}\u00005', '1,1,', '5', '1', 'h'])).toMatch(/^RINGLOG_CHAIN_MOVED the topic moved on to id 3/);
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}\u00005', '1,1,', '5', '3', 'h'])).toBe('4');
+      expect(String(await client.get(k.tip))).toBe('h');
     } finally {
       await client.close();
     }
@@ -268,11 +273,12 @@ describe('Redis backend', () => {
       [1, 'a', 1],
       [2, 'b', 2],
       [3, 'd', 4],
+      [4, 'e', 5],
     ]);
-    expect(await log.latest('order')).toBe(3);
+    expect(await log.latest('order')).toBe(4);
   }, 30_000);
 
-  it('a batch that ran but whose reply was lost is sent again and answered with its ids, not appended twice', async () => {
+  it.each([false, true])('a batch that ran but whose reply was lost is sent again and answered with its ids, not appended twice (provenance %s)', async (provenance) => {
     const s = await server();
     // A proxy between the log and the server that, when told, closes the connection instead of
     // passing on the next reply: the append ran, the client never hears it.
@@ -293,7 +299,7 @@ describe('Redis backend', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     try {
-      const log = await open(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, { retryTimeoutMs: 20_000 });
+      const log = await open(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, { retryTimeoutMs: 20_000, provenance });
       expect(await log.append('reply', { kind: 'k', payload: 'a' })).toBe(1);
       cutNextReply = true;
       expect(await log.append('reply', { kind: 'k', payload: 'b' })).toBe(2);
@@ -304,6 +310,8 @@ describe('Redis backend', () => {
         [2, 'b'],
         [3, 'c'],
       ]);
+      // Chained: the retry was answered from the first run's record, and the chain goes on from it.
+      if (provenance) expect(checkChain('reply', await readAll(log, 'reply'), { prev: null, lastId: 0 })).toBeNull();
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise((r) => proxy.close(r));

@@ -90,10 +90,9 @@ export function resolveEventLogOptions(options: EventLogOptions = {}, env: NodeJ
   if (readOnly && (backend === 'memory' || backend === 'redis')) throw new RangeError(`ringlog: readOnly needs a file or sqlite backend (not ${backend})`);
 
   const busyTimeoutMs = millis('busyTimeoutMs', options.busyTimeoutMs, DEFAULT_BUSY_TIMEOUT_MS);
-  const redis = redisOptions(options, env, backend === 'redis', queueDepth);
   const provenance = flag('provenance', options.provenance, env.RINGLOG_EVENT_LOG_PROVENANCE, 'RINGLOG_EVENT_LOG_PROVENANCE');
-  // The chain needs SHA-256 where ids are assigned, inside the server's script on Redis (Lua has SHA-1 only).
-  if (provenance && backend === 'redis') throw new RangeError('ringlog: provenance is not available on the redis backend yet (memory, file and sqlite have it)');
+  const redisBase = redisOptions(options, env, backend === 'redis', queueDepth);
+  const redis = redisBase === undefined ? undefined : { ...redisBase, provenance };
 
   if (backend === 'file' && dir === undefined) throw new TypeError("ringlog: the file backend needs a directory: pass the option 'dir' or set RINGLOG_EVENT_LOG_DIR");
   if (backend === 'sqlite' && sqlitePath === undefined) throw new TypeError("ringlog: the sqlite backend needs a database path: pass 'sqlitePath' (or 'dir') or set RINGLOG_EVENT_LOG_SQLITE_PATH (or RINGLOG_EVENT_LOG_DIR)");
@@ -114,7 +113,7 @@ function flag(name: string, value: unknown, envValue: string | undefined, envNam
 }
 
 /** The Redis options, checked whatever the backend (a typo is a typo); required only for it. */
-function redisOptions(options: EventLogOptions, env: NodeJS.ProcessEnv, needed: boolean, queueDepth: number): RedisEventLogOptions | undefined {
+function redisOptions(options: EventLogOptions, env: NodeJS.ProcessEnv, needed: boolean, queueDepth: number): Omit<RedisEventLogOptions, 'provenance'> | undefined {
   let url: string | undefined;
   let from = 'option url';
   if (options.url !== undefined) {

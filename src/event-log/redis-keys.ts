@@ -12,6 +12,8 @@
 //   <prefix>{<topic>}:headers          set: the header names appendIdempotent has used on the topic
 //   <prefix>{<topic>}:header-values    hash: `<name>` NUL `<value>` -> the last id holding it, for
 //                                     those names only (kept by every append once a name is in)
+//   <prefix>{<topic>}:tip               with provenance: the record_hash of the last record chained
+//                                     (kept through compaction: the next record follows it)
 //   <prefix>{<topic>}:writer:<writer> hash: batch number -> first id of that batch, and `next`, the
 //                                     batch expected next, for one log instance: a retried batch
 //                                     is not appended twice, and batches apply in order. Expires a
@@ -24,11 +26,12 @@ export interface TopicKeys {
   readonly writer: string;
   readonly headerNames: string;
   readonly headerValues: string;
+  readonly tip: string;
 }
 
 export function topicKeys(prefix: string, topic: string, writer: string): TopicKeys {
   const base = `${prefix}{${topic}}:`;
-  return { events: `${base}events`, last: `${base}last`, cursors: `${base}cursors`, writer: `${base}writer:${writer}`, headerNames: `${base}headers`, headerValues: `${base}header-values` };
+  return { events: `${base}events`, last: `${base}last`, cursors: `${base}cursors`, writer: `${base}writer:${writer}`, headerNames: `${base}headers`, headerValues: `${base}header-values`, tip: `${base}tip` };
 }
 
 /**
@@ -58,7 +61,21 @@ export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
 // tag makes so.
 
 /**
- * KEYS: events, last, writer, header names, header values. ARGV: batch number, writer TTL (ms), event count, the events' fields
+ * Lua, shared by the append scripts: with provenance (the expected id not empty) the events were
+ * chained by the client for ids after `expected` (the id it believed last); if another writer
+ * appended since, the script refuses with RINGLOG_CHAIN_MOVED before writing anything, and the
+ * client reads the tip again and chains anew. SHA-256 is not available in Redis's Lua, hence the
+ * hashing on the client and this optimistic check.
+ */
+const CHAIN_CHECK = `
+local function chainMoved(expectedArg, last)
+  if expectedArg == '' or tonumber(expectedArg) == last then return nil end
+  return redis.error_reply('RINGLOG_CHAIN_MOVED the topic moved on to id ' .. string.format('%d', last))
+end
+`;
+
+/**
+ * KEYS: events, last, writer, header names, header values, tip. ARGV: batch number, writer TTL (ms), event count, the events' fields
  * concatenated (per event: kind, payload JSON and a NUL, headers JSON and a NUL, at), the byte
  * lengths of each event's kind and at (comma separated), and the floor: the writer's oldest batch
  * it has not given up on. JSON text never holds a raw NUL (JSON.stringify writes U+0000 as
@@ -67,6 +84,9 @@ export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
  * whole batch instead of four per event: the client then writes a batch to its socket in a few
  * writes rather than thousands (measured: node-redis's per-argument writes took a third of the
  * process's time at 20,000 events/s).
+ *
+ * ARGV[7], ARGV[8]: with provenance, the id the client chained after and the batch's last
+ * record_hash ('' and '' without): see CHAIN_CHECK.
  *
  * Returns the first id of the batch. A batch number seen before is answered with the first id it
  * got then (a retry appends nothing). A writer's batches are applied in number order only: the
@@ -79,6 +99,7 @@ export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
  */
 export const APPEND_SCRIPT = `#!lua
 ${INDEX_HEADERS}
+${CHAIN_CHECK}
 local batch = tonumber(ARGV[1])
 local done = redis.call('HGET', KEYS[3], ARGV[1])
 if done then return tonumber(done) end
@@ -117,6 +138,8 @@ if #fields ~= count * 4 or pos ~= #blob + 1 then
   return redis.error_reply('RINGLOG_BAD_BATCH batch ' .. ARGV[1] .. ' does not parse')
 end
 local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+local moved = chainMoved(ARGV[7], n)
+if moved then return moved end
 local names = redis.call('SMEMBERS', KEYS[4])
 for i = 1, count do
   local f = (i - 1) * 4
@@ -124,6 +147,7 @@ for i = 1, count do
   indexHeaders(names, n + i, fields[f + 3])
 end
 redis.call('SET', KEYS[2], string.format('%d', n + count))
+if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[8]) end
 redis.call('HSET', KEYS[3], ARGV[1], string.format('%d', n + 1), 'next', string.format('%d', batch + 1))
 redis.call('HDEL', KEYS[3], string.format('%d', batch - ${WRITER_WINDOW}))
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
@@ -157,14 +181,15 @@ export function packBatch(events: readonly PackedEvent[]): [string, string] {
 }
 
 /**
- * KEYS: events, last, (unused), header names, header values. ARGV: header, value, kind, payload
- * JSON, headers JSON, at. appendIdempotent: the id of an event still in the stream that holds the
+ * KEYS: events, last, (unused), header names, header values, tip. ARGV: header, value, kind, payload
+ * JSON, headers JSON, at, and with provenance the id chained after and the record_hash ('' '' without). appendIdempotent: the id of an event still in the stream that holds the
  * value under the header, else the event appended. The first use of a header name on a topic
  * indexes the stream once (within this script: nothing can append in between); later appends keep
  * the index. Returns {id, 1 if appended}.
  */
 export const IDEMPOTENT_SCRIPT = `#!lua
 ${INDEX_HEADERS}
+${CHAIN_CHECK}
 local name, value = ARGV[1], ARGV[2]
 if redis.call('SISMEMBER', KEYS[4], name) == 0 then
   redis.call('SADD', KEYS[4], name)
@@ -178,10 +203,30 @@ end
 local held = redis.call('HGET', KEYS[5], name .. '\0' .. value)
 if held and #redis.call('XRANGE', KEYS[1], held .. '-0', held .. '-0') > 0 then return { tonumber(held), 0 } end
 local id = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+local moved = chainMoved(ARGV[7], id - 1)
+if moved then return moved end
 redis.call('XADD', KEYS[1], string.format('%d-0', id), 'kind', ARGV[3], 'payload', ARGV[4], 'headers', ARGV[5], 'at', ARGV[6])
 redis.call('SET', KEYS[2], string.format('%d', id))
+if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[8]) end
 indexHeaders(redis.call('SMEMBERS', KEYS[4]), id, ARGV[5])
 return { id, 1 }
+`;
+
+/**
+ * KEYS: events, last, tip. The chain's tip as a chained append needs it: {last id, headers JSON of
+ * that record if the stream still holds it (false otherwise), the tip key (false without)}.
+ */
+export const TIP_SCRIPT = `#!lua flags=no-writes
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local headers = false
+local e = redis.call('XRANGE', KEYS[1], string.format('%d-0', last), string.format('%d-0', last))
+if #e > 0 then
+  local f = e[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 'headers' then headers = f[i + 1] end
+  end
+end
+return { last, headers, redis.call('GET', KEYS[3]) or false }
 `;
 
 /** KEYS: cursors. ARGV: consumer, id. Moves the cursor forward only. */

@@ -15,4 +15,6 @@ export interface RedisEventLogOptions {
   readonly queueDepth: number;
   readonly connectTimeoutMs: number;
   readonly retryTimeoutMs: number;
+  /** Chain records (provenance.ts); hashed on the client, checked against the tip in the script. */
+  readonly provenance: boolean;
 }

@@ -5,7 +5,8 @@
 import { EventLogError, EventLogErrorCode } from './errors.js';
 import type { PreparedEvent } from './record.js';
 import { asLogError, RECONNECT_MIN_MS, type Outcome } from './redis-connection.js';
-import { APPEND_SCRIPT, packBatch, WRITER_TTL_MS, type TopicKeys } from './redis-keys.js';
+import { APPEND_SCRIPT, packBatch, TIP_SCRIPT, WRITER_TTL_MS, type TopicKeys } from './redis-keys.js';
+import { chainEvent, GENESIS, hashOf } from './provenance.js';
 
 /** At most this many events, and about this many characters, per append script call: a call
  *  holds the server for its duration (Redis runs one script at a time), so batches stay around a
@@ -22,6 +23,15 @@ const MAX_IN_FLIGHT = 4;
  * server gone for good cannot hang a flush() or a shutdown.
  */
 const UNKNOWN_WAIT_FACTOR = 6;
+/** A chained write that finds the topic moved on reads the tip and tries again; each retry means
+ *  another writer appended meanwhile, so this many in a row means it is being starved. */
+const CHAIN_ATTEMPTS = 1000;
+
+/** With provenance: the topic's last id and the record_hash the next record follows. */
+export interface ChainTip {
+  readonly last: number;
+  readonly hash: string;
+}
 
 /** What a TopicWriter needs of its log. */
 export interface WriterHost {
@@ -47,7 +57,8 @@ interface Waiting {
 interface Batch {
   readonly number: number;
   readonly items: Waiting[];
-  /** The script's arguments but the last (the floor, known only when it is sent). */
+  /** The script's arguments but the floor (known only when it is sent); with provenance, made at
+   *  each send (the ids and hashes depend on the tip then). */
   readonly args: (string | Buffer)[];
   /** It may have run: the connection broke while it or its reply was on the way. */
   unknown: boolean;
@@ -113,11 +124,50 @@ export class TopicWriter {
    */
   readonly #alone: { readonly seqAt: number }[] = [];
   #aloneChain: Promise<void> = Promise.resolve();
+  /** With provenance: chain every record to the one before (provenance.ts), one batch at a time. */
+  readonly #chained: boolean;
+  /** The tip as this writer last left it; undefined: read it from the server before chaining. */
+  #tip: ChainTip | undefined;
 
-  constructor(log: WriterHost, topic: string, keys: TopicKeys) {
+  constructor(log: WriterHost, topic: string, keys: TopicKeys, chained = false) {
     this.#log = log;
     this.topic = topic;
     this.keys = keys;
+    this.#chained = chained;
+  }
+
+  /** Every key a script of this topic may touch, in the order the scripts take them. */
+  get scriptKeys(): string[] {
+    const k = this.keys;
+    return [k.events, k.last, k.writer, k.headerNames, k.headerValues, k.tip];
+  }
+
+  /**
+   * Runs a chained write: `write` gets the tip and returns its result and the tip it leaves
+   * (undefined: unknown, read it again next time). A RINGLOG_CHAIN_MOVED reply (another writer
+   * appended since the tip was read) reads it again and calls `write` again.
+   */
+  async withTip<T>(write: (tip: ChainTip) => Promise<[T, ChainTip | undefined]>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const tip = this.#tip ?? (this.#tip = await this.#readTip());
+      try {
+        const [result, next] = await write(tip);
+        this.#tip = next;
+        return result;
+      } catch (err) {
+        this.#tip = undefined;
+        if (!(err instanceof Error && err.message.startsWith('RINGLOG_CHAIN_MOVED')) || attempt >= CHAIN_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async #readTip(): Promise<ChainTip> {
+    const k = this.keys;
+    const [last, headers, tip] = (await this.#log.script(TIP_SCRIPT, [k.events, k.last, k.tip], [])) as [number, string | null, string | null];
+    // The last record's own hash while the stream holds it (GENESIS if it was stored without
+    // provenance, as the other backends chain); once compacted away, the tip the chain left.
+    const hash = typeof headers === 'string' ? hashOf(JSON.parse(headers) as Record<string, string>) : (tip ?? GENESIS);
+    return { last: Number(last), hash };
   }
 
   get busy(): boolean {
@@ -193,7 +243,9 @@ export class TopicWriter {
   #pump(): void {
     const queue = this.#queue;
     const holdAt = this.#holdAt;
-    while (!this.#recovering && this.#head < queue.length && queue[this.#head]!.seq < holdAt && this.#inFlight < MAX_IN_FLIGHT) {
+    // Chained batches go one at a time: each one's ids and hashes follow from the one before.
+    const maxInFlight = this.#chained ? 1 : MAX_IN_FLIGHT;
+    while (!this.#recovering && this.#head < queue.length && queue[this.#head]!.seq < holdAt && this.#inFlight < maxInFlight) {
       const items: Waiting[] = [];
       let chars = 0;
       while (this.#head < queue.length && queue[this.#head]!.seq < holdAt && items.length < BATCH_EVENTS && (items.length === 0 || chars + queue[this.#head]!.chars <= BATCH_CHARS)) {
@@ -203,7 +255,7 @@ export class TopicWriter {
       }
       this.#compactQueue();
       const number = this.#nextBatch++;
-      const [blob, lengths] = packBatch(items.map((w) => w.event));
+      const [blob, lengths] = this.#chained ? ['', ''] : packBatch(items.map((w) => w.event));
       const batch: Batch = { number, items, args: [String(number), String(WRITER_TTL_MS), String(items.length), blob, lengths], unknown: false, settled: false };
       this.#openBatches.add(batch);
       void this.#send(batch);
@@ -223,8 +275,23 @@ export class TopicWriter {
 
   /** The batch's script call, with the floor: the oldest batch of this writer not given up on. */
   #append(batch: Batch): Promise<number> {
-    const floor = this.#openBatches.oldest()?.number ?? batch.number;
-    return this.#log.script(APPEND_SCRIPT, [this.keys.events, this.keys.last, this.keys.writer, this.keys.headerNames, this.keys.headerValues], [...batch.args, String(floor)]).then(Number);
+    const floor = String(this.#openBatches.oldest()?.number ?? batch.number);
+    if (!this.#chained) return this.#log.script(APPEND_SCRIPT, this.scriptKeys, [...batch.args, floor, '', '']).then(Number);
+    return this.withTip(async (tip) => {
+      const events = [];
+      let prev = tip.hash;
+      for (let i = 0; i < batch.items.length; i++) {
+        const chained = chainEvent(this.topic, tip.last + 1 + i, batch.items[i]!.event, prev);
+        events.push(chained.event);
+        prev = chained.hash;
+      }
+      const [blob, lengths] = packBatch(events);
+      const [number, ttl, count] = batch.args;
+      const first = Number(await this.#log.script(APPEND_SCRIPT, this.scriptKeys, [number!, ttl!, count!, blob, lengths, floor, String(tip.last), prev]));
+      // A batch that may have run before was answered from the server's record of its number,
+      // chained then on a tip this attempt cannot know: read the tip again before the next.
+      return [first, batch.unknown ? undefined : { last: tip.last + batch.items.length, hash: prev }];
+    });
   }
 
   async #send(batch: Batch): Promise<void> {

@@ -12,6 +12,7 @@ import { ACK_SCRIPT, COMPACT_SCRIPT, IDEMPOTENT_SCRIPT, topicKeys, type TopicKey
 import type { RedisEventLogOptions } from './redis-options.js';
 import { RedisSubscription, type SubscriptionHost } from './redis-subscription.js';
 import { TopicWriter, type WriterHost } from './redis-writer.js';
+import { chainEvent, checkUnchained } from './provenance.js';
 import { isTopicName, topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
@@ -139,6 +140,7 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
   [APPEND_PREPARED](topic: TopicLike, prepared: PreparedEvent): Promise<number> {
     const name = topicName(topic);
     // Once close() is called, nothing new is taken (it waits for what it has).
+    if (this.#o.provenance) checkUnchained(prepared);
     if (this.#closePromise !== undefined) return Promise.reject(closedError(this.backend));
     this.#written.add(name);
     return this.#writer(name).add(prepared);
@@ -146,13 +148,14 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
 
   #writer(name: string): TopicWriter {
     let w = this.#writers.get(name);
-    if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name))));
+    if (w === undefined) this.#writers.set(name, (w = new TopicWriter(this, name, this.#keys(name), this.#o.provenance)));
     return w;
   }
 
   appendIdempotent(topic: TopicLike, header: string, value: string, event: NewLogEvent): Promise<IdempotentAppend> {
     const name = topicName(topic);
     const prepared = prepareIdempotent(header, value, event);
+    if (this.#o.provenance) checkUnchained(prepared);
     if (this.#closePromise !== undefined) return Promise.reject(closedError(this.backend));
     return this.#appendIdempotent(name, header, value, prepared);
   }
@@ -161,22 +164,31 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
     this.#written.add(name);
     // Between this log's appends made before and after it: ids stay in call order (and flush and
     // close wait for it as for them).
-    return this.#writer(name).runAlone(() => this.#idempotentScript(name, header, value, e));
+    const writer = this.#writer(name);
+    return writer.runAlone(() => this.#idempotentScript(writer, header, value, e));
   }
 
-  async #idempotentScript(name: string, header: string, value: string, e: PreparedEvent): Promise<IdempotentAppend> {
+  async #idempotentScript(writer: TopicWriter, header: string, value: string, e: PreparedEvent): Promise<IdempotentAppend> {
     if (this.#closed) throw closedError(this.backend);
-    const k = this.#keys(name);
-    let reply: unknown;
-    try {
+    const name = writer.topic;
+    const run = async (args: string[]): Promise<IdempotentAppend> => {
       // Sent once: whether a script that lost its reply ran is told by running it again, which
       // finds the value it appended (the call is idempotent by its nature).
-      reply = await this.script(IDEMPOTENT_SCRIPT, [k.events, k.last, k.writer, k.headerNames, k.headerValues], [header, value, e.kind, e.payloadJson, e.headersJson, String(e.occurredAtMs)]);
+      const reply = await this.script(IDEMPOTENT_SCRIPT, writer.scriptKeys, [header, value, e.kind, e.payloadJson, ...args]);
+      const [id, inserted] = (reply as [number | string, number | string]).map(Number) as [number, number];
+      return { id, inserted: inserted === 1 };
+    };
+    try {
+      if (!this.#o.provenance) return await run([e.headersJson, String(e.occurredAtMs), '', '']);
+      return await writer.withTip(async (tip) => {
+        const { event, hash } = chainEvent(name, tip.last + 1, e, tip.hash);
+        const r = await run([event.headersJson, String(e.occurredAtMs), String(tip.last), hash]);
+        // Found already there: the tip is where it was.
+        return [r, r.inserted ? { last: r.id, hash } : tip];
+      });
     } catch (err) {
       throw asLogError(err, `cannot append to ${name}`, name);
     }
-    const [id, inserted] = (reply as [number | string, number | string]).map(Number) as [number, number];
-    return { id, inserted: inserted === 1 };
   }
 
   /**
