@@ -442,6 +442,25 @@ if (how === 'kill') { console.log('streamed'); setInterval(() => {}, 1000); }
 else { await sink.close().catch(() => {}); console.log(JSON.stringify(sink.stats())); }
 `;
 
+/**
+ * Nine snapshots handled before the writer thread has started, so its first batch holds them all:
+ * kept, kept, left out, kept, three left out, kept, left out (sizes 8 to 72 bytes). With a rotation
+ * on every line each kept line and marker first writes the line before it, so the writes are, in
+ * order: line 0, line 1, marker 2, line 3, marker 4-6, line 7 (written by the marker that ends the
+ * batch), then that marker. A fault after N successful writes lands on the N+1th.
+ */
+const MARKER_FAULT_CHILD = `
+import { JsonlEventSink } from '%RINGLOG%';
+const sink = JsonlEventSink.open(process.argv[2], { rotateBytes: 1 });
+let text = '';
+for (let i = 0; i < 9; i++) {
+  text += 'abcdefgh';
+  sink.handleEvent({ type: 'tool_call_update', session_id: 's', tool_call_id: 'c', tool_name: 'write', status: 'pending', raw_input_partial: text });
+}
+await sink.close().catch(() => {});
+console.log(JSON.stringify(sink.stats()));
+`;
+
 describe('at the edges of a process', () => {
   it('process.exit() mid-stream: every index is in the file, as an event or a projection marker', async () => {
     const dir = dirs.make('projection-exit');
@@ -468,6 +487,26 @@ describe('at the edges of a process', () => {
     const cov = coverage(set.lines);
     expect(cov.problems, 'no gap a reader would take for loss').toEqual([]);
     expect(cov.markedProjected).toBeGreaterThan(0);
+  });
+
+  it('a write fault on the marker that ends a batch (a rotation on every line): counted, marked, and the writer lives on', async () => {
+    // Every write of the batch in turn (MARKER_FAULT_CHILD), the marker that ends it included.
+    const results = await Promise.all(
+      [0, 1, 2, 3, 4, 5, 6].map(async (afterWrites) => {
+        const dir = dirs.make(`projection-marker-fault-${afterWrites}`);
+        const r = await runChildWithEnv(MARKER_FAULT_CHILD, [path.join(dir, BASE_NAME)], {
+          env: { RINGLOG_TEST_INJECT: JSON.stringify({ code: 'EIO', afterWrites, times: 1 }) },
+        });
+        return { dir, r, afterWrites };
+      }),
+    );
+    for (const { dir, r, afterWrites } of results) {
+      expect(r.stderr, `afterWrites ${afterWrites}`).toBe('');
+      const stats = lastJson<{ accepted: number; written: number; dropped: number; projected: number; pending: number; workerRestarts: number; faults: number }>(r);
+      expect(stats.workerRestarts, `afterWrites ${afterWrites}: the writer did not die`).toBe(0);
+      expect(stats.faults).toBe(1);
+      expectLossAccounted(stats, readLines(dir).lines);
+    }
   });
 
   it('a write fault while projecting: the events left out with the failed batch are counted lost and marked', async () => {

@@ -234,6 +234,9 @@ export class EventLogSink implements AgentEventSink {
           (err: unknown) => {
             this.#pendingChars -= q.json.length;
             this.#drop(1, err);
+            // A snapshot kept as a checkpoint may be among the lost: every stream starts over, so
+            // the next snapshot of each is appended (as the JSONL sink's writer does after a fault).
+            this.#projector?.clear();
           },
         ),
       );

@@ -82,7 +82,7 @@ export class RingConsumer {
         const id = dv.getUint32(off + 8, true);
         const src = this.hooks.external(id);
         if (src === undefined) {
-          this.closeRun();
+          this.endRun(r);
           this.commit();
           this.endOfDrain();
           return 'waiting-external';
@@ -93,12 +93,14 @@ export class RingConsumer {
         this.record(this.ring, off);
       }
       r = (r + len) >>> 0;
-      this.writer.advance(r);
+      // Ring space is given back only up to a run of left-out events whose marker is not pending
+      // yet: a holder that dies before writing it leaves the run to its successor to read again.
+      if (this.projection === null || !this.projection.runOpen) this.writer.advance(r);
     }
     if (final) this.settleDebt();
     // Every drain ends with the file accounting for every index it consumed, so flush() (which
     // waits for the last index to be published) never waits on a run of left-out events.
-    this.closeRun();
+    this.endRun(r);
     this.commit();
     this.endOfDrain();
     return 'idle';
@@ -251,6 +253,18 @@ export class RingConsumer {
       // Once handed over, discard() counts the line with the rest of the batch, exactly once.
       this.failed(err, this.writer.discard() + (handedOver ? 0 : events), last);
     }
+  }
+
+  /** Ends the open run of left-out events (its marker), then gives back the ring up to `r`. A
+   *  failed write counts the run lost with the rest of the batch, as any line's. */
+  private endRun(r: number): void {
+    try {
+      this.closeRun();
+    } catch (err) {
+      if (!(err instanceof WriteFault)) throw err;
+      this.failed(err, this.writer.discard());
+    }
+    this.writer.advance(r);
   }
 
   /**

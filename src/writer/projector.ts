@@ -2,8 +2,9 @@
 // arguments as cumulative snapshots (`tool_call_update`, status `pending`, the whole text so far in
 // `raw_input_partial` or `raw_input`), hundreds per call, each a little longer than the last. Every
 // snapshot is a prefix of the next, so a durable copy needs only a few of them: the first, then one
-// per doubling of the size. Anything that is not that pure growth passes through, so the projection
-// can only leave out what a later kept record repeats.
+// per doubling of the size (the call's settled tool_call carries the whole arguments; a stream that
+// never settles keeps at least half its final size). Anything that is not that pure growth passes
+// through.
 //
 // Pure and deterministic: the decision depends only on the events seen, in order. Per stream it
 // keeps lengths and SHA-256 digests, never argument bodies, and its state is bounded (streams and

@@ -144,6 +144,11 @@ export class WriterProjection {
     return this.projector.keep(event);
   }
 
+  /** Whether events were left out that no marker stands for yet. */
+  get runOpen(): boolean {
+    return this.#count > 0;
+  }
+
   /** Records that the event at `index` was left out. */
   leftOut(index: number, emittedAtMs: number): void {
     if (this.#count === 0) {
