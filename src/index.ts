@@ -23,7 +23,7 @@ export {
   flushAndClearSessionSinks,
 } from './fan-out/registry.js';
 export { connectRegistry, ConnectedRegistry } from './fan-out/connected-registry.js';
-export type { WildcardHandle } from './fan-out/registry.js';
+export type { WildcardHandle, ExecutionScope } from './fan-out/registry.js';
 export { sinkHandle, connectSink, ConnectedSink } from './fan-out/handle.js';
 export type { ProducerHandle } from './fan-out/handle.js';
 export { DurableProjector, MAX_TRACKED_STREAMS, MAX_TRACKED_KEY_BYTES } from './writer/projector.js';

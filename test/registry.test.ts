@@ -418,6 +418,108 @@ describe('SessionRegistry: re-entrancy', () => {
   });
 });
 
+describe('SessionRegistry: execution scope', () => {
+  it('a sink registered for one execution gets that execution’s events only; the session’s sinks and wildcards get all, in that order', () => {
+    const reg = new SessionRegistry();
+    const journal: string[] = [];
+    const sink = (name: string): AgentEventSink => ({ handleEvent: (e) => void journal.push(`${name}:${String(fields(e).n)}`), flush: () => Promise.resolve() });
+    const session = sink('session');
+    const e1 = new RecordingSink('e1');
+    const e2 = new RecordingSink('e2');
+    reg.registerSink('s', session);
+    reg.registerSink('s', e1, { executionId: 'e1' });
+    reg.registerSink('s', e2, { executionId: 'e2' });
+    reg.registerSink('s', sink('e1-second'), { executionId: 'e1' });
+    reg.registerWildcardSink(sink('wild'));
+    reg.emitEvent({ type: 'x', n: 1, session_id: 's' }, { executionId: 'e1', frameDepth: 2 });
+    reg.emitEvent({ type: 'x', n: 2, session_id: 's' }, { executionId: 'e2' });
+    reg.emitEvent({ type: 'x', n: 3, session_id: 's' });
+    reg.emitEvent({ type: 'x', n: 4, session_id: 'other' }, { executionId: 'e1' });
+    expect(e1.events.map((e) => e.n)).toEqual([1]);
+    expect(e1.contexts).toEqual([{ executionId: 'e1', frameDepth: 2 }]);
+    expect(e2.events.map((e) => e.n)).toEqual([2]);
+    expect(journal).toEqual(['session:1', 'e1-second:1', 'wild:1', 'session:2', 'wild:2', 'session:3', 'wild:3', 'wild:4']);
+    expect(reg.sessionSinkCount('s')).toBe(1);
+    expect(reg.sessionSinkCount('s', { executionId: 'e1' })).toBe(2);
+  });
+
+  it('flushes and clears by execution: its barrier covers the session’s sinks, that execution’s and the wildcards', async () => {
+    const reg = new SessionRegistry();
+    const session = new RecordingSink('session');
+    const e1 = new RecordingSink('e1');
+    const e2 = new RecordingSink('e2');
+    const wild = new RecordingSink('wild');
+    reg.registerSink('s', session);
+    reg.registerSink('s', e1, { executionId: 'e1' });
+    reg.registerSink('s', e2, { executionId: 'e2' });
+    reg.registerWildcardSink(wild);
+    await reg.flushSessionSinks('s', { executionId: 'e1' });
+    expect([session.flushes, e1.flushes, e2.flushes, wild.flushes]).toEqual([1, 1, 0, 1]);
+    await reg.flushSessionSinks('s');
+    expect([session.flushes, e1.flushes, e2.flushes, wild.flushes], 'a session barrier covers its executions').toEqual([2, 2, 1, 2]);
+    reg.clearSessionSinks('s', { executionId: 'e1' });
+    expect(reg.sessionSinkCount('s', { executionId: 'e1' })).toBe(0);
+    expect(reg.sessionSinkCount('s', { executionId: 'e2' })).toBe(1);
+    expect(reg.sessionSinkCount('s')).toBe(1);
+    reg.emitEvent({ type: 'after', session_id: 's' }, { executionId: 'e1' });
+    expect(e1.events).toEqual([]);
+    await reg.flushAndClearSessionSinks('s', { executionId: 'e2' });
+    expect(e2.flushes).toBe(2);
+    expect(reg.sessionSinkCount('s', { executionId: 'e2' })).toBe(0);
+    reg.registerSink('s', e1, { executionId: 'e3' });
+    reg.clearSessionSinks('s');
+    expect([reg.sessionSinkCount('s'), reg.sessionSinkCount('s', { executionId: 'e3' })], 'clearing the session clears its executions').toEqual([0, 0]);
+  });
+
+  it('rejects a bad scope with a TypeError naming the call', () => {
+    const reg = new SessionRegistry();
+    const sink = new RecordingSink('x');
+    expect(() => reg.registerSink('s', sink, { executionId: 7 as unknown as string })).toThrow(new TypeError('ringlog: registerSink executionId must be a string, got number'));
+    expect(() => reg.registerSink('s', sink, { execution: 'e' } as never)).toThrow(new TypeError("ringlog: registerSink scope has an unknown field 'execution' (known: executionId)"));
+    expect(() => reg.clearSessionSinks('s', 'e' as never)).toThrow(new TypeError('ringlog: clearSessionSinks scope must be an object like { executionId }, got string'));
+    expect(() => reg.flushSessionSinks('s', null as never)).toThrow(new TypeError('ringlog: flushSessionSinks scope must be an object like { executionId }, got null'));
+  });
+
+  it('producer threads route by execution too: into each execution’s JSONL file (its ring) and to a sink on the owner’s thread, and flush by it', async () => {
+    const dir = dirs.make('execution-routes');
+    const all = JsonlEventSink.open(path.join(dir, 'all.jsonl'));
+    const e1 = JsonlEventSink.open(path.join(dir, 'e1.jsonl'));
+    const e2 = new RecordingSink('e2');
+    const reg = new SessionRegistry();
+    reg.registerSink('s', all);
+    reg.registerSink('s', e1, { executionId: 'e1' });
+    const handle = reg.handle();
+    // Registered after the handle was made: reaches the producer as a route update.
+    reg.registerSink('s', e2, { executionId: 'e2' });
+    const script = path.join(dir, 'producer.mjs');
+    fs.writeFileSync(
+      script,
+      `import { workerData, parentPort } from 'node:worker_threads';
+import { connectRegistry } from '${RINGLOG_URL.href}';
+const reg = connectRegistry(workerData.handle);
+for (let n = 0; n < 300; n++) reg.emitEvent({ type: 'step', n, session_id: 's' }, { executionId: ['e1', 'e2', 'e3'][n % 3] });
+await reg.flushSessionSinks('s', { executionId: 'e1' });
+parentPort.postMessage('flushed');
+reg.close();
+`,
+    );
+    const w = new Worker(script, { workerData: { handle }, transferList: [handle.port] });
+    await new Promise<void>((resolve, reject) => {
+      w.on('message', () => resolve());
+      w.on('error', reject);
+    });
+    // The producer's barrier over execution e1 covered e1's file: its lines are there already.
+    const e1Lines = readLines(dir, 'e1.jsonl').lines;
+    expect(e1Lines.map((l) => l.n)).toEqual(Array.from({ length: 100 }, (_, i) => i * 3));
+    expect(e1Lines.every((l, i) => l.index === i && l.execution_id === 'e1')).toBe(true);
+    await all.close();
+    await e1.close();
+    expect(readLines(dir, 'all.jsonl').lines.map((l) => l.execution_id)).toEqual(Array.from({ length: 300 }, (_, n) => ['e1', 'e2', 'e3'][n % 3]));
+    expect(e2.events.map((e) => e.n)).toEqual(Array.from({ length: 100 }, (_, i) => i * 3 + 1));
+    expect(e2.contexts.every((c) => c?.executionId === 'e2')).toBe(true);
+  });
+});
+
 describe('default registry (module-level functions)', () => {
   it('registerSink / registerWildcardSink / emitEvent / flushSessionSinks / clearSessionSinks / flushAndClearSessionSinks', async () => {
     const sid = `default-registry-test-${process.pid}-${Date.now()}`;

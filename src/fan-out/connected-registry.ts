@@ -1,5 +1,5 @@
 // A producer thread's side of SessionRegistry.handle(). The owner sends its routing (per session,
-// and the wildcards): the JsonlEventSinks among a session's sinks are written straight into their
+// per execution of a session, and the wildcards): the JsonlEventSinks among a session's sinks are written straight into their
 // rings, as a sinkHandle() is (fan-out/direct.ts), so those events are in the ring at the call and
 // survive any end of the process or of this thread; only other sinks need the event posted to the
 // owner's thread. Routes are taken off the port at the next emit after the owner bumps the
@@ -44,6 +44,8 @@ export class ConnectedRegistry extends ConnectedSink {
   /** The owner stopped sending routes (this producer left too many unread): every event is posted. */
   #unrouted = false;
   readonly #sessions = new Map<string, Route>();
+  /** Routes of the sinks registered for one execution: session id → execution id → route. */
+  readonly #executions = new Map<string, Map<string, Route>>();
   #wildcards: Route = NOWHERE;
   readonly #used = new Map<number, Used>();
   /** Producers no route uses any more, until what they placed is written. */
@@ -104,14 +106,17 @@ export class ConnectedRegistry extends ConnectedSink {
       return;
     }
     const session = typeof sid === 'string' ? this.#sessions.get(sid) ?? NOWHERE : NOWHERE;
+    const exec = context?.executionId;
+    const scoped = typeof sid === 'string' && typeof exec === 'string' ? this.#executions.get(sid)?.get(exec) ?? NOWHERE : NOWHERE;
     const wild = this.#wildcards;
+    // In the owner's order: the session's sinks, the execution's, the wildcards.
     for (const u of session.direct) u.producer.handleEvent(event, context);
+    for (const u of scoped.direct) u.producer.handleEvent(event, context);
     for (const u of wild.direct) u.producer.handleEvent(event, context);
     // Routed here, at the emit, like the direct sinks: a sink registered or cleared on the owner's
     // thread while the event travels gets what it would have got had the producer posted nothing.
-    if (session.indirect.length + wild.indirect.length > 0) {
-      this.send(event, context, wild.indirect.length === 0 ? session.indirect : session.indirect.length === 0 ? wild.indirect : [...session.indirect, ...wild.indirect]);
-    }
+    const indirect = [session.indirect, scoped.indirect, wild.indirect].filter((ids) => ids.length > 0);
+    if (indirect.length > 0) this.send(event, context, indirect.length === 1 ? indirect[0] : indirect.flat());
   }
 
   protected override onRoute(msg: Exclude<ToProducer, { type: 'flushed' }>): void {
@@ -119,12 +124,13 @@ export class ConnectedRegistry extends ConnectedSink {
     Atomics.store(this.#gen, Routes.APPLIED, ++this.#applied);
     if (msg.type === 'unrouted') {
       this.#unrouted = true;
-      for (const route of [...this.#sessions.values(), this.#wildcards]) this.#release(route);
+      for (const route of this.#allRoutes()) this.#release(route);
       this.#sessions.clear();
+      this.#executions.clear();
       this.#wildcards = NOWHERE;
       return;
     }
-    const before = msg.session === null ? this.#wildcards : this.#sessions.get(msg.session) ?? NOWHERE;
+    const before = msg.session === null ? this.#wildcards : msg.execution === undefined ? this.#sessions.get(msg.session) ?? NOWHERE : this.#executions.get(msg.session)?.get(msg.execution) ?? NOWHERE;
     const direct = msg.direct.map(({ id, ring }) => {
       let used = this.#used.get(id);
       if (used === undefined) {
@@ -137,9 +143,33 @@ export class ConnectedRegistry extends ConnectedSink {
     });
     const after: Route = direct.length + msg.indirect.length === 0 ? NOWHERE : { direct, indirect: msg.indirect };
     if (msg.session === null) this.#wildcards = after;
+    else if (msg.execution !== undefined) this.#setExecution(msg.session, msg.execution, after);
     else if (after === NOWHERE) this.#sessions.delete(msg.session);
     else this.#sessions.set(msg.session, after);
     this.#release(before);
+  }
+
+  #setExecution(session: string, execution: string, route: Route): void {
+    let byExecution = this.#executions.get(session);
+    if (route === NOWHERE) {
+      byExecution?.delete(execution);
+      if (byExecution?.size === 0) this.#executions.delete(session);
+      return;
+    }
+    if (byExecution === undefined) this.#executions.set(session, (byExecution = new Map()));
+    byExecution.set(execution, route);
+  }
+
+  /** Every route this producer holds. */
+  #allRoutes(): Route[] {
+    return [...this.#sessions.values(), ...[...this.#executions.values()].flatMap((m) => [...m.values()]), this.#wildcards];
+  }
+
+  /** The routes a barrier over the session (that execution's events, when given) covers. */
+  #sessionRoutes(sessionId: string, execution: string | undefined): Route[] {
+    const byExecution = this.#executions.get(sessionId);
+    const scoped = execution === undefined ? [...(byExecution?.values() ?? [])] : [byExecution?.get(execution) ?? NOWHERE];
+    return [this.#sessions.get(sessionId) ?? NOWHERE, ...scoped, this.#wildcards];
   }
 
   /** A route is no longer used: producers no other route uses are retired. */
@@ -162,21 +192,21 @@ export class ConnectedRegistry extends ConnectedSink {
 
   /** Barrier in the owner's registry over every sink, this producer's earlier events included. */
   override flush(): Promise<void> {
-    return this.#flush(undefined);
+    return this.#flush(undefined, undefined);
   }
 
-  /** Barrier in the owner's registry: this producer's earlier events included. */
-  flushSessionSinks(sessionId: string): Promise<void> {
+  /** Barrier in the owner's registry, as its flushSessionSinks: this producer's earlier events included. */
+  flushSessionSinks(sessionId: string, scope?: ExecutionScope): Promise<void> {
     checkSession(sessionId);
-    return this.#flush(sessionId);
+    return this.#flush(sessionId, executionOf(scope, 'flushSessionSinks'));
   }
 
-  async #flush(sessionId: string | undefined): Promise<void> {
-    if (this.closed) return this.barrier(sessionId);
+  async #flush(sessionId: string | undefined, execution: string | undefined): Promise<void> {
+    if (this.closed) return this.barrier(sessionId, execution);
     this.receiveNow();
-    // The rings this barrier covers: the session's and the wildcards' (every ring without a
-    // session), and those of routes that changed since (retired, until settled).
-    const routes = sessionId === undefined ? [...this.#sessions.values(), this.#wildcards] : [this.#sessions.get(sessionId) ?? NOWHERE, this.#wildcards];
+    // The rings this barrier covers: the session's, its executions' and the wildcards' (every ring
+    // without a session), and those of routes that changed since (retired, until settled).
+    const routes = sessionId === undefined ? this.#allRoutes() : this.#sessionRoutes(sessionId, execution);
     const producers = new Set(this.#retired);
     for (const r of routes) for (const u of r.direct) producers.add(u.producer);
     this.takePosted();
@@ -185,7 +215,7 @@ export class ConnectedRegistry extends ConnectedSink {
     // Each ring's flush counts what this thread lost in it; the owner's barrier (the other sinks,
     // and each sink's own flush, which counts every thread's losses) is waited for too, and its
     // failure reported only when this thread's own flushes had none, so no loss counts twice.
-    const [own, owner] = await Promise.all([Promise.allSettled([...producers].map((p) => p.flush())), this.barrier(sessionId).then(() => undefined, (err: unknown) => err ?? new Error('barrier failed'))]);
+    const [own, owner] = await Promise.all([Promise.allSettled([...producers].map((p) => p.flush())), this.barrier(sessionId, execution).then(() => undefined, (err: unknown) => err ?? new Error('barrier failed'))]);
     let first: SinkError | undefined =
       retiredLost === 0 ? undefined : new SinkError(`ringlog: ${retiredLost} event(s) lost from a producer thread in sinks no longer routed to`, { sink: 'session_registry', code: ErrorCode.DROPPED, droppedEvents: retiredLost });
     let dropped = retiredLost;
@@ -212,4 +242,20 @@ export function connectRegistry(handle: ProducerHandle): ConnectedRegistry {
 
 export function checkSession(sessionId: string): void {
   if (typeof sessionId !== 'string') throw new TypeError(`ringlog: session id must be a string, got ${typeof sessionId}`);
+}
+
+/** Narrows registerSink, flushSessionSinks, clearSessionSinks, … to one execution of the session. */
+export interface ExecutionScope {
+  /** The execution: events emitted with `context.executionId` equal to it. */
+  readonly executionId?: string;
+}
+
+/** The execution a scope argument names (undefined: the whole session); a bad one is a TypeError. */
+export function executionOf(scope: ExecutionScope | undefined, fn: string): string | undefined {
+  if (scope === undefined) return undefined;
+  if (scope === null || typeof scope !== 'object' || Array.isArray(scope)) throw new TypeError(`ringlog: ${fn} scope must be an object like { executionId }, got ${scope === null ? 'null' : Array.isArray(scope) ? 'an array' : typeof scope}`);
+  for (const k of Object.keys(scope)) if (k !== 'executionId') throw new TypeError(`ringlog: ${fn} scope has an unknown field '${k}' (known: executionId)`);
+  const e = scope.executionId;
+  if (e !== undefined && typeof e !== 'string') throw new TypeError(`ringlog: ${fn} executionId must be a string, got ${e === null ? 'null' : typeof e}`);
+  return e;
 }

@@ -20,7 +20,7 @@ export type { ProducerHandle } from './messages.js';
 interface Target {
   /** `to`: a registry's ids of the sinks the event is for (see ToOwner). */
   deliver(event: AgentEvent, context: EventContext | undefined, to: readonly number[] | undefined): void;
-  flush(sessionId: string | undefined): Promise<void>;
+  flush(sessionId: string | undefined, executionId: string | undefined): Promise<void>;
   readonly name: string;
 }
 
@@ -43,7 +43,7 @@ export function serve(kind: ProducerHandle['kind'], target: Target): { handle: {
       unsendable = 0;
       let done: Promise<void>;
       try {
-        done = Promise.resolve(target.flush(msg.sessionId));
+        done = Promise.resolve(target.flush(msg.sessionId, msg.executionId));
       } catch (err) {
         done = Promise.reject(err);
       }
@@ -194,13 +194,13 @@ export class ConnectedSink implements AgentEventSink {
     return posted;
   }
 
-  protected barrier(sessionId: string | undefined): Promise<void> {
+  protected barrier(sessionId: string | undefined, executionId?: string): Promise<void> {
     if (this.#closed) return Promise.reject(new SinkError('ringlog: this producer handle is closed', { sink: 'handle', code: ErrorCode.WORKER }));
     const id = this.#nextId++;
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#port.ref();
-      this.#port.postMessage(sessionId === undefined ? { type: 'flush', id } : { type: 'flush', id, sessionId });
+      this.#port.postMessage({ type: 'flush', id, ...(sessionId === undefined ? {} : { sessionId }), ...(executionId === undefined ? {} : { executionId }) } satisfies ToOwner);
     });
   }
 

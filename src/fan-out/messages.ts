@@ -13,7 +13,7 @@ export type ToOwner =
   /** An event postMessage could not clone and JSON could not carry: the owner records it as lost. */
   | { readonly type: 'unsendable'; readonly reason: string }
   /** Barrier: answer once everything posted before is handled and the sink(s) flushed. */
-  | { readonly type: 'flush'; readonly id: number; readonly sessionId?: string };
+  | { readonly type: 'flush'; readonly id: number; readonly sessionId?: string; readonly executionId?: string };
 
 /** A JsonlEventSink of a registry whose ring producers write into, by the registry's id for it. */
 export interface DirectRoute {
@@ -24,11 +24,12 @@ export interface DirectRoute {
 export type ToProducer =
   | { readonly type: 'flushed'; readonly id: number; readonly error?: { readonly message: string; readonly sink: string; readonly code: string; readonly droppedEvents: number } }
   /**
-   * A registry's routing for one session (`session: null`: the wildcard sinks), sent whenever it
+   * A registry's routing for one session (`session: null`: the wildcard sinks), or with `execution`
+   * for one execution of it (the sinks registered for that execution only), sent whenever it
    * changes: the rings to write into, and the ids of the other sinks (served on the owner's thread,
-   * the event posted to them). Both empty: the session has no sinks any more.
+   * the event posted to them). Both empty: no sinks any more.
    */
-  | { readonly type: 'route'; readonly session: string | null; readonly direct: readonly DirectRoute[]; readonly indirect: readonly number[] }
+  | { readonly type: 'route'; readonly session: string | null; readonly execution?: string; readonly direct: readonly DirectRoute[]; readonly indirect: readonly number[] }
   /** No more routes for this producer (it left too many unread): it posts every event from now on,
    *  routed on the owner's thread. (Going back to routes could reorder a sink's events: those
    *  posted meanwhile may not have reached it yet.) */

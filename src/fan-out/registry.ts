@@ -1,5 +1,6 @@
-// The session registry: sinks registered per session id, plus wildcard sinks that see every
-// session. emitEvent routes an event by its `session_id`. Like MultiSink, routing works on
+// The session registry: sinks registered per session id (or per execution of a session: the
+// context's executionId), plus wildcard sinks that see every session. emitEvent routes an event by
+// its `session_id` and its context's `executionId`. Like MultiSink, routing works on
 // snapshots, so a sink may register, unregister or emit from inside its own handleEvent.
 // Producer threads emit through handle(): the registry sends each of them its routing whenever it
 // changes, so they write into the rings of JsonlEventSinks themselves (connected-registry.ts) and
@@ -7,7 +8,9 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { JsonlEventSink, shareRing } from '../caller/sink.js';
-import { checkSession, Routes, ROUTES_SLOTS } from './connected-registry.js';
+import { checkSession, executionOf, Routes, ROUTES_SLOTS, type ExecutionScope } from './connected-registry.js';
+
+export type { ExecutionScope } from './connected-registry.js';
 import { flushAll, HandlerFaults } from './deliver.js';
 import { serve, type ProducerHandle } from './handle.js';
 import type { DirectRoute, ToProducer } from './messages.js';
@@ -26,6 +29,8 @@ export interface WildcardHandle {
 export class SessionRegistry {
   /** Lists are replaced, never mutated, so snapshots taken while routing stay valid. */
   #sessions = new Map<string, readonly AgentEventSink[]>();
+  /** Sinks registered for one execution of a session: session id → execution id → sinks. */
+  readonly #executions = new Map<string, Map<string, readonly AgentEventSink[]>>();
   #wildcards: readonly { handle: WildcardHandle; sink: AgentEventSink }[] = [];
   #nextWildcard = 1;
   readonly #faults = new HandlerFaults();
@@ -42,11 +47,37 @@ export class SessionRegistry {
    *  producer's events for it never switch path (and order) half way. */
   readonly #unshared = new WeakSet<AgentEventSink>();
 
-  registerSink(sessionId: string, sink: AgentEventSink): void {
+  /**
+   * Registers `sink` for the session's events; with `{ executionId }`, for the events of that
+   * execution only (emitted with that `context.executionId`).
+   */
+  registerSink(sessionId: string, sink: AgentEventSink, scope?: ExecutionScope): void {
     checkSession(sessionId);
     checkSink(sink, 'registerSink');
-    this.#sessions.set(sessionId, [...(this.#sessions.get(sessionId) ?? []), sink]);
-    this.#publish(sessionId);
+    const execution = executionOf(scope, 'registerSink');
+    this.#setSinks(sessionId, execution, [...this.#sinksOf(sessionId, execution), sink]);
+  }
+
+  /** The sinks registered for the session (execution undefined) or for one execution of it. */
+  #sinksOf(sessionId: string, execution: string | undefined): readonly AgentEventSink[] {
+    return (execution === undefined ? this.#sessions.get(sessionId) : this.#executions.get(sessionId)?.get(execution)) ?? [];
+  }
+
+  #setSinks(sessionId: string, execution: string | undefined, sinks: readonly AgentEventSink[]): void {
+    if (execution === undefined) {
+      if (sinks.length === 0) this.#sessions.delete(sessionId);
+      else this.#sessions.set(sessionId, sinks);
+    } else {
+      let byExecution = this.#executions.get(sessionId);
+      if (sinks.length > 0) {
+        if (byExecution === undefined) this.#executions.set(sessionId, (byExecution = new Map()));
+        byExecution.set(execution, sinks);
+      } else if (byExecution !== undefined) {
+        byExecution.delete(execution);
+        if (byExecution.size === 0) this.#executions.delete(sessionId);
+      }
+    }
+    this.#publish(sessionId, execution);
   }
 
   registerWildcardSink(sink: AgentEventSink): WildcardHandle {
@@ -66,9 +97,9 @@ export class SessionRegistry {
     return true;
   }
 
-  /** Sinks registered for a session (not counting wildcards). */
-  sessionSinkCount(sessionId: string): number {
-    return this.#sessions.get(sessionId)?.length ?? 0;
+  /** Sinks registered for a session, or for one execution of it (not counting wildcards). */
+  sessionSinkCount(sessionId: string, scope?: ExecutionScope): number {
+    return this.#sinksOf(sessionId, executionOf(scope, 'sessionSinkCount')).length;
   }
 
   get wildcardCount(): number {
@@ -76,52 +107,66 @@ export class SessionRegistry {
   }
 
   /**
-   * Delivers to the sinks of the event's `session_id` (when it is a string), then to every
-   * wildcard sink. Never throws: a sink that throws is reported by the next flush over it.
+   * Delivers to the sinks of the event's `session_id` (when it is a string), then to those of its
+   * execution (`context.executionId`), then to every wildcard sink. Never throws: a sink that
+   * throws is reported by the next flush over it.
    */
   emitEvent(event: AgentEvent, context?: EventContext): void {
     if (event === null || typeof event !== 'object') return;
     const sid = (event as { session_id?: unknown }).session_id;
     const targets = typeof sid === 'string' ? this.#sessions.get(sid) : undefined;
+    const exec = context?.executionId;
+    const scoped = typeof sid === 'string' && typeof exec === 'string' ? this.#executions.get(sid)?.get(exec) : undefined;
     const wildcards = this.#wildcards;
     this.#faults.guard(() => {
       if (targets !== undefined) this.#faults.deliver(targets, event, context);
+      if (scoped !== undefined) this.#faults.deliver(scoped, event, context);
       if (wildcards.length > 0) this.#faults.deliver(wildcards.map((w) => w.sink), event, context);
     });
   }
 
   /**
-   * A causal barrier for a session: resolves when every event emitted before the call reached its
-   * session sinks and the wildcard sinks and they flushed. Every sink is flushed even when one
-   * fails; rejects with the first failure, droppedEvents summed over all.
+   * A causal barrier for a session: resolves when every event emitted before the call reached the
+   * sinks that get it — the session's, those of its executions, the wildcards — and they flushed.
+   * With `{ executionId }`, for that execution's events: the session's sinks, that execution's and
+   * the wildcards. Every sink is flushed even when one fails; rejects with the first failure,
+   * droppedEvents summed over all.
    */
-  flushSessionSinks(sessionId: string): Promise<void> {
+  flushSessionSinks(sessionId: string, scope?: ExecutionScope): Promise<void> {
     checkSession(sessionId);
-    return flushAll(this.#barrierSinks(sessionId), this.#faults, REGISTRY);
+    return flushAll(this.#barrierSinks(sessionId, executionOf(scope, 'flushSessionSinks')), this.#faults, REGISTRY);
   }
 
-  /** Forgets the session's sinks (wildcards stay). Events already handed to them are theirs to write. */
-  clearSessionSinks(sessionId: string): void {
+  /**
+   * Forgets the session's sinks and those of its executions (wildcards stay); with `{ executionId }`,
+   * that execution's only. Events already handed to them are theirs to write.
+   */
+  clearSessionSinks(sessionId: string, scope?: ExecutionScope): void {
     checkSession(sessionId);
-    this.#sessions.delete(sessionId);
-    this.#publish(sessionId);
+    const execution = executionOf(scope, 'clearSessionSinks');
+    for (const e of this.#cleared(sessionId, execution)) this.#setSinks(sessionId, e, []);
   }
 
-  /** Flushes the session's sinks, then removes them even when the flush failed, and reports the failure. */
-  async flushAndClearSessionSinks(sessionId: string): Promise<void> {
+  /** The registrations a clear of the session (execution undefined) or of one execution removes. */
+  #cleared(sessionId: string, execution: string | undefined): (string | undefined)[] {
+    if (execution !== undefined) return [execution];
+    return [undefined, ...(this.#executions.get(sessionId)?.keys() ?? [])];
+  }
+
+  /** Flushes as flushSessionSinks, then removes what clearSessionSinks would even when the flush
+   *  failed, and reports the failure. */
+  async flushAndClearSessionSinks(sessionId: string, scope?: ExecutionScope): Promise<void> {
     checkSession(sessionId);
-    const sinks = this.#barrierSinks(sessionId);
-    const own = this.#sessions.get(sessionId);
+    const execution = executionOf(scope, 'flushAndClearSessionSinks');
+    const sinks = this.#barrierSinks(sessionId, execution);
+    const owned = this.#cleared(sessionId, execution).map((e) => [e, this.#sinksOf(sessionId, e)] as const);
     try {
       await flushAll(sinks, this.#faults, REGISTRY);
     } finally {
-      // Only the lists flushed above go: a sink registered for the session meanwhile stays.
-      const now = this.#sessions.get(sessionId);
-      if (now !== undefined && own !== undefined) {
-        const rest = now.filter((s) => !own.includes(s));
-        if (rest.length === 0) this.#sessions.delete(sessionId);
-        else this.#sessions.set(sessionId, rest);
-        this.#publish(sessionId);
+      // Only the lists flushed above go: a sink registered meanwhile stays.
+      for (const [e, own] of owned) {
+        const now = this.#sinksOf(sessionId, e);
+        if (now.length > 0 && own.length > 0) this.#setSinks(sessionId, e, now.filter((s) => !own.includes(s)));
       }
     }
   }
@@ -136,10 +181,10 @@ export class SessionRegistry {
     const reached = new Set<AgentEventSink>();
     const { handle, toProducer } = serve('ringlog.registry', {
       deliver: (e, c, to) => (to === undefined ? this.emitEvent(e, c) : this.#deliverTo(to, e, c, reached)),
-      flush: (sid) => {
+      flush: (sid, exec) => {
         const also = [...reached];
         reached.clear();
-        return flushAll(unique([...(sid === undefined ? this.#allSinks() : this.#barrierSinks(sid)), ...also]), this.#faults, REGISTRY);
+        return flushAll(unique([...(sid === undefined ? this.#allSinks() : this.#barrierSinks(sid, exec)), ...also]), this.#faults, REGISTRY);
       },
       name: REGISTRY,
     });
@@ -148,11 +193,17 @@ export class SessionRegistry {
     // Posted before the port crosses: the producer finds the whole routing at its first emit.
     let posted = 0;
     for (const sid of this.#sessions.keys()) {
-      toProducer.postMessage(this.#route(sid));
+      toProducer.postMessage(this.#route(sid, undefined));
       posted++;
     }
+    for (const [sid, byExecution] of this.#executions) {
+      for (const exec of byExecution.keys()) {
+        toProducer.postMessage(this.#route(sid, exec));
+        posted++;
+      }
+    }
     if (this.#wildcards.length > 0) {
-      toProducer.postMessage(this.#route(null));
+      toProducer.postMessage(this.#route(null, undefined));
       posted++;
     }
     link.gen[Routes.PUBLISHED] = posted;
@@ -161,10 +212,11 @@ export class SessionRegistry {
     return { ...handle, routes };
   }
 
-  /** Tells every connected producer the session's (or, for null, the wildcards') routing. */
-  #publish(session: string | null): void {
+  /** Tells every connected producer the routing of the session (or of one execution of it, or
+   *  for null the wildcards'). */
+  #publish(session: string | null, execution?: string): void {
     if (this.#links.size === 0) return;
-    const msg = this.#route(session);
+    const msg = this.#route(session, execution);
     for (const link of this.#links) {
       // A handle never connected, or a producer that stopped emitting, reads none of this: past
       // MAX_UNREAD_ROUTES it is told it has no routes, and posts every event from then on.
@@ -179,8 +231,8 @@ export class SessionRegistry {
     }
   }
 
-  #route(session: string | null): ToProducer {
-    const sinks = session === null ? this.#wildcards.map((w) => w.sink) : this.#sessions.get(session) ?? [];
+  #route(session: string | null, execution: string | undefined): ToProducer {
+    const sinks = session === null ? this.#wildcards.map((w) => w.sink) : this.#sinksOf(session, execution);
     const direct: DirectRoute[] = [];
     const indirect: number[] = [];
     for (const sink of sinks) {
@@ -188,7 +240,7 @@ export class SessionRegistry {
       if (d === undefined) indirect.push(this.#idOf(sink));
       else direct.push(d);
     }
-    return { type: 'route', session, direct, indirect };
+    return { type: 'route', session, ...(execution === undefined ? {} : { execution }), direct, indirect };
   }
 
   #idOf(sink: AgentEventSink): number {
@@ -234,12 +286,15 @@ export class SessionRegistry {
     this.#faults.guard(() => this.#faults.deliver(sinks, event, context));
   }
 
-  #barrierSinks(sessionId: string): AgentEventSink[] {
-    return unique([...(this.#sessions.get(sessionId) ?? []), ...this.#wildcards.map((w) => w.sink)]);
+  /** The sinks an event of the session (of that execution, when given) may have reached. */
+  #barrierSinks(sessionId: string, execution: string | undefined): AgentEventSink[] {
+    const scoped = execution === undefined ? [...(this.#executions.get(sessionId)?.values() ?? [])].flat() : this.#sinksOf(sessionId, execution);
+    return unique([...(this.#sessions.get(sessionId) ?? []), ...scoped, ...this.#wildcards.map((w) => w.sink)]);
   }
 
   #allSinks(): AgentEventSink[] {
-    return unique([...[...this.#sessions.values()].flat(), ...this.#wildcards.map((w) => w.sink)]);
+    const scoped = [...this.#executions.values()].flatMap((byExecution) => [...byExecution.values()].flat());
+    return unique([...[...this.#sessions.values()].flat(), ...scoped, ...this.#wildcards.map((w) => w.sink)]);
   }
 }
 
@@ -256,10 +311,10 @@ function checkSink(sink: AgentEventSink, fn: string): void {
 /** The process-wide registry (per thread: worker threads reach it through defaultRegistry.handle()). */
 export const defaultRegistry = new SessionRegistry();
 
-export const registerSink = (sessionId: string, sink: AgentEventSink): void => defaultRegistry.registerSink(sessionId, sink);
+export const registerSink = (sessionId: string, sink: AgentEventSink, scope?: ExecutionScope): void => defaultRegistry.registerSink(sessionId, sink, scope);
 export const registerWildcardSink = (sink: AgentEventSink): WildcardHandle => defaultRegistry.registerWildcardSink(sink);
 export const unregisterWildcardSink = (handle: WildcardHandle): boolean => defaultRegistry.unregisterWildcardSink(handle);
 export const emitEvent = (event: AgentEvent, context?: EventContext): void => defaultRegistry.emitEvent(event, context);
-export const flushSessionSinks = (sessionId: string): Promise<void> => defaultRegistry.flushSessionSinks(sessionId);
-export const clearSessionSinks = (sessionId: string): void => defaultRegistry.clearSessionSinks(sessionId);
-export const flushAndClearSessionSinks = (sessionId: string): Promise<void> => defaultRegistry.flushAndClearSessionSinks(sessionId);
+export const flushSessionSinks = (sessionId: string, scope?: ExecutionScope): Promise<void> => defaultRegistry.flushSessionSinks(sessionId, scope);
+export const clearSessionSinks = (sessionId: string, scope?: ExecutionScope): void => defaultRegistry.clearSessionSinks(sessionId, scope);
+export const flushAndClearSessionSinks = (sessionId: string, scope?: ExecutionScope): Promise<void> => defaultRegistry.flushAndClearSessionSinks(sessionId, scope);
