@@ -130,7 +130,7 @@ function readResults(file: string, fallbackCorpus: string): Results {
 // ---------------------------------------------------------------------------------------------
 // Numbers and units
 
-interface Unit {
+export interface Unit {
   /** Axis title. */
   axis: string;
   /** A bar's value label: three significant figures, as much as run-to-run spread on a shared VM supports. */
@@ -153,7 +153,7 @@ function significant3(x: number): number {
   return x === 0 ? 0 : Math.min(6, Math.max(0, 2 - Math.floor(Math.log10(Math.abs(x)) + 1e-9)));
 }
 
-function plainUnit(axis: string): Unit {
+export function plainUnit(axis: string): Unit {
   return { axis, value: (x) => grouped(x, significant3(x)), tick: (x, step) => grouped(x, decimalsFor(step)) };
 }
 
@@ -175,7 +175,7 @@ function compactUnit(axis: string): Unit {
 }
 
 /** A unit from the metric's name suffix, as run.ts names them (callerNsPerEvent, …DelayP99Ms). */
-function unitOf(metric: string): Unit {
+export function unitOf(metric: string): Unit {
   if (/PerSec$/.test(metric)) return compactUnit(`${metric.replace(/PerSec$/, '')} per second`);
   if (/Ms$/.test(metric)) return plainUnit('milliseconds');
   if (/Us$/.test(metric)) return plainUnit('microseconds');
@@ -205,24 +205,24 @@ function niceScale(largest: number): Scale {
 // ---------------------------------------------------------------------------------------------
 // Chart model
 
-interface Bar {
+export interface Bar {
   spread: Spread;
   colour: string;
 }
 
-interface Row {
+export interface Row {
   name: string;
   highlight: boolean;
   /** One slot per series; null where the contender lacks that metric. */
   bars: (Bar | null)[];
 }
 
-interface Series {
+export interface Series {
   label: string;
   colour: string;
 }
 
-interface Panel {
+export interface Panel {
   heading: string | null;
   unit: Unit;
   /** Shown as a legend only when there is more than one series. */
@@ -230,7 +230,7 @@ interface Panel {
   rows: Row[];
 }
 
-interface Chart {
+export interface Chart {
   title: string;
   subtitle: string;
   panels: Panel[];
@@ -254,7 +254,7 @@ const COLOUR = {
 } as const;
 // Series colours leave out ringlog's blue, which means "ringlog" in the other charts, and yellow,
 // too pale on white; the first two differ in lightness too, so p99 and max part even in greyscale.
-const SERIES_COLOURS = ['#56B4E9', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#000000'] as const;
+export const SERIES_COLOURS = ['#56B4E9', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#000000'] as const;
 
 function isRinglog(name: string): boolean {
   // Variants the runner may add (ringlog-something) are ringlog too; "ringlogger" would not be.
@@ -496,7 +496,7 @@ function renderPanel(panel: Panel, top: number, layout: XLayout, bandHighlight: 
   return { svg: parts.join(''), bottom: plotBottom + AXIS_HEIGHT };
 }
 
-function renderChart(chart: Chart): string {
+export function renderChart(chart: Chart): string {
   const layout = xLayout(chart);
   const textWidthAvail = WIDTH - 2 * MARGIN;
   const body: string[] = [];

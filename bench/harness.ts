@@ -13,17 +13,18 @@
 //  - exit: 100,000 events, then process.exit() at once (exit-phase.ts).
 
 import { parseArgs } from 'node:util';
-import { CorpusGenerator, type AgentEventLike } from '../demo/corpus.js';
+import type { AgentEventLike } from '../demo/corpus.js';
+import { corpusPool, CORPUS_SPECS, type CorpusName } from './corpora.js';
 import { exitPhase } from './exit-phase.js';
 import { parseCorpus, parsePositiveInt, tallyDir, type ContenderResult } from './lib.js';
 import { overloadPhase } from './overload.js';
-import { PACED_PERIOD_MS, callerFigures, pacedPhase } from './paced.js';
+import { callerFigures, paceFor, pacedPhase } from './paced.js';
 import { VisibilityProbe } from './visibility.js';
 
-// Every contender cycles through the same 10,000 pre-generated events: enough variety that the
-// mix of event kinds and sizes matches the corpus, small enough (~13 million characters of text for the large corpus)
-// that the pool does not dominate peak RSS when a run logs 1,000,000 events.
-const POOL_SIZE = 10_000;
+// Every contender cycles through the same pre-generated events (10,000 for the large corpus;
+// bench/corpora.ts sizes each pool): enough variety that the mix of event kinds and sizes matches
+// the corpus, small enough (~13 million characters of text for the large corpus) that the pool does
+// not dominate peak RSS when a run logs 1,000,000 events.
 // Same seed in every process, so every contender logs the same events in the same order.
 const CORPUS_SEED = 42;
 // The brief's sampling period: fine enough to catch a buffer that fills and drains within a run.
@@ -69,23 +70,19 @@ interface Options {
   events: number;
   pacedSeconds: number;
   overloadSeconds: number;
-  small: boolean;
+  corpus: CorpusName;
   dir: string;
 }
 
 /**
- * The same events makeCorpus(POOL_SIZE, CORPUS_SEED, small) returns, one at a time so each can be
- * made compact before the next is built. The corpus builds text by concatenation, which V8 keeps
+ * The corpus's pool (corpora.ts), each event made compact before the next is built. The corpus builds text by concatenation, which V8 keeps
  * as rope strings: the raw pool of the large corpus holds ~180 MB of RSS (measured), which would
  * set the process's RSS high-water mark before any logger runs, and the first serialisation of a
  * rope costs ~4x a steady-state one (measured), which would charge whichever logger reads it first.
  * A JSON round trip yields the identical event with flat strings, as if decoded from an API reply.
  */
-export function makePool(small: boolean): AgentEventLike[] {
-  const gen = new CorpusGenerator(CORPUS_SEED, small);
-  const pool: AgentEventLike[] = [];
-  for (let i = 0; i < POOL_SIZE; i++) pool.push(JSON.parse(JSON.stringify(gen.event())) as AgentEventLike);
-  return pool;
+export function makePool(corpus: CorpusName): AgentEventLike[] {
+  return corpusPool(corpus, CORPUS_SEED);
 }
 
 function readOptions(): Options {
@@ -112,7 +109,7 @@ function readOptions(): Options {
     events: parsePositiveInt(values.events, '--events', 250_000),
     pacedSeconds: parsePositiveInt(values['paced-seconds'], '--paced-seconds', 10),
     overloadSeconds: parsePositiveInt(values['overload-seconds'], '--overload-seconds', 10),
-    small: parseCorpus(values.corpus, 'large') === 'small',
+    corpus: parseCorpus(values.corpus, 'large'),
     dir: values.dir,
   };
 }
@@ -146,7 +143,7 @@ function fail(contender: Contender, message: string, partial: unknown): never {
 
 export async function runContender(contender: Contender): Promise<void> {
   const opts = readOptions();
-  const pool = makePool(opts.small);
+  const pool = makePool(opts.corpus);
   if (opts.phase === 'main') return mainPhase(contender, opts, pool);
   const session = await contender.open(opts.dir, pool);
   const log = session.log.bind(session);
@@ -166,9 +163,10 @@ async function mainPhase(contender: Contender, opts: Options, pool: readonly Age
   const log = session.log.bind(session);
   const n = opts.events;
 
-  const bursts = Math.round((opts.pacedSeconds * 1000) / PACED_PERIOD_MS);
+  const pace = paceFor(CORPUS_SPECS[opts.corpus].pacedPerSec);
+  const bursts = Math.round((opts.pacedSeconds * 1000) / pace.periodMs);
   const probe = contender.writesFiles ? await VisibilityProbe.start(opts.dir, bursts) : null;
-  const paced = await pacedPhase(log, pool, bursts, probe);
+  const paced = await pacedPhase(log, pool, bursts, probe, pace);
   await session.drain();
   const visibility = probe ? await probe.stop() : null;
   // Counting what the paced phase left in the file checks drain() as well: the saturated phase's
@@ -182,7 +180,7 @@ async function mainPhase(contender: Contender, opts: Options, pool: readonly Age
   const t0 = process.hrtime.bigint();
   for (let i = 0, j = 0; i < n; i++) {
     log(pool[j]!, j);
-    if (++j === POOL_SIZE) j = 0;
+    if (++j === pool.length) j = 0;
   }
   const t1 = process.hrtime.bigint();
   await session.finish();

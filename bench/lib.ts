@@ -5,7 +5,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export type CorpusName = 'large' | 'small';
+export type { CorpusName } from './corpora.js';
+import { CORPORA, isCorpusName, type CorpusName } from './corpora.js';
 
 /** The one JSON line a contender prints on stdout after its main (paced + saturated) phase. */
 export interface ContenderResult {
@@ -124,8 +125,8 @@ export { parsePositiveInt } from '../demo/args.js';
 
 export function parseCorpus(raw: string | undefined, fallback: CorpusName): CorpusName {
   if (raw === undefined) return fallback;
-  if (raw === 'large' || raw === 'small') return raw;
-  throw new Error(`--corpus must be large or small, got ${JSON.stringify(raw)}`);
+  if (isCorpusName(raw)) return raw;
+  throw new Error(`--corpus must be one of ${CORPORA.join(', ')}, got ${JSON.stringify(raw)}`);
 }
 
 export interface Spread {

@@ -82,12 +82,27 @@ function startSideTimer(): () => number {
  * by call, one clock read between calls, for the tail percentiles. Keeping the two apart keeps the
  * per-call clock reads out of the per-burst figure.
  */
+/** A paced schedule: `burst` events every `periodMs`. */
+export interface Pace {
+  readonly burst: number;
+  readonly periodMs: number;
+}
+
+/** 20,000 events/s in bursts of 100; a slower rate (the huge corpus) in smaller bursts, 200 a second. */
+export function paceFor(eventsPerSec: number): Pace {
+  const burst = eventsPerSec >= PACED_EVENTS_PER_SEC ? PACED_BURST : Math.max(1, Math.round(eventsPerSec / 200));
+  return { burst, periodMs: (1000 * burst) / eventsPerSec };
+}
+
 export function pacedPhase(
   log: (event: AgentEventLike, poolIndex: number) => void,
   pool: readonly AgentEventLike[],
   bursts: number,
   probe: Probe | null,
+  pace: Pace = { burst: PACED_BURST, periodMs: PACED_PERIOD_MS },
 ): Promise<PacedResult> {
+  const PACED_BURST = pace.burst;
+  const PACED_PERIOD_MS = pace.periodMs;
   const clockNs = clockReadNs();
   const burstSamples: number[] = [];
   const callSamples = new Float64Array(Math.floor(bursts / 2) * PACED_BURST);

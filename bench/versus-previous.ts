@@ -12,7 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median, parseCorpus, parsePositiveInt, runChild, type ContenderResult, type CorpusName } from './lib.js';
+import { median, parseCorpus, parsePositiveInt, runChild, type ContenderResult } from './lib.js';
+
+type CorpusName = 'large' | 'small';
 
 /** As run.ts's full run for the large corpus: 10 s paced, 250,000 events saturated. */
 const DEFAULT_EVENTS: Record<CorpusName, number> = { large: 250_000, small: 500_000 };
@@ -44,7 +46,9 @@ async function main(): Promise<void> {
   if (values.previous === undefined) throw new Error('--previous <dir> is required: a built checkout of the earlier commit');
   const previousLib = path.resolve(values.previous, 'dist/src/index.js');
   if (!fs.existsSync(previousLib)) throw new Error(`${previousLib} is missing: build the earlier checkout first`);
-  const corpus = parseCorpus(values.corpus, 'large');
+  const parsed = parseCorpus(values.corpus, 'large');
+  if (parsed !== 'large' && parsed !== 'small') throw new Error(`--corpus must be large or small here, got ${parsed}`);
+  const corpus: CorpusName = parsed;
   const runs = parsePositiveInt(values.runs, '--runs', DEFAULT_RUNS);
   const events = parsePositiveInt(values.events, '--events', DEFAULT_EVENTS[corpus]);
   const paced = parsePositiveInt(values['paced-seconds'], '--paced-seconds', DEFAULT_PACED_SECONDS);
