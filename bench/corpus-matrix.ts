@@ -120,9 +120,11 @@ const chart = (metric: 'callerNsPerEvent' | 'eventsPerSec', title: string, subti
 };
 const chartsDir = join(ROOT, 'bench', 'charts');
 await mkdir(chartsDir, { recursive: true });
-await writeFile(join(chartsDir, 'corpus-matrix-caller.svg'), renderChart(chart('callerNsPerEvent', 'Caller cost per corpus (paced, lower is better)', 'Median nanoseconds per handleEvent / JSON.stringify call at 20,000 events/s (100 events/s for huge), whiskers min–max over runs.')));
-await writeFile(join(chartsDir, 'corpus-matrix-end-to-end.svg'), renderChart(chart('eventsPerSec', 'End to end per corpus (higher is better)', 'Events per second from the first event to the last line in the file (stringify: to the last string made), whiskers min–max over runs.')));
+// A run over some corpora only (--corpus) keeps its own files: the full matrix stays what the README cites.
+const suffix = values.corpus === undefined ? '' : `-${corpora.join('-')}`;
+await writeFile(join(chartsDir, `corpus-matrix${suffix}-caller.svg`), renderChart(chart('callerNsPerEvent', 'Caller cost per corpus (paced, lower is better)', 'Median nanoseconds per handleEvent / JSON.stringify call at 20,000 events/s (100 events/s for huge), whiskers min–max over runs.')));
+await writeFile(join(chartsDir, `corpus-matrix${suffix}-end-to-end.svg`), renderChart(chart('eventsPerSec', 'End to end per corpus (higher is better)', 'Events per second from the first event to the last line in the file (stringify: to the last string made), whiskers min–max over runs.')));
 
-const out = join(ROOT, 'bench', 'results', 'corpus-matrix.json');
+const out = join(ROOT, 'bench', 'results', `corpus-matrix${suffix}.json`);
 await writeFile(out, JSON.stringify({ command, date: new Date().toISOString(), node: process.version, cpus: cpus().length, runs, pacedSeconds, summary, results }, null, 2) + '\n');
 process.stdout.write(`saved ${relative(process.cwd(), out)}\n`);

@@ -3,6 +3,8 @@
 export interface FastBuffer extends Buffer {
   utf8Write(s: string, offset: number, length?: number): number;
   utf8Slice(start: number, end: number): string;
+  /** One byte per character: for text known to be ASCII (JSON numbers and punctuation). */
+  latin1Write(s: string, offset: number, length?: number): number;
 }
 
 export function fast(b: Buffer): FastBuffer {

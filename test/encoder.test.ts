@@ -103,6 +103,24 @@ describe('EventEncoder: one snapshot per event', () => {
     expect(line(recordBytes(enc, t), keys)).toBe(JSON.stringify({ index: 3, emitted_at_ms: 5, frame_depth: null, ...JSON.parse(JSON.stringify(event)) }));
   });
 
+  it('arrays of numbers (written by one JSON.stringify in the writer) read back as JSON.stringify writes them', () => {
+    const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
+    const floats = Array.from({ length: 300 }, (_, i) => Math.sin(i) * 10 ** ((i % 40) - 20));
+    const event = {
+      type: 'embedding',
+      vector: floats,
+      ids: Array.from({ length: 50 }, (_, i) => i * 2_147_483 - 50_000_000),
+      odd: [0, -0, NaN, Infinity, -Infinity, 1e21, 5e-324, 2 ** 31, -(2 ** 31) - 1, 0.1 + 0.2, 1, 2, 3],
+      // Not numbers only: written element by element, the same text.
+      mixed: [1, 2, 3, 4, 5, 6, 7, 8, 'nine', 10],
+      short: [1.5, 2],
+      nested: [[1, 2, 3, 4, 5, 6, 7, 8], [], [0.5, 0.25, 0.125, 1e-7, 1e-6, 123456789012, 3, 4, 5]],
+    };
+    enc.begin();
+    enc.event(0, 1, null, undefined, event);
+    expect(line(Buffer.from(enc.scratch.buf.subarray(0, enc.pos)), new KeyTable())).toBe(JSON.stringify({ index: 0, emitted_at_ms: 1, frame_depth: null, ...event }));
+  });
+
   it('keys that are never interned (the table is full) are written as JSON.stringify writes them', () => {
     const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
     const wide: Record<string, number> = {};
