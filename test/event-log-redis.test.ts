@@ -249,7 +249,7 @@ describe('Redis backend', () => {
       );
     // One event per batch: kind `kind`, payload `payload`, headers {}, at 5.
     const run = (batch: number, floor: number, kind: string, payload: string): Promise<string> =>
-      evalScript([String(batch), '60000', '1', `${kind}${payload}\u0000{}\u00005`, `${kind.length},1,`, String(floor), '', '']);
+      evalScript([String(batch), '60000', '1', `${kind}${payload}\u0000{}\u00005`, `${kind.length},1,`, String(floor), '', '', '']);
     try {
       expect(await run(2, 1, 'b', '2')).toMatch(/^RINGLOG_EARLY batch 2 waits for batch 1/);
       expect(await run(1, 1, 'a', '1')).toBe('1');
@@ -259,12 +259,16 @@ describe('Redis backend', () => {
       expect(await run(4, 4, 'd', '4')).toBe('3');
       expect(await run(3, 3, 'c', '3')).toMatch(/^RINGLOG_GIVEN_UP batch 3/);
       // A batch whose fields do not match its lengths is refused whole.
-      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}5', '1,1,', '5', '', ''])).toMatch(/^RINGLOG_BAD_BATCH/);
-      expect(await evalScript(['5', '60000', '2', 'e5\u0000{}\u00005', '1,1,', '5', '', ''])).toMatch(/^RINGLOG_BAD_BATCH/);
-      // Chained (provenance): refused whole when the topic is not at the id the client chained after.
-      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}\u00005', '1,1,', '5', '1', 'h'])).toMatch(/^RINGLOG_CHAIN_MOVED the topic moved on to id 3/);
-      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}\u00005', '1,1,', '5', '3', 'h'])).toBe('4');
-      expect(String(await client.get(k.tip))).toBe('h');
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}5', '1,1,', '5', '', '', ''])).toMatch(/^RINGLOG_BAD_BATCH/);
+      expect(await evalScript(['5', '60000', '2', 'e5\u0000{}\u00005', '1,1,', '5', '', '', ''])).toMatch(/^RINGLOG_BAD_BATCH/);
+      // Chained (provenance): refused whole when the topic is not at the id the client chained after…
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}\u00005', '1,1,', '5', '1', 'h', 'g'])).toMatch(/^RINGLOG_CHAIN_MOVED the topic moved on to id 3/);
+      expect(await evalScript(['5', '60000', '1', 'e5\u0000{}\u00005', '1,1,', '5', '3', 'h', 'g'])).toBe('4');
+      expect(String(await client.get(k.tip))).toBe('4 h');
+      // …or when that id has another hash than the one it chained after (its writes were lost and
+      // another writer reused the ids).
+      expect(await evalScript(['6', '60000', '1', 'f6\u0000{}\u00006', '1,1,', '6', '4', 'i', 'stale'])).toMatch(/^RINGLOG_CHAIN_MOVED/);
+      expect(await evalScript(['6', '60000', '1', 'f6\u0000{}\u00006', '1,1,', '6', '4', 'i', 'h'])).toBe('5');
     } finally {
       await client.close();
     }
@@ -274,8 +278,9 @@ describe('Redis backend', () => {
       [2, 'b', 2],
       [3, 'd', 4],
       [4, 'e', 5],
+      [5, 'f', 6],
     ]);
-    expect(await log.latest('order')).toBe(4);
+    expect(await log.latest('order')).toBe(5);
   }, 30_000);
 
   it.each([false, true])('a batch that ran but whose reply was lost is sent again and answered with its ids, not appended twice (provenance %s)', async (provenance) => {

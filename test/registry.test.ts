@@ -471,6 +471,18 @@ describe('SessionRegistry: execution scope', () => {
     expect([reg.sessionSinkCount('s'), reg.sessionSinkCount('s', { executionId: 'e3' })], 'clearing the session clears its executions').toEqual([0, 0]);
   });
 
+  it('a context whose executionId getter throws: the emit does not throw, the session’s sinks get the event', () => {
+    const reg = new SessionRegistry();
+    const session = new RecordingSink('session');
+    const scoped = new RecordingSink('scoped');
+    reg.registerSink('s', session);
+    reg.registerSink('s', scoped, { executionId: 'e' });
+    const hostile = Object.defineProperty({}, 'executionId', { get: () => { throw new Error('no'); }, enumerable: true }) as EventContext;
+    expect(() => reg.emitEvent({ type: 'x', session_id: 's' }, hostile)).not.toThrow();
+    expect(session.events.length).toBe(1);
+    expect(scoped.events.length).toBe(0);
+  });
+
   it('rejects a bad scope with a TypeError naming the call', () => {
     const reg = new SessionRegistry();
     const sink = new RecordingSink('x');

@@ -12,8 +12,8 @@
 //   <prefix>{<topic>}:headers          set: the header names appendIdempotent has used on the topic
 //   <prefix>{<topic>}:header-values    hash: `<name>` NUL `<value>` -> the last id holding it, for
 //                                     those names only (kept by every append once a name is in)
-//   <prefix>{<topic>}:tip               with provenance: the record_hash of the last record chained
-//                                     (kept through compaction: the next record follows it)
+//   <prefix>{<topic>}:tip               with provenance: `<id> <record_hash>` of the last record
+//                                     chained (kept through compaction: the next record follows it)
 //   <prefix>{<topic>}:writer:<writer> hash: batch number -> first id of that batch, and `next`, the
 //                                     batch expected next, for one log instance: a retried batch
 //                                     is not appended twice, and batches apply in order. Expires a
@@ -62,14 +62,22 @@ export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Lua, shared by the append scripts: with provenance (the expected id not empty) the events were
- * chained by the client for ids after `expected` (the id it believed last); if another writer
- * appended since, the script refuses with RINGLOG_CHAIN_MOVED before writing anything, and the
- * client reads the tip again and chains anew. SHA-256 is not available in Redis's Lua, hence the
- * hashing on the client and this optimistic check.
+ * chained by the client after the record it believed last, `expected` with hash `prevHash`. If the
+ * topic is at another id (another writer appended), or the tip key says that id has another hash
+ * (writes the client saw were lost in a restart or a failover, and another writer reused the ids),
+ * the script refuses with RINGLOG_CHAIN_MOVED before writing anything, and the client reads the tip
+ * again and chains anew. SHA-256 is not available in Redis's Lua, hence the hashing on the client
+ * and this optimistic check.
  */
 const CHAIN_CHECK = `
-local function chainMoved(expectedArg, last)
-  if expectedArg == '' or tonumber(expectedArg) == last then return nil end
+local function chainMoved(expectedArg, prevHash, last)
+  if expectedArg == '' then return nil end
+  if tonumber(expectedArg) == last then
+    local tip = redis.call('GET', KEYS[6])
+    local tipId, tipHash = nil, nil
+    if tip then tipId, tipHash = string.match(tip, '^(%d+) (%S+)$') end
+    if not tipId or tonumber(tipId) ~= last or tipHash == prevHash then return nil end
+  end
   return redis.error_reply('RINGLOG_CHAIN_MOVED the topic moved on to id ' .. string.format('%d', last))
 end
 `;
@@ -85,8 +93,8 @@ end
  * writes rather than thousands (measured: node-redis's per-argument writes took a third of the
  * process's time at 20,000 events/s).
  *
- * ARGV[7], ARGV[8]: with provenance, the id the client chained after and the batch's last
- * record_hash ('' and '' without): see CHAIN_CHECK.
+ * ARGV[7], ARGV[8], ARGV[9]: with provenance, the id the client chained after, the batch's last
+ * record_hash, and the hash it chained after ('' without): see CHAIN_CHECK.
  *
  * Returns the first id of the batch. A batch number seen before is answered with the first id it
  * got then (a retry appends nothing). A writer's batches are applied in number order only: the
@@ -138,7 +146,7 @@ if #fields ~= count * 4 or pos ~= #blob + 1 then
   return redis.error_reply('RINGLOG_BAD_BATCH batch ' .. ARGV[1] .. ' does not parse')
 end
 local n = tonumber(redis.call('GET', KEYS[2]) or '0')
-local moved = chainMoved(ARGV[7], n)
+local moved = chainMoved(ARGV[7], ARGV[9], n)
 if moved then return moved end
 local names = redis.call('SMEMBERS', KEYS[4])
 for i = 1, count do
@@ -147,7 +155,7 @@ for i = 1, count do
   indexHeaders(names, n + i, fields[f + 3])
 end
 redis.call('SET', KEYS[2], string.format('%d', n + count))
-if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[8]) end
+if ARGV[7] ~= '' then redis.call('SET', KEYS[6], string.format('%d ', n + count) .. ARGV[8]) end
 redis.call('HSET', KEYS[3], ARGV[1], string.format('%d', n + 1), 'next', string.format('%d', batch + 1))
 redis.call('HDEL', KEYS[3], string.format('%d', batch - ${WRITER_WINDOW}))
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
@@ -182,7 +190,8 @@ export function packBatch(events: readonly PackedEvent[]): [string, string] {
 
 /**
  * KEYS: events, last, (unused), header names, header values, tip. ARGV: header, value, kind, payload
- * JSON, headers JSON, at, and with provenance the id chained after and the record_hash ('' '' without). appendIdempotent: the id of an event still in the stream that holds the
+ * JSON, headers JSON, at, and with provenance the id chained after, the record_hash and the hash
+ * chained after ('' without). appendIdempotent: the id of an event still in the stream that holds the
  * value under the header, else the event appended. The first use of a header name on a topic
  * indexes the stream once (within this script: nothing can append in between); later appends keep
  * the index. Returns {id, 1 if appended}.
@@ -203,11 +212,11 @@ end
 local held = redis.call('HGET', KEYS[5], name .. '\0' .. value)
 if held and #redis.call('XRANGE', KEYS[1], held .. '-0', held .. '-0') > 0 then return { tonumber(held), 0 } end
 local id = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
-local moved = chainMoved(ARGV[7], id - 1)
+local moved = chainMoved(ARGV[7], ARGV[9], id - 1)
 if moved then return moved end
 redis.call('XADD', KEYS[1], string.format('%d-0', id), 'kind', ARGV[3], 'payload', ARGV[4], 'headers', ARGV[5], 'at', ARGV[6])
 redis.call('SET', KEYS[2], string.format('%d', id))
-if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[8]) end
+if ARGV[7] ~= '' then redis.call('SET', KEYS[6], string.format('%d ', id) .. ARGV[8]) end
 indexHeaders(redis.call('SMEMBERS', KEYS[4]), id, ARGV[5])
 return { id, 1 }
 `;

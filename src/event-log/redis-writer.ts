@@ -26,6 +26,8 @@ const UNKNOWN_WAIT_FACTOR = 6;
 /** A chained write that finds the topic moved on reads the tip and tries again; each retry means
  *  another writer appended meanwhile, so this many in a row means it is being starved. */
 const CHAIN_ATTEMPTS = 1000;
+/** The longest pause between two such attempts: a few batches of another writer's time. */
+const CHAIN_BACKOFF_MAX_MS = 20;
 
 /** With provenance: the topic's last id and the record_hash the next record follows. */
 export interface ChainTip {
@@ -157,17 +159,31 @@ export class TopicWriter {
       } catch (err) {
         this.#tip = undefined;
         if (!(err instanceof Error && err.message.startsWith('RINGLOG_CHAIN_MOVED')) || attempt >= CHAIN_ATTEMPTS) throw err;
+        // Two chained writers that keep meeting take turns: a random pause, longer as it repeats
+        // (up to CHAIN_BACKOFF_MAX_MS), lets one of them through.
+        if (attempt > 1) await new Promise((r) => setTimeout(r, Math.random() * Math.min(CHAIN_BACKOFF_MAX_MS, attempt)));
       }
     }
   }
 
   async #readTip(): Promise<ChainTip> {
     const k = this.keys;
-    const [last, headers, tip] = (await this.#log.script(TIP_SCRIPT, [k.events, k.last, k.tip], [])) as [number, string | null, string | null];
+    const [lastReply, headers, tip] = (await this.#log.script(TIP_SCRIPT, [k.events, k.last, k.tip], [])) as [number, string | null, string | null];
+    const last = Number(lastReply);
     // The last record's own hash while the stream holds it (GENESIS if it was stored without
-    // provenance, as the other backends chain); once compacted away, the tip the chain left.
-    const hash = typeof headers === 'string' ? hashOf(JSON.parse(headers) as Record<string, string>) : (tip ?? GENESIS);
-    return { last: Number(last), hash };
+    // provenance, or its headers do not parse: as the other backends chain); once compacted away,
+    // the tip the chain left if it is that record's, else GENESIS.
+    if (typeof headers === 'string') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(headers);
+      } catch {
+        parsed = undefined;
+      }
+      return { last, hash: hashOf(parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, string>) : undefined) };
+    }
+    const m = typeof tip === 'string' ? /^(\d+) (\S+)$/.exec(tip) : null;
+    return { last, hash: m !== null && Number(m[1]) === last ? m[2]! : GENESIS };
   }
 
   get busy(): boolean {
@@ -276,7 +292,7 @@ export class TopicWriter {
   /** The batch's script call, with the floor: the oldest batch of this writer not given up on. */
   #append(batch: Batch): Promise<number> {
     const floor = String(this.#openBatches.oldest()?.number ?? batch.number);
-    if (!this.#chained) return this.#log.script(APPEND_SCRIPT, this.scriptKeys, [...batch.args, floor, '', '']).then(Number);
+    if (!this.#chained) return this.#log.script(APPEND_SCRIPT, this.scriptKeys, [...batch.args, floor, '', '', '']).then(Number);
     return this.withTip(async (tip) => {
       const events = [];
       let prev = tip.hash;
@@ -287,7 +303,7 @@ export class TopicWriter {
       }
       const [blob, lengths] = packBatch(events);
       const [number, ttl, count] = batch.args;
-      const first = Number(await this.#log.script(APPEND_SCRIPT, this.scriptKeys, [number!, ttl!, count!, blob, lengths, floor, String(tip.last), prev]));
+      const first = Number(await this.#log.script(APPEND_SCRIPT, this.scriptKeys, [number!, ttl!, count!, blob, lengths, floor, String(tip.last), prev, tip.hash]));
       // A batch that may have run before was answered from the server's record of its number,
       // chained then on a tip this attempt cannot know: read the tip again before the next.
       return [first, batch.unknown ? undefined : { last: tip.last + batch.items.length, hash: prev }];

@@ -179,10 +179,10 @@ export class RedisEventLog implements EventLog, PreparedAppender, WriterHost, Su
       return { id, inserted: inserted === 1 };
     };
     try {
-      if (!this.#o.provenance) return await run([e.headersJson, String(e.occurredAtMs), '', '']);
+      if (!this.#o.provenance) return await run([e.headersJson, String(e.occurredAtMs), '', '', '']);
       return await writer.withTip(async (tip) => {
         const { event, hash } = chainEvent(name, tip.last + 1, e, tip.hash);
-        const r = await run([event.headersJson, String(e.occurredAtMs), String(tip.last), hash]);
+        const r = await run([event.headersJson, String(e.occurredAtMs), String(tip.last), hash, tip.hash]);
         // Found already there: the tip is where it was.
         return [r, r.inserted ? { last: r.id, hash } : tip];
       });

@@ -106,8 +106,8 @@ export class ConnectedRegistry extends ConnectedSink {
       return;
     }
     const session = typeof sid === 'string' ? this.#sessions.get(sid) ?? NOWHERE : NOWHERE;
-    const exec = context?.executionId;
-    const scoped = typeof sid === 'string' && typeof exec === 'string' ? this.#executions.get(sid)?.get(exec) ?? NOWHERE : NOWHERE;
+    const exec = executionIn(context);
+    const scoped = typeof sid === 'string' && exec !== undefined ? this.#executions.get(sid)?.get(exec) ?? NOWHERE : NOWHERE;
     const wild = this.#wildcards;
     // In the owner's order: the session's sinks, the execution's, the wildcards.
     for (const u of session.direct) u.producer.handleEvent(event, context);
@@ -258,4 +258,15 @@ export function executionOf(scope: ExecutionScope | undefined, fn: string): stri
   const e = scope.executionId;
   if (e !== undefined && typeof e !== 'string') throw new TypeError(`ringlog: ${fn} executionId must be a string, got ${e === null ? 'null' : typeof e}`);
   return e;
+}
+
+/** The execution an emit's context names, or undefined (none, not a string, or a getter that
+ *  throws: an emit never throws, and the event still reaches the session's sinks). */
+export function executionIn(context: EventContext | undefined): string | undefined {
+  try {
+    const e = context?.executionId;
+    return typeof e === 'string' ? e : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,7 +8,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { JsonlEventSink, shareRing } from '../caller/sink.js';
-import { checkSession, executionOf, Routes, ROUTES_SLOTS, type ExecutionScope } from './connected-registry.js';
+import { checkSession, executionIn, executionOf, Routes, ROUTES_SLOTS, type ExecutionScope } from './connected-registry.js';
 
 export type { ExecutionScope } from './connected-registry.js';
 import { flushAll, HandlerFaults } from './deliver.js';
@@ -115,8 +115,8 @@ export class SessionRegistry {
     if (event === null || typeof event !== 'object') return;
     const sid = (event as { session_id?: unknown }).session_id;
     const targets = typeof sid === 'string' ? this.#sessions.get(sid) : undefined;
-    const exec = context?.executionId;
-    const scoped = typeof sid === 'string' && typeof exec === 'string' ? this.#executions.get(sid)?.get(exec) : undefined;
+    const exec = executionIn(context);
+    const scoped = typeof sid === 'string' && exec !== undefined ? this.#executions.get(sid)?.get(exec) : undefined;
     const wildcards = this.#wildcards;
     this.#faults.guard(() => {
       if (targets !== undefined) this.#faults.deliver(targets, event, context);
