@@ -21,6 +21,10 @@ export interface CorpusSpec {
   make(seed: number): () => AgentEventLike;
 }
 
+/** What most corpora share: a pool of 10,000 events (~13 MB of the large corpus's), the issue's
+ *  20,000 events/s paced, and 250,000 events flat out (~330 MB of the large corpus's). */
+const TYPICAL = { pool: 10_000, pacedPerSec: 20_000, saturated: 250_000 } as const;
+
 const WORDS = 'the agent reads a file writes a patch runs tests plans the next step calls a tool with arguments'.split(' ');
 const KEY_BASES = ['path', 'content', 'options', 'id', 'name', 'value', 'status', 'url', 'size', 'mtime', 'owner', 'labels', 'score', 'title', 'body', 'kind'];
 
@@ -38,9 +42,7 @@ function picker(next: () => number) {
 export const CORPUS_SPECS: Record<CorpusName, CorpusSpec> = {
   large: {
     about: "the project's corpus (demo/corpus.ts): message chunks, tool calls, text tool results of 0.5–8 KB, usage; ~1.3 KB mean",
-    pool: 10_000,
-    pacedPerSec: 20_000,
-    saturated: 250_000,
+    ...TYPICAL,
     make: (seed) => {
       const g = new CorpusGenerator(seed, false);
       return () => g.event();
@@ -48,8 +50,7 @@ export const CORPUS_SPECS: Record<CorpusName, CorpusSpec> = {
   },
   small: {
     about: 'small events (~200 B): chunks, tool starts, iteration ends',
-    pool: 10_000,
-    pacedPerSec: 20_000,
+    ...TYPICAL,
     saturated: 500_000,
     make: (seed) => {
       const g = new CorpusGenerator(seed, true);
@@ -60,9 +61,7 @@ export const CORPUS_SPECS: Record<CorpusName, CorpusSpec> = {
     // Tool outputs are parsed API responses and directory listings: arbitrary JSON whose keys come
     // from thousands of names (`content17`, `options203`), not a fixed schema.
     about: 'high key cardinality: tool outputs as parsed API responses, keys from ~3,000 distinct names; ~1.3 KB mean',
-    pool: 10_000,
-    pacedPerSec: 20_000,
-    saturated: 250_000,
+    ...TYPICAL,
     make: (seed) => {
       const next = rng(seed);
       const { int, pick, words } = picker(next);
@@ -84,9 +83,7 @@ export const CORPUS_SPECS: Record<CorpusName, CorpusSpec> = {
   escapes: {
     // Source code, diffs and JSON held as strings: quotes, backslashes, tabs and newlines in long text.
     about: 'escape-heavy long strings: source code, diffs and JSON-in-a-string tool outputs of 0.5–4 KB',
-    pool: 10_000,
-    pacedPerSec: 20_000,
-    saturated: 250_000,
+    ...TYPICAL,
     make: (seed) => {
       const next = rng(seed);
       const { int, pick, words } = picker(next);
@@ -108,9 +105,7 @@ export const CORPUS_SPECS: Record<CorpusName, CorpusSpec> = {
   },
   unicode: {
     about: 'non-ASCII-heavy text: CJK, Cyrillic, Arabic, emoji (astral), combining marks; 0.2–3 KB',
-    pool: 10_000,
-    pacedPerSec: 20_000,
-    saturated: 250_000,
+    ...TYPICAL,
     make: (seed) => {
       const next = rng(seed);
       const { int, pick } = picker(next);
@@ -129,9 +124,7 @@ export const CORPUS_SPECS: Record<CorpusName, CorpusSpec> = {
   deep: {
     // Syntax trees, nested JSON schemas, recursive directory listings.
     about: 'deep nesting: trees 8–24 levels deep (syntax trees, schemas, directory listings); ~1.3 KB',
-    pool: 10_000,
-    pacedPerSec: 20_000,
-    saturated: 250_000,
+    ...TYPICAL,
     make: (seed) => {
       const next = rng(seed);
       const { int, pick, words } = picker(next);
