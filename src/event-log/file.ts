@@ -27,7 +27,7 @@ import { acquireLock, createOwner, holderStale, LockTimeoutError, readHolderSync
 import { LiveHub } from './live.js';
 import { APPEND_PREPARED, checkConsumer, checkFrom, checkId, checkLimit, eventLine, prepareEvent, prepareIdempotent, toLogEvent, type PreparedAppender, type PreparedEvent } from './record.js';
 import { HeaderIndex } from './header-index.js';
-import { chainEvent, checkUnchained, GENESIS, hashOf } from './provenance.js';
+import { chainEvents, checkUnchained, GENESIS, hashOf } from './provenance.js';
 import { isTopicName, topicName } from './topic.js';
 import type { CompactResult, EventLog, EventLogDescription, IdempotentAppend, LogEvent, NewLogEvent, SubscribeOptions, TopicLike } from './types.js';
 
@@ -471,12 +471,8 @@ export class FileEventLog implements EventLog, PreparedAppender {
     const firstNew = t.latest + 1;
     const stored = [...events];
     if (this.provenance) {
-      let prev = await this.chainTip(t);
-      for (let k = 0; k < stored.length; k++) {
-        const chained = chainEvent(t.name, firstNew + k, stored[k]!, prev);
-        stored[k] = chained.event;
-        prev = chained.hash;
-      }
+      const chained = chainEvents(t.name, firstNew, stored, await this.chainTip(t));
+      stored.splice(0, stored.length, ...chained.events);
     }
     const lines: string[] = [];
     const lengths: number[] = [];

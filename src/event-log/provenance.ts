@@ -46,6 +46,30 @@ export function chainEvent(topic: string, id: number, e: PreparedEvent, prev: st
   return { event: { ...e, headersJson: JSON.stringify({ ...headers, [RECORD_HASH]: hash }) }, hash };
 }
 
+/** `events` as stored with ids from `firstId`, each chained to the one before from `prev`, and the
+ *  hash the next record follows. */
+export function chainEvents(topic: string, firstId: number, events: readonly PreparedEvent[], prev: string): { events: PreparedEvent[]; tip: string } {
+  const out: PreparedEvent[] = [];
+  for (let k = 0; k < events.length; k++) {
+    const chained = chainEvent(topic, firstId + k, events[k]!, prev);
+    out.push(chained.event);
+    prev = chained.hash;
+  }
+  return { events: out, tip: prev };
+}
+
+/** hashOf the headers of a stored record given as JSON text: GENESIS when they do not parse (a
+ *  record written by something else), as for a record stored without provenance. */
+export function hashOfJson(headersJson: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(headersJson);
+  } catch {
+    return GENESIS;
+  }
+  return hashOf(parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, string>) : undefined);
+}
+
 /** The hash a stored record's successor follows: its record_hash, or GENESIS for a record stored without provenance. */
 export function hashOf(headers: Readonly<Record<string, string>> | undefined): string {
   const h = headers?.[RECORD_HASH];

@@ -6,7 +6,7 @@ import { EventLogError, EventLogErrorCode } from './errors.js';
 import type { PreparedEvent } from './record.js';
 import { asLogError, RECONNECT_MIN_MS, type Outcome } from './redis-connection.js';
 import { APPEND_SCRIPT, packBatch, TIP_SCRIPT, WRITER_TTL_MS, type TopicKeys } from './redis-keys.js';
-import { chainEvent, GENESIS, hashOf } from './provenance.js';
+import { chainEvents, GENESIS, hashOfJson } from './provenance.js';
 
 /** At most this many events, and about this many characters, per append script call: a call
  *  holds the server for its duration (Redis runs one script at a time), so batches stay around a
@@ -173,15 +173,7 @@ export class TopicWriter {
     // The last record's own hash while the stream holds it (GENESIS if it was stored without
     // provenance, or its headers do not parse: as the other backends chain); once compacted away,
     // the tip the chain left if it is that record's, else GENESIS.
-    if (typeof headers === 'string') {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(headers);
-      } catch {
-        parsed = undefined;
-      }
-      return { last, hash: hashOf(parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, string>) : undefined) };
-    }
+    if (typeof headers === 'string') return { last, hash: hashOfJson(headers) };
     const m = typeof tip === 'string' ? /^(\d+) (\S+)$/.exec(tip) : null;
     return { last, hash: m !== null && Number(m[1]) === last ? m[2]! : GENESIS };
   }
@@ -294,13 +286,7 @@ export class TopicWriter {
     const floor = String(this.#openBatches.oldest()?.number ?? batch.number);
     if (!this.#chained) return this.#log.script(APPEND_SCRIPT, this.scriptKeys, [...batch.args, floor, '', '', '']).then(Number);
     return this.withTip(async (tip) => {
-      const events = [];
-      let prev = tip.hash;
-      for (let i = 0; i < batch.items.length; i++) {
-        const chained = chainEvent(this.topic, tip.last + 1 + i, batch.items[i]!.event, prev);
-        events.push(chained.event);
-        prev = chained.hash;
-      }
+      const { events, tip: prev } = chainEvents(this.topic, tip.last + 1, batch.items.map((w) => w.event), tip.hash);
       const [blob, lengths] = packBatch(events);
       const [number, ttl, count] = batch.args;
       const first = Number(await this.#log.script(APPEND_SCRIPT, this.scriptKeys, [number!, ttl!, count!, blob, lengths, floor, String(tip.last), prev, tip.hash]));

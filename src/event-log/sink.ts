@@ -197,8 +197,7 @@ export class EventLogSink implements AgentEventSink {
       let p: Promise<number>;
       try {
         let eventJson = q.json;
-        // Only these types can matter to the projector, and the last two only while it tracks a stream.
-        const judged = projector !== null && (q.kind === 'tool_call_update' || (projector.tracked > 0 && (q.kind === 'tool_call' || q.kind === 'session_closed')));
+        const judged = projector !== null && projector.mayCare(q.kind);
         let event: unknown;
         if (this.#redact !== null || judged) event = JSON.parse(q.json) as unknown;
         // Judged once, in queue order, before redaction: as the JSONL sink's writer judges its records.

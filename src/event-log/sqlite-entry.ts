@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
-import { chainEvent, GENESIS, hashOf } from './provenance.js';
+import { chainEvent, GENESIS, hashOfJson } from './provenance.js';
 import type { AppendItem, SqliteReply, SqliteRequest, SqliteResult, SqliteWorkerInit, StoredRow, WorkerFailure } from './sqlite-messages.js';
 
 /** Bumped whenever the tables below change shape; 0 is SQLite's value for a database nobody set up. */
@@ -267,7 +267,7 @@ function chained(s: Statements, e: AppendItem, id: number, last: number, newTips
   if (known !== undefined && known.id === last) prev = known.hash;
   else if (last > 0) {
     const row = s.headersOf.get(e.topic, last) as string | undefined;
-    prev = row !== undefined ? hashOf(JSON.parse(row) as Record<string, string>) : ((chainTipTable().get.get(e.topic) as string | undefined) ?? GENESIS);
+    prev = row !== undefined ? hashOfJson(row) : ((chainTipTable().get.get(e.topic) as string | undefined) ?? GENESIS);
   }
   const c = chainEvent(e.topic, id, { kind: e.kind, payloadJson: e.payloadJson, headersJson: e.headersJson, occurredAtMs: e.occurredAtMs }, prev);
   newTips.set(e.topic, { id, hash: c.hash });

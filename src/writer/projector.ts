@@ -24,7 +24,7 @@ export const MAX_TRACKED_STREAMS = 1024;
 export const MAX_TRACKED_KEY_BYTES = 256 * 1024;
 
 /** Fields whose presence (not null) makes an update more than a streaming snapshot. */
-const SETTLED_FIELDS = ['raw_output', 'error', 'duration_ms', 'execution_duration_ms', 'error_category', 'changed_paths', 'data', 'executor', 'parsing'] as const;
+export const SETTLED_FIELDS = ['raw_output', 'error', 'duration_ms', 'execution_duration_ms', 'error_category', 'changed_paths', 'data', 'executor', 'parsing'] as const;
 
 /** How a snapshot carries the arguments: changing between the two is not growth. */
 export type Representation = 'raw_input_partial' | 'raw_input';
@@ -108,6 +108,12 @@ export class DurableProjector {
       default:
         return true;
     }
+  }
+
+  /** Whether an event of this `type` can change anything here: an update always, a settled call or
+   *  a closed session only while a stream is tracked. Every other event is kept without a look. */
+  mayCare(type: string): boolean {
+    return type === 'tool_call_update' || (this.#streams.size > 0 && (type === 'tool_call' || type === 'session_closed'));
   }
 
   /** Forgets every stream: the next snapshot of each is kept (used after a write fault). */

@@ -8,7 +8,7 @@
 
 import { Tag } from '../ring/records.js';
 import type { LineBuilder, Source } from './line-builder.js';
-import { DurableProjector, metadataDigest } from './projector.js';
+import { DurableProjector, metadataDigest, SETTLED_FIELDS } from './projector.js';
 
 /** What to do with a record: write it, leave it out, or build its line and judge that (keepLine). */
 export type Verdict = 'keep' | 'leave' | 'line';
@@ -20,8 +20,8 @@ const UPDATE = Buffer.from('"type":"tool_call_update"');
 const CALL = Buffer.from('"type":"tool_call"');
 const CLOSED = Buffer.from('"type":"session_closed"');
 
-/** Fields whose presence (not null) makes an update more than a streaming snapshot (as projector.ts). */
-const SETTLED = new Set(['raw_output', 'error', 'duration_ms', 'execution_duration_ms', 'error_category', 'changed_paths', 'data', 'executor', 'parsing']);
+/** Fields whose presence (not null) makes an update more than a streaming snapshot. */
+const SETTLED = new Set<string>(SETTLED_FIELDS);
 
 /** Indexes left out and not yet covered by a marker in the file. */
 export interface ProjectedRun {
@@ -180,8 +180,8 @@ const TOOL_CALL_UPDATE = Buffer.from('tool_call_update');
 const TOOL_CALL = Buffer.from('tool_call');
 const SESSION_CLOSED = Buffer.from('session_closed');
 
-/** Whether the `type` value at `v` is one the projector acts on (a call or a closed session only
- *  while it tracks a stream), compared as bytes: no string is made for the other events. */
+/** DurableProjector.mayCare on the `type` value at `v`, compared as bytes: no string is made for
+ *  the other events. */
 function relevantType(src: Source, v: number, tracking: boolean): boolean {
   if (src.u8[v] !== Tag.STR) return false;
   const len = src.dv.getUint32(v + 1, true);
