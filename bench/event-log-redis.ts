@@ -12,7 +12,13 @@
 //                            latency, appends many at once, readRange by pages, and the latency from
 //                            append() to a subscriber's next(), paced at 1,000 events/s.
 //
-//   npm run build && node dist/bench/event-log-redis.js [--runs 3]
+// Two placements of the server, each contender run in both: `shared` leaves Node and redis-server
+// free on the machine's cores (on 2 cores the server's work lands on the caller's core at times);
+// `pinned` puts redis-server on core 1 and the Node child on core 0 (`taskset`, Linux, 2+ cores),
+// as a server on another machine would be: what the caller pays for the backend, not for the
+// server's CPU.
+//
+//   npm run build && node dist/bench/event-log-redis.js [--runs 3] [--placement shared|pinned|both]
 //
 // Results: bench/results/event-log-redis.json.
 
@@ -145,30 +151,66 @@ async function rawChild(url: string): Promise<Record<string, unknown>> {
   };
 }
 
-async function parent(runs: number): Promise<void> {
+type Placement = 'shared' | 'pinned';
+
+/** Whether this machine can give the server a core of its own: Linux's taskset and two cores. */
+function canPin(): boolean {
+  return os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+}
+
+/** Runs one child against a fresh server: a server that earlier children filled (hundreds of MB)
+ *  would weigh on the next. */
+async function runOne(self: string, c: Contender, placement: Placement): Promise<Record<string, unknown>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-bench-redis-'));
+  const server = await startRedis(dir);
+  try {
+    let cmd = process.execPath;
+    let args = [self, '--child', c, '--url', server.url];
+    if (placement === 'pinned') {
+      // -a: every thread of the server (its I/O and background threads) on core 1.
+      const p = spawnSync('taskset', ['-a', '-p', '-c', '1', String(server.pid)], { encoding: 'utf8' });
+      if (p.status !== 0) throw new Error(`taskset on redis-server failed: ${p.stderr}`);
+      cmd = 'taskset';
+      args = ['-c', '0', process.execPath, ...args];
+    }
+    const p = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000 });
+    if (p.status !== 0) throw new Error(`${c} (${placement}): exit ${p.status ?? p.signal}: ${p.stderr.slice(-800)}`);
+    return JSON.parse(p.stdout.trim()) as Record<string, unknown>;
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function parent(runs: number, placements: readonly Placement[]): Promise<void> {
   const self = fileURLToPath(import.meta.url);
-  const results: (Record<string, unknown> & { contender: Contender; run: number })[] = [];
+  const results: (Record<string, unknown> & { contender: Contender; placement: Placement; run: number })[] = [];
   for (let run = 1; run <= runs; run++) {
-    for (const c of CONTENDERS) {
-      // A fresh server per child: what earlier children appended (hundreds of MB) would weigh on it.
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-bench-redis-'));
-      const server = await startRedis(dir);
-      try {
-        const p = spawnSync(process.execPath, [self, '--child', c, '--url', server.url], { encoding: 'utf8', timeout: 300_000 });
-        if (p.status !== 0) throw new Error(`${c}: exit ${p.status ?? p.signal}: ${p.stderr.slice(-800)}`);
-        const r = { contender: c, run, ...(JSON.parse(p.stdout.trim()) as Record<string, unknown>) };
+    for (const placement of placements) {
+      // The raw figures (latencies, rates of the log itself) are taken with the server unpinned only.
+      for (const c of CONTENDERS) {
+        if (c === 'raw-redis' && placement === 'pinned') continue;
+        const r = { contender: c, placement, run, ...(await runOne(self, c, placement)) };
         results.push(r);
-        console.error(`run ${run} ${c}: ${JSON.stringify(r)}`);
-      } finally {
-        await server.stop();
-        fs.rmSync(dir, { recursive: true, force: true });
+        console.error(`run ${run} ${c} ${placement}: ${JSON.stringify(r)}`);
       }
     }
   }
-  const med = (c: Contender, k: string): number => median(results.filter((r) => r.contender === c).map((r) => r[k] as number));
+  const of = (c: Contender, placement: Placement) => results.filter((r) => r.contender === c && r.placement === placement);
+  const med = (c: Contender, k: string, placement: Placement = 'shared'): number => median(of(c, placement).map((r) => r[k] as number));
+  const caller = (placement: Placement) => {
+    const memory = of('sink-memory', placement).map((r) => r.pacedNsPerEvent as number);
+    const redis = of('sink-redis', placement).map((r) => r.pacedNsPerEvent as number);
+    return {
+      sinkPacedNsPerEvent: { memory: median(memory), redis: median(redis) },
+      callerRedisOverMemory: median(redis) / median(memory),
+      // Each run's two children ran one after the other: the ratio within a run, run by run.
+      callerRatioPerRun: redis.map((x, i) => x / memory[i]!),
+    };
+  };
   const summary = {
-    sinkPacedNsPerEvent: { memory: med('sink-memory', 'pacedNsPerEvent'), redis: med('sink-redis', 'pacedNsPerEvent') },
-    callerRedisOverMemory: med('sink-redis', 'pacedNsPerEvent') / med('sink-memory', 'pacedNsPerEvent'),
+    ...caller('shared'),
+    ...(placements.includes('pinned') ? { pinned: caller('pinned') } : {}),
     sinkRedisSustainedEventsPerSec: med('sink-redis', 'sustainedEventsPerSec'),
     sinkRedisKeptUpEveryRun: results.filter((r) => r.contender === 'sink-redis').every((r) => r.keptUp === true),
     sinkFlatEventsPerSec: { memory: med('sink-memory', 'flatEventsPerSec'), redis: med('sink-redis', 'flatEventsPerSec') },
@@ -178,18 +220,23 @@ async function parent(runs: number): Promise<void> {
   };
   console.error(JSON.stringify(summary, null, 2));
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const out = { command: `node dist/bench/event-log-redis.js --runs ${runs}`, date: new Date().toISOString(), node: process.version, redis: version, cpus: os.cpus().length, summary, results };
+  const command = `node dist/bench/event-log-redis.js --runs ${runs} --placement ${placements.length === 2 ? 'both' : placements[0]}`;
+  const out = { command, date: new Date().toISOString(), node: process.version, redis: version, cpus: os.cpus().length, summary, results };
   const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'event-log-redis.json'), JSON.stringify(out, null, 2) + '\n');
 }
 
-const { values } = parseArgs({ options: { child: { type: 'string' }, url: { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { child: { type: 'string' }, url: { type: 'string' }, runs: { type: 'string' }, placement: { type: 'string' } } });
 if (values.child !== undefined) {
   const c = values.child as Contender;
   if (!CONTENDERS.includes(c)) throw new Error(`--child must be one of ${CONTENDERS.join(', ')}`);
   const r = c === 'raw-redis' ? await rawChild(values.url!) : await sinkChild(c === 'sink-memory' ? 'memory' : 'redis', values.url!);
   process.stdout.write(JSON.stringify(r) + '\n');
 } else {
-  await parent(parsePositiveInt(values.runs, '--runs', 3));
+  const placement = values.placement ?? 'both';
+  if (placement !== 'shared' && placement !== 'pinned' && placement !== 'both') throw new Error(`--placement must be shared, pinned or both, got ${placement}`);
+  const placements: Placement[] = placement === 'both' ? ['shared', 'pinned'] : [placement];
+  if (placements.includes('pinned') && !canPin()) throw new Error('--placement pinned needs Linux taskset and two cores; use --placement shared');
+  await parent(parsePositiveInt(values.runs, '--runs', 3), placements);
 }
