@@ -26,7 +26,7 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 function commitOf(dir: string): string {
   try {
-    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    return execFileSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
   } catch {
     return 'unknown';
   }

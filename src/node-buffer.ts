@@ -3,8 +3,11 @@
 export interface FastBuffer extends Buffer {
   utf8Write(s: string, offset: number, length?: number): number;
   utf8Slice(start: number, end: number): string;
-  /** One byte per character: for text known to be ASCII (JSON numbers and punctuation). */
+  /** One byte per character: for text known to be ASCII (JSON numbers and punctuation), or for
+   *  bytes carried through a one-byte string unchanged (see latin1Slice). */
   latin1Write(s: string, offset: number, length?: number): number;
+  /** Each byte as one character (0–255): a copy that any byte survives, UTF-8 or not. */
+  latin1Slice(start: number, end: number): string;
 }
 
 export function fast(b: Buffer): FastBuffer {

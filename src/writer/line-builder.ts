@@ -2,9 +2,11 @@
 // thread-agnostic: the writer worker runs it, and so does the caller's thread when it drains the
 // ring itself (exit before the worker started, flushSync).
 //
-// It never builds JS strings for event text: string bytes are copied from the record with JSON
-// escaping applied on the fly (the escapes of JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r
-// \t, other controls as \u00xx; lone surrogates arrive pre-escaped as RAW). Numbers use JS's
+// String bytes are copied from the record with JSON escaping applied on the fly (the escapes of
+// JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r \t, other controls as \u00xx; lone
+// surrogates arrive pre-escaped as RAW), without making a JS string of the text — except the rest
+// of a long string dense with escapes, which JSON.stringify escapes faster, through a one-byte
+// string of its bytes (nativeRest). Numbers use JS's
 // Number-to-text, as JSON.stringify does. So a JSON-compatible event's line is byte-identical to
 // JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
 //
@@ -77,6 +79,22 @@ function escapeByte(out: OutBuffer, b: number, rest: number): void {
     o[out.len++] = HEX.charCodeAt(b & 15);
   }
 }
+
+/** Escapes counted between density checks, minus one (a mask): every 4th escape. */
+const DENSE_CHECK = 3;
+/**
+ * Whether a string is dense enough with escapes to finish it in C++ (nativeRest): at least one
+ * escape per DENSE_SPACING bytes so far, and REST_MIN bytes or more still to go. Below that density
+ * the byte loop, which pays per escape, not per byte, is the faster (measured per corpus with
+ * bench/line-building.ts; README, "Every workload: the corpus family").
+ */
+function dense(start: number, i: number, end: number, escapes: number): boolean {
+  return end - i >= REST_MIN && i - start < escapes * DENSE_SPACING;
+}
+const DENSE_SPACING = 64;
+const REST_MIN = 256;
+/** Bytes handed to JSON.stringify at a time: its output (up to 6× for \u00xx) stays a few MB. */
+const NATIVE_PIECE = 1 << 20;
 
 const EXECUTION_FIELD = `,"${EXECUTION_KEY}":`;
 /** Below this many elements an array's numbers are written one by one: a JSON.stringify call costs
@@ -443,10 +461,15 @@ export class LineBuilder {
     out.ensure(end - start + 2);
     out.buf[out.len++] = QUOTE;
     let run = start;
+    let escapes = 0;
     for (let i = start; i < end; i++) {
       const b = src[i]!;
       if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) continue;
       if (i > run) out.bytes(srcBuf, run, i);
+      if ((++escapes & DENSE_CHECK) === 0 && dense(start, i, end, escapes)) {
+        this.nativeRest(start, i, end, false);
+        return;
+      }
       run = i + 1;
       escapeByte(out, b, end - i);
     }
@@ -469,6 +492,7 @@ export class LineBuilder {
     out.ensure(end - start + 2);
     out.buf[out.len++] = QUOTE;
     let run = start;
+    let escapes = 0;
     for (let i = start; i < end; i++) {
       const b = src[i]!;
       const cls = BYTE_CLASS[b]!;
@@ -481,12 +505,52 @@ export class LineBuilder {
         continue;
       }
       if (i > run) out.bytes(srcBuf, run, i);
+      if ((++escapes & DENSE_CHECK) === 0 && dense(start, i, end, escapes)) {
+        if (this.nativeRest(start, i, end, true)) return;
+        out.len = at;
+        return this.decodedString(start, end);
+      }
       run = i + 1;
       escapeByte(out, b, end - i);
     }
     if (end > run) out.bytes(srcBuf, run, end);
     out.ensure(1);
     out.buf[out.len++] = QUOTE;
+  }
+
+  /**
+   * The rest of a string dense with escapes, [i, end) and its closing quote, escaped in C++: its
+   * bytes as a one-byte string, JSON.stringify, and back. Every byte JSON escapes (controls, `"`,
+   * `\`) is ASCII and never part of a UTF-8 sequence, and JSON.stringify leaves characters
+   * 0x7f–0xff as they are, so the round trip escapes exactly the bytes the loop escapes and carries
+   * every other byte through unchanged, and it may be cut anywhere: it goes in pieces of
+   * NATIVE_PIECE bytes, so a string of hundreds of MB never makes a JS string past V8's length limit
+   * or a copy of itself several times over. Under the string rules each piece's `=` and `@` are
+   * found by native search first (false: one may start a secret; the caller rewinds the string).
+   */
+  private nativeRest(start: number, i: number, end: number, redacting: boolean): boolean {
+    const src = this.src;
+    const out = this.out;
+    for (let from = i; from < end; ) {
+      const to = Math.min(end, from + NATIVE_PIECE);
+      const piece = src.buf.latin1Slice(from, to);
+      if (redacting) {
+        for (let k = piece.indexOf('='); k >= 0; k = piece.indexOf('=', k + 1)) if (this.secretMayStartAt(src.u8, start, from + k)) return false;
+        for (let k = piece.indexOf('@'); k >= 0; k = piece.indexOf('@', k + 1)) if (this.secretMayStartAt(src.u8, start, from + k)) return false;
+      }
+      const text = JSON.stringify(piece);
+      out.ensure(text.length);
+      // text opens with a quote: written over the last byte out holds (this string's opening
+      // quote or its last byte so far), which is put back, so no substring of text is made.
+      const at = out.len - 1;
+      const kept = out.buf[at]!;
+      out.len = at + out.buf.latin1Write(text, at);
+      out.buf[at] = kept;
+      // Its closing quote ends the string only after the last piece.
+      if (to < end) out.len--;
+      from = to;
+    }
+    return true;
   }
 
   /**
