@@ -7,9 +7,10 @@
 // interleaved and rotated over runs; the figure is the median over runs of each child's median
 // pass (a pass builds every event of the corpus pool once).
 //
-//   npm run build && node dist/bench/line-building.js [--runs 5] [--corpus a,b] [--previous <dir>]
+//   npm run build && node dist/bench/line-building.js [--runs 5] [--corpus a,b] [--previous <dir>] [--label L]
 //
-// Results: bench/results/line-building.json (or line-building-<corpora>.json with --corpus).
+// Results: bench/results/line-building[-<label>].json (--label: what was compared, so that one
+// comparison's results do not overwrite another's).
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -95,7 +96,7 @@ function commitOf(dir: string): string {
   }
 }
 
-async function parent(runs: number, corpora: readonly CorpusName[], previous: string | undefined): Promise<void> {
+async function parent(runs: number, corpora: readonly CorpusName[], previous: string | undefined, label: string | undefined): Promise<void> {
   const self = here('line-building.js');
   const thisRoot = here('../..');
   const contenders: { name: string; root: string }[] = [
@@ -132,15 +133,15 @@ async function parent(runs: number, corpora: readonly CorpusName[], previous: st
   );
   console.error(JSON.stringify(summary, null, 2));
   const all = corpora.length === CORPORA.length;
-  const command = `node dist/bench/line-building.js --runs ${runs}${all ? '' : ` --corpus ${corpora.join(',')}`}${previous === undefined ? '' : ' --previous <checkout of ' + commitOf(previous) + '>'}`;
+  const command = `node dist/bench/line-building.js --runs ${runs}${all ? '' : ` --corpus ${corpora.join(',')}`}${previous === undefined ? '' : ' --previous <checkout of ' + commitOf(previous) + '>'}${label === undefined ? '' : ` --label ${label}`}`;
   const out = { command, date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, commit: commitOf(thisRoot), previousCommit: previous === undefined ? null : commitOf(previous), summary, results };
   const outDir = here('../../bench/results/');
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, all ? 'line-building.json' : `line-building-${corpora.join('-')}.json`), JSON.stringify(out, null, 2) + '\n');
+  fs.writeFileSync(path.join(outDir, `line-building${label === undefined ? '' : `-${label}`}.json`), JSON.stringify(out, null, 2) + '\n');
 }
 
 const { values } = parseArgs({
-  options: { child: { type: 'string' }, corpus: { type: 'string' }, root: { type: 'string' }, runs: { type: 'string' }, previous: { type: 'string' } },
+  options: { child: { type: 'string' }, corpus: { type: 'string' }, root: { type: 'string' }, runs: { type: 'string' }, previous: { type: 'string' }, label: { type: 'string' } },
   strict: true,
 });
 const corpora: CorpusName[] = values.corpus === undefined ? [...CORPORA] : values.corpus.split(',').map((c) => {
@@ -157,5 +158,6 @@ if (values.child !== undefined) {
     previous = path.resolve(values.previous);
     if (!fs.existsSync(path.join(previous, 'dist/src/writer/line-builder.js'))) throw new Error(`${previous}/dist is missing: build the earlier checkout first`);
   }
-  await parent(parsePositiveInt(values.runs, '--runs', DEFAULT_RUNS), corpora, previous);
+  if (values.label !== undefined && !/^[a-z0-9-]+$/.test(values.label)) throw new Error(`--label must be lowercase letters, digits and dashes, got ${JSON.stringify(values.label)}`);
+  await parent(parsePositiveInt(values.runs, '--runs', DEFAULT_RUNS), corpora, previous, values.label);
 }

@@ -4,7 +4,7 @@
 // The earlier build is a checkout of another commit, built (`npm run build`) beside this one.
 //
 //   git worktree add /tmp/prev <commit> && (cd /tmp/prev && npm install && npm run build)
-//   npm run build && node dist/bench/versus-previous.js --previous /tmp/prev [--runs R] [--corpus large|small]
+//   npm run build && node dist/bench/versus-previous.js --previous /tmp/prev [--runs R] [--corpus large|small] [--label L]
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,10 +40,13 @@ async function main(): Promise<void> {
       events: { type: 'string' },
       'paced-seconds': { type: 'string' },
       corpus: { type: 'string' },
+      label: { type: 'string' },
     },
     strict: true,
   });
   if (values.previous === undefined) throw new Error('--previous <dir> is required: a built checkout of the earlier commit');
+  const label = values.label;
+  if (label !== undefined && !/^[a-z0-9-]+$/.test(label)) throw new Error(`--label must be lowercase letters, digits and dashes, got ${JSON.stringify(label)}`);
   const previousLib = path.resolve(values.previous, 'dist/src/index.js');
   if (!fs.existsSync(previousLib)) throw new Error(`${previousLib} is missing: build the earlier checkout first`);
   const parsed = parseCorpus(values.corpus, 'large');
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
     eventsPerSec: { this: of('this', (r) => r.eventsPerSec), previous: of('previous', (r) => r.eventsPerSec) },
   };
   const out = {
-    command: `node dist/bench/versus-previous.js --previous ${values.previous} --runs ${runs} --events ${events} --paced-seconds ${paced} --corpus ${corpus}`,
+    command: `node dist/bench/versus-previous.js --previous ${values.previous} --runs ${runs} --events ${events} --paced-seconds ${paced} --corpus ${corpus}${label === undefined ? '' : ` --label ${label}`}`,
     date: new Date().toISOString(),
     node: process.version,
     cpus: os.cpus().length,
@@ -97,7 +100,8 @@ async function main(): Promise<void> {
   };
   const outDir = here('../../bench/results/');
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, 'versus-previous.json'), JSON.stringify(out, null, 2) + '\n');
+  // --label: what was compared, so that one comparison's results do not overwrite another's.
+  fs.writeFileSync(path.join(outDir, `versus-previous${label === undefined ? '' : `-${label}`}.json`), JSON.stringify(out, null, 2) + '\n');
   console.log(JSON.stringify(out.summary, null, 2));
 }
 

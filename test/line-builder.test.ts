@@ -1,7 +1,9 @@
-// The writer's line builder, in-process: strings dense with escapes, whose rest the builder hands
-// to JSON.stringify through a one-byte copy of their bytes (LineBuilder.nativeRest), must come out
-// exactly as the byte loop writes them — byte-identical to JSON.stringify — and, under the default
-// redaction policy, with every secret after the hand-over still found.
+// The writer's line builder, in-process, where it takes short cuts JSON.stringify does not: strings
+// dense with escapes, whose rest it hands to JSON.stringify through a one-byte copy of their bytes
+// (LineBuilder.nativeRest), must come out exactly as the byte loop writes them — byte-identical to
+// JSON.stringify — and, under the default redaction policy, with every secret after the hand-over
+// still found; integers (the envelope's index and time, and values) are written digit by digit
+// (OutBuffer.number), exactly as JSON.stringify writes them.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
@@ -12,11 +14,11 @@ import { compileRedaction, createRedactor, resolveRedactSpec } from '../dist/src
 
 const MAX_DEPTH = 1000;
 
-/** The line the writer builds for `event` (index 0, time 1), with the default policy or none. */
-function built(event: object, redact: boolean): string {
+/** The line the writer builds for `event` (index 0, time 1 unless given), with the default policy or none. */
+function built(event: object, redact: boolean, index = 0, ts = 1): string {
   const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
   enc.begin();
-  enc.event(0, 1, null, undefined, event);
+  enc.event(index, ts, null, undefined, event);
   const bytes = Buffer.from(enc.scratch.buf.subarray(0, enc.pos));
   const src = { u8: bytes, dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), buf: bytes as never };
   // Small, so that the hand-over grows the output buffer as any other write does.
@@ -130,6 +132,34 @@ describe('LineBuilder: strings dense with escapes', () => {
         expect(built(event, redact)).toBe(expected(event, redact));
       }),
       { numRuns: 300, seed: 16 },
+    );
+  });
+});
+
+describe('LineBuilder: numbers written digit by digit', () => {
+  const edges = [0, -0, 1, -1, 9, 10, 99, 100, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 1e8 - 1, 1e8, 1e8 + 1, 1_700_000_000_123, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 2 ** 53 + 2, 1e21, 123456789012345680000, 0.5, -1.5, 5e-324, 1e-7, 0.1 + 0.2];
+
+  it('values read back as JSON.stringify writes them (int32, beyond, past 2^53, fractions), alone and in short arrays', () => {
+    // Arrays under eight numbers are written number by number, longer ones by one JSON.stringify.
+    const event = { type: 'numbers', ...Object.fromEntries(edges.map((v, i) => [`n${i}`, v])), short: edges.slice(0, 7), pairs: edges.map((v) => [v, -v]) };
+    for (const redact of [false, true]) expect(built(event, redact)).toBe(expected(event, redact));
+  });
+
+  it("the envelope's index and time, at every digit count", () => {
+    for (let digits = 1; digits <= 16; digits++) {
+      const index = Number('9'.repeat(digits));
+      const ts = 10 ** (digits - 1);
+      expect(built({ type: 't' }, false, index, ts)).toBe(JSON.stringify({ index, emitted_at_ms: ts, frame_depth: null, type: 't' }));
+    }
+  });
+
+  it('property: any integer up to 2^53 in magnitude, and any double, reads back as JSON.stringify writes it', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })), { maxLength: 7 }), fc.maxSafeNat(), (values, index) => {
+        const event = { values, one: values[0] ?? 0 };
+        expect(built(event, false, index, index)).toBe(JSON.stringify({ index, emitted_at_ms: index, frame_depth: null, ...event }));
+      }),
+      { numRuns: 500, seed: 53 },
     );
   });
 });

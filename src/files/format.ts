@@ -41,9 +41,15 @@ export const LOG_LINE_TYPE = 'log_line';
 /** What follows the envelope of such an event, before the line as a JSON string and the closing brace. */
 export const LOG_LINE_FIELDS = `,"type":"${LOG_LINE_TYPE}","line":`;
 
+/** The envelope's text around its two numbers: OPEN, the index, EMITTED, the time, FRAME (the
+ *  depth follows). The writer copies these and formats the numbers in place. */
+export const ENVELOPE_OPEN = `{"${INDEX_KEY}":`;
+export const ENVELOPE_EMITTED = `,"${EMITTED_KEY}":`;
+export const ENVELOPE_FRAME = `,"${FRAME_DEPTH_KEY}":`;
+
 /** The start of every line: `{"index":N,"emitted_at_ms":T,"frame_depth":` (the depth follows). */
 export function envelopeHead(index: number, emittedAtMs: number): string {
-  return `{"${INDEX_KEY}":${index},"${EMITTED_KEY}":${emittedAtMs},"${FRAME_DEPTH_KEY}":`;
+  return `${ENVELOPE_OPEN}${index}${ENVELOPE_EMITTED}${emittedAtMs}${ENVELOPE_FRAME}`;
 }
 
 /** The whole marker line for `count` lost events from `first` (no newline). */

@@ -17,7 +17,7 @@
 // patterns are configured, since no byte test can tell what a user's pattern matches. A line with
 // nothing to redact is byte-identical to the unredacted one. The envelope is never redacted.
 
-import { droppedLine, envelopeHead, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
+import { droppedLine, ENVELOPE_EMITTED, ENVELOPE_FRAME, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, ENVELOPE_OPEN, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
 import { Flag, Kind, Tag } from '../ring/records.js';
 import type { KeyTable } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
@@ -96,6 +96,11 @@ const REST_MIN = 256;
 /** Bytes handed to JSON.stringify at a time: its output (up to 6× for \u00xx) stays a few MB. */
 const NATIVE_PIECE = 1 << 20;
 
+/** The envelope's text around its numbers, as bytes (files/format.ts). */
+const OPEN = Buffer.from(ENVELOPE_OPEN);
+const EMITTED = Buffer.from(ENVELOPE_EMITTED);
+const FRAME = Buffer.from(ENVELOPE_FRAME);
+
 const EXECUTION_FIELD = `,"${EXECUTION_KEY}":`;
 /** Below this many elements an array's numbers are written one by one: a JSON.stringify call costs
  *  about as much as formatting a handful of them. */
@@ -143,7 +148,11 @@ export class LineBuilder {
     const index = dv.getFloat64(this.pos, true);
     const ts = dv.getFloat64(this.pos + 8, true);
     this.pos += 16;
-    out.ascii(envelopeHead(index, ts));
+    out.bytes(OPEN, 0, OPEN.length);
+    out.number(index);
+    out.bytes(EMITTED, 0, EMITTED.length);
+    out.number(ts);
+    out.bytes(FRAME, 0, FRAME.length);
     this.value();
     const hasExecution = (flags & Flag.EXECUTION_ID) !== 0;
     if (hasExecution) {
@@ -406,11 +415,11 @@ export class LineBuilder {
         return out.ascii('true');
       case Tag.I32:
         this.pos = p + 5;
-        return out.ascii('' + dv.getInt32(p + 1, true));
+        return out.number(dv.getInt32(p + 1, true));
       case Tag.F64: {
         this.pos = p + 9;
         const x = dv.getFloat64(p + 1, true);
-        return out.ascii(Number.isFinite(x) ? '' + x : 'null');
+        return Number.isFinite(x) ? out.number(x) : out.ascii('null');
       }
       case Tag.STR: {
         const len = dv.getUint32(p + 1, true);

@@ -29,6 +29,41 @@ export class OutBuffer {
     this.len = p;
   }
 
+  /**
+   * Appends a number as JSON.stringify writes it. Integers up to 2^53 in magnitude (indexes, times,
+   * counts: most numbers in events) are written digit by digit, with no string made; the rest
+   * (fractions, huge values, NaN and ±Infinity, which the caller never sends) as JS writes them.
+   */
+  number(x: number): void {
+    if (!(Math.abs(x) <= Number.MAX_SAFE_INTEGER && Math.floor(x) === x)) return this.ascii('' + x);
+    // 16 digits and a sign at most (2^53 has 16 digits).
+    this.ensure(17);
+    if (x < 0) {
+      this.buf[this.len++] = MINUS;
+      x = -x;
+    }
+    if (x < INT_LIMIT) return this.digits(x, 0);
+    // Split so each half is an int32: 2^53 / 10^8 < 2^31, and the low half is zero-padded.
+    const hi = Math.floor(x / 1e8);
+    this.digits(hi, 0);
+    this.digits(x - hi * 1e8, 8);
+  }
+
+  /** Writes 0 ≤ n < 2^31 in decimal, zero-padded to `width` digits. */
+  private digits(n: number, width: number): void {
+    let count = 1;
+    for (let m = n; m >= 10; m = (m / 10) | 0) count++;
+    if (count < width) count = width;
+    const buf = this.buf;
+    let p = this.len + count;
+    this.len = p;
+    for (let k = 0; k < count; k++) {
+      const q = (n / 10) | 0;
+      buf[--p] = 0x30 + (n - q * 10);
+      n = q;
+    }
+  }
+
   /** Appends any string as UTF-8. */
   utf8(s: string): void {
     this.ensure(s.length * 3);
@@ -50,6 +85,9 @@ export class OutBuffer {
     }
   }
 }
+
+const MINUS = 0x2d;
+const INT_LIMIT = 2 ** 31;
 
 /** Below this many bytes a JS loop beats the native copy's call overhead. */
 export const SHORT_COPY = 32;
