@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { EventEncoder, Scratch } from '../dist/src/caller/encoder.js';
 import { LineBuilder } from '../dist/src/writer/line-builder.js';
 import { OutBuffer } from '../dist/src/writer/out-buffer.js';
+import { envelopeHead } from '../dist/src/files/format.js';
 import { compileRedaction, createRedactor, resolveRedactSpec } from '../dist/src/writer/redact.js';
 
 const MAX_DEPTH = 1000;
@@ -145,12 +146,36 @@ describe('LineBuilder: numbers written digit by digit', () => {
     for (const redact of [false, true]) expect(built(event, redact)).toBe(expected(event, redact));
   });
 
-  it("the envelope's index and time, at every digit count", () => {
+  it("the envelope's index and time, at every digit count, are envelopeHead's text", () => {
     for (let digits = 1; digits <= 16; digits++) {
-      const index = Number('9'.repeat(digits));
+      // 9…9 up to 15 digits; the largest safe integer for 16.
+      const index = digits < 16 ? Number('9'.repeat(digits)) : 2 ** 53 - 1;
       const ts = 10 ** (digits - 1);
-      expect(built({ type: 't' }, false, index, ts)).toBe(JSON.stringify({ index, emitted_at_ms: ts, frame_depth: null, type: 't' }));
+      const line = built({ type: 't' }, false, index, ts);
+      expect(line).toBe(JSON.stringify({ index, emitted_at_ms: ts, frame_depth: null, type: 't' }));
+      expect(line.startsWith(envelopeHead(index, ts))).toBe(true);
     }
+  });
+
+  it('OutBuffer.number makes no string for a safe integer, and fits at the very end of its buffer', () => {
+    const ascii = vi.spyOn(OutBuffer.prototype, 'ascii');
+    const ints = [0, 7, -7, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), 1e15, 2 ** 53 - 1, -(2 ** 53 - 1)];
+    for (const x of ints) {
+      // Every position from 17 bytes before the end to the end: the write must grow the buffer.
+      for (let room = 0; room <= 17; room++) {
+        const out = new OutBuffer(32);
+        out.len = 32 - room;
+        out.number(x);
+        expect(out.buf.toString('latin1', 32 - room, out.len)).toBe(JSON.stringify(x));
+      }
+    }
+    expect(ascii).not.toHaveBeenCalled();
+    // A fraction and a value past 2^53 take JS's own text.
+    const out = new OutBuffer(4);
+    out.number(0.1);
+    out.number(2 ** 53);
+    expect(out.buf.toString('latin1', 0, out.len)).toBe('0.1' + String(2 ** 53));
+    expect(ascii).toHaveBeenCalledTimes(2);
   });
 
   it('property: any integer up to 2^53 in magnitude, and any double, reads back as JSON.stringify writes it', () => {

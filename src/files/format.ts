@@ -41,15 +41,35 @@ export const LOG_LINE_TYPE = 'log_line';
 /** What follows the envelope of such an event, before the line as a JSON string and the closing brace. */
 export const LOG_LINE_FIELDS = `,"type":"${LOG_LINE_TYPE}","line":`;
 
-/** The envelope's text around its two numbers: OPEN, the index, EMITTED, the time, FRAME (the
- *  depth follows). The writer copies these and formats the numbers in place. */
+/** The envelope's text around its values: OPEN, the index, EMITTED, the time, FRAME, the depth,
+ *  then EXECUTION and the execution id when there is one. */
 export const ENVELOPE_OPEN = `{"${INDEX_KEY}":`;
 export const ENVELOPE_EMITTED = `,"${EMITTED_KEY}":`;
 export const ENVELOPE_FRAME = `,"${FRAME_DEPTH_KEY}":`;
+export const ENVELOPE_EXECUTION = `,"${EXECUTION_KEY}":`;
 
 /** The start of every line: `{"index":N,"emitted_at_ms":T,"frame_depth":` (the depth follows). */
 export function envelopeHead(index: number, emittedAtMs: number): string {
   return `${ENVELOPE_OPEN}${index}${ENVELOPE_EMITTED}${emittedAtMs}${ENVELOPE_FRAME}`;
+}
+
+/** Where writeEnvelopeHead writes: bytes, and numbers as JSON.stringify writes them. */
+export interface EnvelopeOut {
+  bytes(src: Buffer, start: number, end: number): void;
+  number(x: number): void;
+}
+
+const OPEN_BYTES = Buffer.from(ENVELOPE_OPEN);
+const EMITTED_BYTES = Buffer.from(ENVELOPE_EMITTED);
+const FRAME_BYTES = Buffer.from(ENVELOPE_FRAME);
+
+/** envelopeHead's text, written piece by piece into `out` (the writer's way: no string per line). */
+export function writeEnvelopeHead(out: EnvelopeOut, index: number, emittedAtMs: number): void {
+  out.bytes(OPEN_BYTES, 0, OPEN_BYTES.length);
+  out.number(index);
+  out.bytes(EMITTED_BYTES, 0, EMITTED_BYTES.length);
+  out.number(emittedAtMs);
+  out.bytes(FRAME_BYTES, 0, FRAME_BYTES.length);
 }
 
 /** The whole marker line for `count` lost events from `first` (no newline). */

@@ -2,7 +2,7 @@
 // ringlog writes first on every line ({"index":N,"emitted_at_ms":T,"frame_depth":D[,"execution_id":S]
 // [,"type":S]...), so `ringlog cat`/`stats` and index building never build the event object.
 
-import { EMITTED_KEY, envelopeOf, isRangeMarker, EXECUTION_KEY, FRAME_DEPTH_KEY, INDEX_KEY, type LineEnvelope } from '../files/format.js';
+import { ENVELOPE_EMITTED, ENVELOPE_EXECUTION, ENVELOPE_FRAME, ENVELOPE_OPEN, envelopeOf, isRangeMarker, type LineEnvelope } from '../files/format.js';
 
 export type Envelope = LineEnvelope;
 
@@ -17,10 +17,11 @@ const ZERO = 0x30;
 const NINE = 0x39;
 
 // The envelope as the writer writes it (files/format.ts), split where the values go.
-const P_INDEX = Buffer.from(`{"${INDEX_KEY}":`);
-const P_EMITTED = Buffer.from(`,"${EMITTED_KEY}":`);
-const P_DEPTH = Buffer.from(`,"${FRAME_DEPTH_KEY}":`);
-const P_EXEC = Buffer.from(`,"${EXECUTION_KEY}":"`);
+const P_INDEX = Buffer.from(ENVELOPE_OPEN);
+const P_EMITTED = Buffer.from(ENVELOPE_EMITTED);
+const P_DEPTH = Buffer.from(ENVELOPE_FRAME);
+/** With the opening quote of the id, a string. */
+const P_EXEC = Buffer.from(ENVELOPE_EXECUTION + '"');
 const P_TYPE = Buffer.from(',"type":"');
 const NULL = Buffer.from('null');
 

@@ -17,7 +17,7 @@
 // patterns are configured, since no byte test can tell what a user's pattern matches. A line with
 // nothing to redact is byte-identical to the unredacted one. The envelope is never redacted.
 
-import { droppedLine, ENVELOPE_EMITTED, ENVELOPE_FRAME, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, ENVELOPE_OPEN, EXECUTION_KEY, REJECTED_FIELDS } from '../files/format.js';
+import { droppedLine, ENVELOPE_EXECUTION, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, REJECTED_FIELDS, writeEnvelopeHead } from '../files/format.js';
 import { Flag, Kind, Tag } from '../ring/records.js';
 import type { KeyTable } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
@@ -96,12 +96,7 @@ const REST_MIN = 256;
 /** Bytes handed to JSON.stringify at a time: its output (up to 6× for \u00xx) stays a few MB. */
 const NATIVE_PIECE = 1 << 20;
 
-/** The envelope's text around its numbers, as bytes (files/format.ts). */
-const OPEN = Buffer.from(ENVELOPE_OPEN);
-const EMITTED = Buffer.from(ENVELOPE_EMITTED);
-const FRAME = Buffer.from(ENVELOPE_FRAME);
 
-const EXECUTION_FIELD = `,"${EXECUTION_KEY}":`;
 /** Below this many elements an array's numbers are written one by one: a JSON.stringify call costs
  *  about as much as formatting a handful of them. */
 const NUMBER_ARRAY_MIN = 8;
@@ -148,15 +143,11 @@ export class LineBuilder {
     const index = dv.getFloat64(this.pos, true);
     const ts = dv.getFloat64(this.pos + 8, true);
     this.pos += 16;
-    out.bytes(OPEN, 0, OPEN.length);
-    out.number(index);
-    out.bytes(EMITTED, 0, EMITTED.length);
-    out.number(ts);
-    out.bytes(FRAME, 0, FRAME.length);
+    writeEnvelopeHead(out, index, ts);
     this.value();
     const hasExecution = (flags & Flag.EXECUTION_ID) !== 0;
     if (hasExecution) {
-      out.ascii(EXECUTION_FIELD);
+      out.ascii(ENVELOPE_EXECUTION);
       this.value();
     }
     // The reason may quote the event (an error message from its getter): redacted like the body.

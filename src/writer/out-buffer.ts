@@ -30,9 +30,9 @@ export class OutBuffer {
   }
 
   /**
-   * Appends a number as JSON.stringify writes it. Integers up to 2^53 in magnitude (indexes, times,
-   * counts: most numbers in events) are written digit by digit, with no string made; the rest
-   * (fractions, huge values, NaN and ±Infinity, which the caller never sends) as JS writes them.
+   * Appends a number as JSON.stringify writes it. Safe integers, |x| ≤ 2^53 − 1 (indexes, times,
+   * counts: most numbers in events), are written digit by digit, with no string made; the rest
+   * (fractions, larger values, NaN and ±Infinity, which the caller never sends) as JS writes them.
    */
   number(x: number): void {
     if (!(Math.abs(x) <= Number.MAX_SAFE_INTEGER && Math.floor(x) === x)) return this.ascii('' + x);
