@@ -6,9 +6,9 @@
 // JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r \t, other controls as \u00xx; lone
 // surrogates arrive pre-escaped as RAW), without making a JS string of the text — except the rest
 // of a long string dense with escapes, which JSON.stringify escapes faster, through a one-byte
-// string of its bytes (nativeRest). Numbers use JS's
-// Number-to-text, as JSON.stringify does. So a JSON-compatible event's line is byte-identical to
-// JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
+// string of its bytes (nativeRest). Integers are written digit by digit, other numbers by JS's
+// Number-to-text, as JSON.stringify writes them. So a JSON-compatible event's line is
+// byte-identical to JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
 //
 // With a redaction policy (redact.ts) it applies it while copying, so secrets never reach the
 // output: a value under a sensitive key is written as the censor and its bytes skipped; a string is
@@ -95,7 +95,6 @@ const DENSE_SPACING = 64;
 const REST_MIN = 256;
 /** Bytes handed to JSON.stringify at a time: its output (up to 6× for \u00xx) stays a few MB. */
 const NATIVE_PIECE = 1 << 20;
-
 
 /** Below this many elements an array's numbers are written one by one: a JSON.stringify call costs
  *  about as much as formatting a handful of them. */
