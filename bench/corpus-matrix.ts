@@ -14,8 +14,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderChart, SERIES_COLOURS, unitOf, type Chart, type Panel } from './charts.js';
-import { CORPORA, CORPUS_SPECS, isCorpusName, type CorpusName } from './corpora.js';
-import { parsePositiveInt, runChild, spread, type ContenderResult, type Spread } from './lib.js';
+import { CORPUS_SPECS, type CorpusName } from './corpora.js';
+import { parseCorpusList, parsePositiveInt, runChild, spread, type ContenderResult, type Spread } from './lib.js';
 
 const CONTENDERS = ['stringify', 'sync-port', 'ringlog'] as const;
 type ContenderName = (typeof CONTENDERS)[number];
@@ -37,10 +37,7 @@ interface Cell {
 const { values } = parseArgs({ options: { runs: { type: 'string' }, 'paced-seconds': { type: 'string' }, corpus: { type: 'string' } } });
 const runs = parsePositiveInt(values.runs, '--runs', 3);
 const pacedSeconds = parsePositiveInt(values['paced-seconds'], '--paced-seconds', DEFAULT_PACED_SECONDS);
-const corpora: CorpusName[] = values.corpus === undefined ? [...CORPORA] : values.corpus.split(',').map((c) => {
-  if (!isCorpusName(c)) throw new Error(`--corpus: unknown corpus ${JSON.stringify(c)} (known: ${CORPORA.join(', ')})`);
-  return c;
-});
+const corpora: CorpusName[] = parseCorpusList(values.corpus);
 
 const results: { corpus: CorpusName; contender: ContenderName; run: number; result: ContenderResult }[] = [];
 for (let run = 1; run <= runs; run++) {

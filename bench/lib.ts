@@ -1,6 +1,6 @@
 // Helpers shared by the pipeline runner and the contender scripts it spawns.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -127,6 +127,32 @@ export function parseCorpus(raw: string | undefined, fallback: CorpusName): Corp
   if (raw === undefined) return fallback;
   if (isCorpusName(raw)) return raw;
   throw new Error(`--corpus must be one of ${CORPORA.join(', ')}, got ${JSON.stringify(raw)}`);
+}
+
+/** A comma-separated --corpus list; every corpus when absent. */
+export function parseCorpusList(raw: string | undefined): CorpusName[] {
+  if (raw === undefined) return [...CORPORA];
+  return raw.split(',').map((c) => {
+    if (!isCorpusName(c)) throw new Error(`--corpus: unknown corpus ${JSON.stringify(c)} (known: ${CORPORA.join(', ')})`);
+    return c;
+  });
+}
+
+/** A --label naming a results file (`<bench>-<label>.json`): what was compared, so that one
+ *  comparison's results do not overwrite another's. */
+export function parseLabel(raw: string | undefined): string | undefined {
+  if (raw !== undefined && !/^[a-z0-9-]+$/.test(raw)) throw new Error(`--label must be lowercase letters, digits and dashes, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+/** The commit a checkout is at, with `-dirty` when it has uncommitted changes (the change being
+ *  measured says so); 'unknown' outside git. */
+export function commitOf(dir: string): string {
+  try {
+    return execFileSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 export interface Spread {

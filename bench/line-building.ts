@@ -12,14 +12,14 @@
 // Results: bench/results/line-building[-<label>].json (--label: what was compared, so that one
 // comparison's results do not overwrite another's).
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CORPORA, corpusPool, isCorpusName, type CorpusName } from './corpora.js';
-import { median, parsePositiveInt } from './lib.js';
+import { CORPORA, corpusPool, type CorpusName } from './corpora.js';
+import { commitOf, median, parseCorpusList, parseLabel, parsePositiveInt } from './lib.js';
 
 /** Events per pass: the corpus pools' size, so every shape is in each pass (huge: 200 of 64–512 KB). */
 const POOL = 5_000;
@@ -87,15 +87,6 @@ async function child(contender: string, corpus: CorpusName, root: string): Promi
   return { nsPerEvent: median(times) / pool.length, bytesPerEvent: utf8Bytes() / pool.length };
 }
 
-function commitOf(dir: string): string {
-  try {
-    // --dirty: a build with uncommitted changes (the change being measured) says so.
-    return execFileSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 async function parent(runs: number, corpora: readonly CorpusName[], previous: string | undefined, label: string | undefined): Promise<void> {
   const self = here('line-building.js');
   const thisRoot = here('../..');
@@ -144,10 +135,7 @@ const { values } = parseArgs({
   options: { child: { type: 'string' }, corpus: { type: 'string' }, root: { type: 'string' }, runs: { type: 'string' }, previous: { type: 'string' }, label: { type: 'string' } },
   strict: true,
 });
-const corpora: CorpusName[] = values.corpus === undefined ? [...CORPORA] : values.corpus.split(',').map((c) => {
-  if (!isCorpusName(c)) throw new Error(`--corpus: unknown corpus ${JSON.stringify(c)} (known: ${CORPORA.join(', ')})`);
-  return c;
-});
+const corpora: CorpusName[] = parseCorpusList(values.corpus);
 if (values.child !== undefined) {
   if (values.child !== 'builder' && values.child !== 'stringify') throw new Error(`--child must be builder or stringify, got ${values.child}`);
   if (corpora.length !== 1 || values.root === undefined) throw new Error('--child needs one --corpus and --root');
@@ -158,6 +146,5 @@ if (values.child !== undefined) {
     previous = path.resolve(values.previous);
     if (!fs.existsSync(path.join(previous, 'dist/src/writer/line-builder.js'))) throw new Error(`${previous}/dist is missing: build the earlier checkout first`);
   }
-  if (values.label !== undefined && !/^[a-z0-9-]+$/.test(values.label)) throw new Error(`--label must be lowercase letters, digits and dashes, got ${JSON.stringify(values.label)}`);
-  await parent(parsePositiveInt(values.runs, '--runs', DEFAULT_RUNS), corpora, previous, values.label);
+  await parent(parsePositiveInt(values.runs, '--runs', DEFAULT_RUNS), corpora, previous, parseLabel(values.label));
 }

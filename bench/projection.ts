@@ -25,6 +25,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { makeCorpus, type AgentEventLike } from '../demo/corpus.js';
 import { JsonlEventSink } from '../src/index.js';
 import { projectedLine } from '../src/files/format.js';
+// The writer's batch: one write per 256 KiB, as the segment writer does.
+import { OUT_FLUSH } from '../src/writer/segment-writer.js';
 import { KeyTable } from '../src/ring/keys.js';
 import { LineBuilder } from '../src/writer/line-builder.js';
 import { WriterProjection } from '../src/writer/record-projection.js';
@@ -44,8 +46,6 @@ const EVENTS_BEFORE_CALL = 10;
 const SNAPSHOTS_PER_OTHER_EVENT = 20;
 /** The corpus workload: 50,000 events of ~1.3 KB, ~65 MB. */
 const CORPUS_EVENTS = 50_000;
-/** The writer's batch (segment-writer.ts OUT_FLUSH): one write per 256 KiB. */
-const OUT_FLUSH = 256 * 1024;
 /** The caller yields to its event loop every this many events, as an agent loop awaiting its model does. */
 const YIELD_EVERY = 1000;
 

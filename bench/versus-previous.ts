@@ -6,13 +6,12 @@
 //   git worktree add /tmp/prev <commit> && (cd /tmp/prev && npm install && npm run build)
 //   npm run build && node dist/bench/versus-previous.js --previous /tmp/prev [--runs R] [--corpus large|small] [--label L]
 
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median, parseCorpus, parsePositiveInt, runChild, type ContenderResult } from './lib.js';
+import { commitOf, median, parseCorpus, parseLabel, parsePositiveInt, runChild, type ContenderResult } from './lib.js';
 
 type CorpusName = 'large' | 'small';
 
@@ -23,14 +22,6 @@ const DEFAULT_RUNS = 3;
 const CHILD_TIMEOUT_MS = 300_000;
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
-
-function commitOf(dir: string): string {
-  try {
-    return execFileSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -45,8 +36,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.previous === undefined) throw new Error('--previous <dir> is required: a built checkout of the earlier commit');
-  const label = values.label;
-  if (label !== undefined && !/^[a-z0-9-]+$/.test(label)) throw new Error(`--label must be lowercase letters, digits and dashes, got ${JSON.stringify(label)}`);
+  const label = parseLabel(values.label);
   const previousLib = path.resolve(values.previous, 'dist/src/index.js');
   if (!fs.existsSync(previousLib)) throw new Error(`${previousLib} is missing: build the earlier checkout first`);
   const parsed = parseCorpus(values.corpus, 'large');
@@ -100,7 +90,6 @@ async function main(): Promise<void> {
   };
   const outDir = here('../../bench/results/');
   fs.mkdirSync(outDir, { recursive: true });
-  // --label: what was compared, so that one comparison's results do not overwrite another's.
   fs.writeFileSync(path.join(outDir, `versus-previous${label === undefined ? '' : `-${label}`}.json`), JSON.stringify(out, null, 2) + '\n');
   console.log(JSON.stringify(out.summary, null, 2));
 }

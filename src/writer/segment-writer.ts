@@ -46,7 +46,7 @@ const TRANSIENT = new Set(['EAGAIN', 'EINTR', 'EBUSY']);
 const TRANSIENT_RETRIES = 7;
 /** One write syscall per this many bytes: large enough to amortise the call, small enough that a
  *  line is not held back long at high rates (256 KiB ≈ 200 events of the reference corpus). */
-const OUT_FLUSH = 256 * 1024;
+export const OUT_FLUSH = 256 * 1024;
 const NEWLINE = 0x0a;
 
 export class WriteFault extends Error {
