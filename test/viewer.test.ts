@@ -192,6 +192,9 @@ async function freePort(): Promise<number> {
 
 interface Summary {
   events: number;
+  lines: number;
+  droppedIndexes: number;
+  projectedIndexes: number;
   firstIndex: number;
   lastIndex: number;
   firstTime: number;
@@ -857,6 +860,39 @@ describe('viewer: damaged lines', () => {
       expect(s.events).toBe(100);
       expect(s.issues.count).toBe(1);
       for (const i of [49, 50, 99]) expect((await api<{ line: string }>(v, `/api/event?index=${i}`)).line).toBe(lines[i >= 50 ? i + 1 : i]);
+    } finally {
+      await v.close();
+    }
+  });
+});
+
+describe('viewer: marker lines', () => {
+  it('counts events without the drop and projection markers, which it reports as the indexes they stand for', async () => {
+    const dir = dirs.make('viewer-markers');
+    const base = path.join(dir, BASE_NAME);
+    const line = (o: Record<string, unknown>): string => JSON.stringify(o) + '\n';
+    const env = (index: number): { index: number; emitted_at_ms: number; frame_depth: null } => ({ index, emitted_at_ms: 1_764_000_000_000 + index, frame_depth: null });
+    // 0–2 events, 3–7 dropped, 8 an event, 9–10 projected, 11 an event.
+    fs.writeFileSync(
+      base,
+      [
+        line({ ...env(0), type: 'a' }),
+        line({ ...env(1), type: 'a' }),
+        line({ ...env(2), type: 'b' }),
+        line({ ...env(3), type: 'events_dropped', count: 5 }),
+        line({ ...env(8), type: 'a' }),
+        line({ ...env(9), type: 'events_projected', count: 2 }),
+        line({ ...env(11), type: 'b' }),
+      ].join(''),
+    );
+    const v = await startViewer(base, { follow: false });
+    try {
+      const s = await api<Summary>(v, '/api/summary');
+      expect(s).toMatchObject({ events: 5, lines: 7, droppedIndexes: 5, projectedIndexes: 2, firstIndex: 0, lastIndex: 11 });
+      expect(s.events + s.droppedIndexes + s.projectedIndexes).toBe(s.lastIndex - s.firstIndex + 1);
+      // The markers stay visible where they are: the histogram buckets lines, markers by their type.
+      const h = await api<{ total: number }>(v, '/api/histogram?buckets=10');
+      expect(h.total).toBe(7);
     } finally {
       await v.close();
     }

@@ -151,6 +151,8 @@ export class LogIndex {
   droppedIndexes = 0;
   /** Indexes stood for by `events_projected` markers (streaming snapshots left out, not lost). */
   projectedIndexes = 0;
+  /** Lines that are drop or projection markers: in `count`, but not events. */
+  markerLines = 0;
   /** False once a line's time is earlier than the line before (another process appended with an older clock). */
   timesSorted = true;
   /** False once an index is not above the one before (a damaged or concatenated set). */
@@ -394,8 +396,13 @@ export class LogIndex {
     }
     this.nextIndex = env.index + env.covers;
     if (this.nextIndex - 1 > this.lastIndex) this.lastIndex = this.nextIndex - 1;
-    if (env.type === DROPPED_TYPE) this.droppedIndexes += env.covers;
-    else if (env.type === PROJECTED_TYPE) this.projectedIndexes += env.covers;
+    if (env.type === DROPPED_TYPE) {
+      this.droppedIndexes += env.covers;
+      this.markerLines++;
+    } else if (env.type === PROJECTED_TYPE) {
+      this.projectedIndexes += env.covers;
+      this.markerLines++;
+    }
     this.count = o + 1;
   }
 

@@ -574,7 +574,7 @@ function renderFilterInfo() {
 function refilter() {
   renderFilterInfo();
   if (S.hist) renderLegend();
-  if (!S.summary || S.summary.events === 0) return;
+  if (!S.summary || S.summary.lines === 0) return;
   select(S.selected !== null ? S.selected : S.summary.firstIndex, { center: true, reload: true });
 }
 
@@ -617,7 +617,7 @@ $('clear-filters').addEventListener('click', function () {
 /** "Follow newest": on, the selection moves to each new last event; picking another event turns it off. */
 function followNewest(on) { $('tail').checked = on; }
 $('tail').addEventListener('change', function () {
-  if ($('tail').checked && S.summary && S.summary.events > 0) select(S.summary.lastIndex, { center: true, reload: true });
+  if ($('tail').checked && S.summary && S.summary.lines > 0) select(S.summary.lastIndex, { center: true, reload: true });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -683,7 +683,7 @@ function poll() {
   if (document.hidden) { setTimeout(poll, POLL_MS); return; }
   api('summary').then(function (s) {
     var prev = S.summary;
-    var grew = !prev || s.events !== prev.events || s.generation !== prev.generation;
+    var grew = !prev || s.lines !== prev.lines || s.generation !== prev.generation;
     S.summary = s;
     renderSummary();
     renderSessions();
@@ -692,7 +692,7 @@ function poll() {
     f.classList.add('grew');
     setTimeout(function () { f.classList.remove('grew'); }, POLL_MS / 2);
     var work = [loadHistogram()];
-    if (s.events > 0) {
+    if (s.lines > 0) {
       if ($('tail').checked) work.push(select(s.lastIndex, { center: true, reload: true }));
       else if (S.selected === null || s.generation !== prev.generation) work.push(select(s.firstIndex, { center: true, reload: true }));
       // Rows reach the old end: load them again so the new events show up below.
@@ -709,7 +709,7 @@ api('summary').then(function (s) {
   var m = /^#i=(\d+)$/.exec(location.hash);
   // A live view follows the newest events, unless the address names an event to show.
   followNewest(s.follow && !m);
-  if (s.events === 0) return null;
+  if (s.lines === 0) return null;
   return loadHistogram().then(function () { return select(m ? Number(m[1]) : s.follow ? s.lastIndex : s.firstIndex, { center: true }); });
 }).catch(showError).then(function () { setTimeout(poll, POLL_MS); });
 })();

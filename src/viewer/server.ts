@@ -308,7 +308,9 @@ function summary(state: ViewerState): unknown {
   const order = ix.types.names.map((_, id) => id).sort((a, b) => ix.types.counts[b]! - ix.types.counts[a]!);
   return {
     base: state.basePath,
-    events: ix.count,
+    // A drop or projection marker is a line but no event: it stands for indexes that have none.
+    events: ix.count - ix.markerLines,
+    lines: ix.count,
     firstIndex: ix.count > 0 ? ix.indexOf(0) : null,
     lastIndex: ix.count > 0 ? ix.lastIndex : null,
     firstTime: Number.isFinite(first) ? first : null,
