@@ -298,6 +298,19 @@ describe('path lock: other processes', () => {
     expect(lockFiles(dir)).toEqual([]);
   });
 
+  it.skipIf(process.platform !== 'linux')('a lock naming this very pid and thread, from a process that started at another time (a restarted container\'s pid 1), is taken over', () => {
+    const dir = dirs.make('pl-same-pid');
+    const base = path.join(dir, BASE_NAME);
+    // The main thread's task id is the pid: an earlier process with our pid recorded the thread
+    // that is our main thread now.
+    const record = { pid: process.pid, token: '0123456789abcdef', host: os.hostname(), since: '2026-01-01T00:00:00.000Z', tid: String(process.pid) };
+    fs.writeFileSync(`${base}.lock`, JSON.stringify({ ...record, start: String(Number(startTimeOf(process.pid)) + 1) }));
+    const l = take(base);
+    expect(JSON.parse(fs.readFileSync(l.lockPath, 'utf8'))).toMatchObject({ pid: process.pid, token: l.token });
+    l.release();
+    expect(lockFiles(dir)).toEqual([]);
+  });
+
   it('a holder on another host is treated as live, and the message says it cannot be checked', () => {
     const dir = dirs.make('pl-host');
     const base = path.join(dir, BASE_NAME);

@@ -896,6 +896,16 @@ describe('viewer: marker lines', () => {
     } finally {
       await v.close();
     }
+    // A line of a marker's type without a positive count stands for nothing: an event like any
+    // other, as \`ringlog stats\` counts it (the reader refuses it, so the viewer's own scan runs).
+    fs.appendFileSync(base, line({ ...env(12), type: 'events_dropped', note: 'no count' }));
+    const own = await startViewer(base, { follow: false });
+    try {
+      const s = await api<Summary>(own, '/api/summary');
+      expect(s).toMatchObject({ scanner: 'own', events: 6, lines: 8, droppedIndexes: 5, projectedIndexes: 2, lastIndex: 12 });
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -103,6 +103,9 @@ export interface LineEnvelope {
   type: string | undefined;
   /** 1, or `count` for a drop or projection marker. */
   covers: number;
+  /** A drop or projection marker with a positive integer `count`: it stands for `covers` indexes
+   *  and is no event. (A lax check passes a line of that type without one as an ordinary line.) */
+  marker: boolean;
 }
 
 /**
@@ -119,12 +122,15 @@ export function envelopeOf(value: unknown, strict: boolean): LineEnvelope | stri
   if (strict && typeof time !== 'number') return `no ringlog "${EMITTED_KEY}"`;
   const type = typeof rec.type === 'string' ? rec.type : undefined;
   let covers = 1;
+  let marker = false;
   if (isRangeMarker(type)) {
     const count = rec.count;
-    if (Number.isSafeInteger(count) && (count as number) >= 1) covers = count as number;
-    else if (strict) return `${type} marker without a positive integer "count"`;
+    if (Number.isSafeInteger(count) && (count as number) >= 1) {
+      covers = count as number;
+      marker = true;
+    } else if (strict) return `${type} marker without a positive integer "count"`;
   }
-  return { index: rec.index as number, emittedAtMs: typeof time === 'number' && Number.isFinite(time) ? time : NaN, type, covers };
+  return { index: rec.index as number, emittedAtMs: typeof time === 'number' && Number.isFinite(time) ? time : NaN, type, covers, marker };
 }
 
 export interface SegmentName {

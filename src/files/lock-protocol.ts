@@ -201,6 +201,10 @@ export function holderStale(h: Holder): boolean {
   // Another boot of this machine: every process of that boot is gone, whatever its pid.
   if (h.boot !== undefined && boot !== null && h.boot !== boot) return true;
   if (h.pid === process.pid) {
+    // Our pid but another start time: an earlier process that had this pid (a restarted container's
+    // pid 1 on a persistent volume), gone, whatever its recorded thread id now names here.
+    const { start } = me();
+    if (h.start !== undefined && start !== null && h.start !== start) return true;
     if (liveTokens().has(h.token)) return false;
     // Another thread of this process: there while its task is (it releases before it ends
     // normally; terminate() ends it without release, and its task goes with it).

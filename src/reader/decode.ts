@@ -75,7 +75,7 @@ function plainStringEnd(buf: Buffer, at: number, end: number): number {
  */
 export function decodeEnvelope(buf: Buffer, start: number, end: number): Decoded {
   // A fresh object per line: callers keep the envelopes they are given.
-  const env: Envelope = { index: 0, emittedAtMs: 0, type: undefined, covers: 1 };
+  const env: Envelope = { index: 0, emittedAtMs: 0, type: undefined, covers: 1, marker: false };
   return decodeEnvelopeFast(buf, start, end, env) ? env : decodeParsed(parseLine(buf.toString('utf8', start, end)));
 }
 
@@ -121,6 +121,7 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, out:
   out.emittedAtMs = emittedAtMs;
   out.type = type;
   out.covers = 1;
+  out.marker = false;
   return true;
 }
 

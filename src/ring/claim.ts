@@ -188,6 +188,24 @@ export class SharedProducer {
     }
   }
 
+  /** The holder the writer last saw on the lock, and since when (settleClaims). */
+  #seenHolder = 0;
+  #seenSince = 0;
+
+  /** Whether `holder`'s health is due a look: it is the holder seen DEATH_CHECK_MS ago or more
+   *  (a holder seen for the first time starts the clock, and each look starts it again). */
+  heldTooLong(holder: number): boolean {
+    const now = Date.now();
+    if (holder !== this.#seenHolder) {
+      this.#seenHolder = holder;
+      this.#seenSince = now;
+      return false;
+    }
+    if (now - this.#seenSince < DEATH_CHECK_MS) return false;
+    this.#seenSince = now;
+    return true;
+  }
+
   /** Takes the lock only if it is free, or held by a thread that is gone. */
   tryLock(): boolean {
     const { ctl } = this.ring;
@@ -357,7 +375,9 @@ export function settleClaims(p: SharedProducer): boolean {
   const holder = Atomics.load(ctl, Ctl.CLAIM);
   // Unlocked reads: a stale answer only means one more look on the next pass.
   if (holder === 0 && Atomics.load(ctl, Ctl.DROPS_PENDING) === 0 && claim[Claim.PUBLISHED_NEXT] === claim[Claim.NEXT_INDEX]) return false;
-  if (holder !== 0 && holderAlive(holder)) return true;
+  // A held lock is the common case with busy producers: looking at the holder's task (a read of
+  // /proc) is kept for a holder seen on it for DEATH_CHECK_MS, as the claimers do.
+  if (holder !== 0 && (!p.heldTooLong(holder) || holderAlive(holder))) return true;
   if (!p.tryLock()) return true;
   try {
     return !p.settle();

@@ -26,6 +26,7 @@ function slowEnvelope(value: unknown, out: Envelope): boolean {
   out.emittedAtMs = env.emittedAtMs;
   out.type = env.type;
   out.covers = env.covers;
+  out.marker = env.marker;
   return true;
 }
 

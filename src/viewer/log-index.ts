@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { readRecords } from '../reader/index.js';
 import type { ReadIssue } from '../reader/index.js';
-import { DROPPED_TYPE, PROJECTED_TYPE, segmentName } from '../files/format.js';
+import { DROPPED_TYPE, isRangeMarker, segmentName } from '../files/format.js';
 import type { Envelope } from '../reader/decode.js';
 import { openSegment, plainSource } from '../reader/files.js';
 import { readEnvelope, scanChunks } from './line-scan.js';
@@ -162,7 +162,7 @@ export class LogIndex {
   readonly issueSamples: string[] = [];
   /** Which scan built the index: the project's reader, or the viewer's own byte scan (fallback). */
   scanner: 'reader' | 'own' = 'own';
-  private readonly envelope: Envelope = { index: 0, emittedAtMs: 0, type: undefined, covers: 1 };
+  private readonly envelope: Envelope = { index: 0, emittedAtMs: 0, type: undefined, covers: 1, marker: false };
 
   private constructor(readonly basePath: string) {}
 
@@ -226,6 +226,8 @@ export class LogIndex {
         env.emittedAtMs = r.emittedAtMs;
         env.type = r.type;
         env.covers = r.covers;
+        // The reader's check is strict: a record of a marker's type has its positive count.
+        env.marker = isRangeMarker(r.type);
         this.lineSession = this.sessionId(sessionInText(r.text));
         this.addEnvelope(seg.scannedEnd);
         // `bytes` counts the newline: the next line starts right after it.
@@ -396,11 +398,9 @@ export class LogIndex {
     }
     this.nextIndex = env.index + env.covers;
     if (this.nextIndex - 1 > this.lastIndex) this.lastIndex = this.nextIndex - 1;
-    if (env.type === DROPPED_TYPE) {
-      this.droppedIndexes += env.covers;
-      this.markerLines++;
-    } else if (env.type === PROJECTED_TYPE) {
-      this.projectedIndexes += env.covers;
+    if (env.marker) {
+      if (env.type === DROPPED_TYPE) this.droppedIndexes += env.covers;
+      else this.projectedIndexes += env.covers;
       this.markerLines++;
     }
     this.count = o + 1;
