@@ -7,6 +7,7 @@
 
 import { ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, renamedKey } from '../files/format.js';
 import { alignRecord, Flag, Kind, RECORD_HEADER, Tag } from '../ring/records.js';
+import type { KeyArea } from '../ring/key-areas.js';
 import { KeyTable, MAX_INTERNED_KEY_LENGTH, MAX_KEYS } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
 
@@ -63,9 +64,13 @@ export class EventEncoder {
     readonly scratch: Scratch,
     keys = new KeyTable(),
     readonly maxRecordBytes = MAX_RECORD_BYTES,
-    /** Keys interned at most: 0 for a producer that shares the ring with the owner (its ids would
-     *  clash with the owner's), which then sends every key whole. */
-    readonly maxKeys = MAX_KEYS,
+    /**
+     * Where keys are interned: undefined for the ring's owner (ids defined inside its records, up
+     * to MAX_KEYS); a key area of the ring for any other producer (ring/key-areas.ts: its ids
+     * would clash with the owner's, and no consumer could be handed its table); null when every
+     * area of the ring is taken, and keys are then sent whole.
+     */
+    readonly area?: KeyArea | null,
   ) {
     this.keys = keys;
     for (let i = 0; i < keys.size; i++) this.ids.set(keys.names[i]!, i);
@@ -101,6 +106,8 @@ export class EventEncoder {
 
   /** Forgets every interned key: later records define again what they use. */
   resetKeys(): void {
+    // An area's definitions are in the ring, readable by any consumer: nothing to forget.
+    if (this.area !== undefined) return;
     this.ids.clear();
     this.keys.truncate(0);
   }
@@ -251,8 +258,9 @@ export class EventEncoder {
       this.pos += 3;
       return;
     }
+    if (this.area !== undefined) return this.areaKey(k);
     const newId = this.keys.size;
-    if (newId < this.maxKeys && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
+    if (newId < MAX_KEYS && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed()) {
       this.room(5 + k.length * 3);
       const start = this.pos;
       const written = this.buf.utf8Write(k, start + 5);
@@ -265,6 +273,17 @@ export class EventEncoder {
       return;
     }
     this.inlineKey(k);
+  }
+
+  /** A new key of a producer with a key area: its name goes into the area once, records carry
+   *  its id. Definitions there stay valid for good, so an abandoned record undoes none. */
+  private areaKey(k: string): void {
+    const id = this.area !== null && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed() ? this.area!.add(k) : -1;
+    if (id < 0) return this.inlineKey(k);
+    this.ids.set(k, id);
+    this.u8[this.pos] = Tag.KEY_ID;
+    this.dv.setUint16(this.pos + 1, id, true);
+    this.pos += 3;
   }
 
   /** A key not interned (the table is full, or it is long or malformed): sent whole, as its

@@ -16,7 +16,7 @@ import { Janitor } from '../files/janitor.js';
 import { lockPath, type PathLock } from '../files/path-lock.js';
 import { emptySet, lastLineOfSet, RESUMED_SEGMENT, resumeSegment, scanTail } from '../files/segments.js';
 import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
-import { MAX_KEYS } from '../ring/keys.js';
+import { KeyArea } from '../ring/key-areas.js';
 import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
 import { Claim, CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { waitAsync, waitSync } from '../ring/wait.js';
@@ -151,9 +151,9 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     this.#ring = createRing(opts.ringBytes);
     this.#losses = new Losses(this.#ring, basePath, opts.overload, opts.onError);
     // Opened in a worker thread: the main thread may have to write this ring at its exit
-    // (adopt.ts), with no key table of ours, so keys are written whole, never interned.
+    // (adopt.ts), with no key table of ours, so keys are interned in a key area of the ring.
     this.#mirror = takeMirror(this.#ring.ctl);
-    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL), undefined, undefined, this.#mirror === undefined ? MAX_KEYS : 0);
+    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL), undefined, undefined, this.#mirror === undefined ? undefined : (KeyArea.take(this.#ring) ?? null));
     this.#next = next;
     this.#firstIndex = next;
     this.#lastTs = lastTs;

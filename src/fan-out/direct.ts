@@ -6,6 +6,7 @@
 import { EventEncoder, EXTERNAL_FRACTION, Scratch } from '../caller/encoder.js';
 import { snapshot, SNAPSHOT_REJECTED } from '../caller/snapshot.js';
 import { ErrorCode, SinkError } from '../errors.js';
+import { KeyArea } from '../ring/key-areas.js';
 import { CLOSED, DROPPED, SharedProducer, type PlaceOptions, type SharedRing } from '../ring/claim.js';
 import { reached, ringViews, wakeWriter, type RingViews } from '../ring/memory.js';
 import { Ctl } from '../ring/slots.js';
@@ -44,7 +45,8 @@ export class DirectProducer {
     this.#ring = ringViews(shared.sab);
     this.#svc = new Int32Array(shared.svc);
     this.#producer = new SharedProducer(this.#ring, { svc: this.#svc });
-    this.#enc = new EventEncoder(shared.maxDepth, scratch, undefined, undefined, 0);
+    // Its keys go into a key area of the ring (ring/key-areas.ts), while one is free.
+    this.#enc = new EventEncoder(shared.maxDepth, scratch, undefined, undefined, KeyArea.take(this.#ring) ?? null);
     this.#opts = { wait: shared.overload !== 'drop', timeoutMs: shared.blockTimeoutMs };
     this.#name = shared.name;
     this.#viaOwner = viaOwner;

@@ -7,10 +7,16 @@ export const MAX_KEYS = 4096;
 export const MAX_INTERNED_KEY_LENGTH = 64;
 
 export class KeyTable {
-  /** Key text by id. */
+  /** Key text by id (the owner's ids, below MAX_KEYS). */
   readonly names: string[] = [];
   /** `"key":` as UTF-8, by id. */
   readonly quotedBytes: Buffer[] = [];
+  /** Where ids from MAX_KEYS on are defined (key-areas.ts): set by the ring's consumer. */
+  areas: ((id: number) => string | undefined) | undefined;
+  /** Names and quoted forms of those ids, by id − MAX_KEYS (dense from 0: an array indexed from
+   *  4,096 on would fall back to a dictionary), read from the areas on first use. */
+  readonly #areaNames: string[] = [];
+  readonly #areaQuoted: Buffer[] = [];
 
   constructor(initial: readonly string[] = []) {
     for (let i = 0; i < initial.length; i++) this.define(i, initial[i]!);
@@ -24,6 +30,28 @@ export class KeyTable {
     if (this.names[id] === name) return;
     this.names[id] = name;
     this.quotedBytes[id] = Buffer.from(JSON.stringify(name) + ':');
+  }
+
+  /** `"key":` of key `id`, whichever producer defined it. */
+  quotedOf(id: number): Buffer {
+    if (id < MAX_KEYS) return this.quotedBytes[id]!;
+    return this.#areaQuoted[id - MAX_KEYS] ?? this.#fromArea(id).quoted;
+  }
+
+  /** The name of key `id`, whichever producer defined it. */
+  nameOf(id: number): string {
+    if (id < MAX_KEYS) return this.names[id]!;
+    return this.#areaNames[id - MAX_KEYS] ?? this.#fromArea(id).name;
+  }
+
+  /** An area's key, kept: ids of an area are never given to another key while the ring lives. */
+  #fromArea(id: number): { name: string; quoted: Buffer } {
+    const name = this.areas?.(id);
+    if (name === undefined) throw new Error(`ringlog: corrupt record: key id ${id} was never defined`);
+    const quoted = Buffer.from(JSON.stringify(name) + ':');
+    this.#areaNames[id - MAX_KEYS] = name;
+    this.#areaQuoted[id - MAX_KEYS] = quoted;
+    return { name, quoted };
   }
 
   /** Forget ids from `size` on: used when an encoding attempt that defined them is abandoned. */

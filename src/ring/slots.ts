@@ -2,8 +2,11 @@
 // thread imports them from here, so the caller and the writer can never disagree about a slot.
 // (The views over the memory and the helpers that read it: memory.ts.)
 //
-// One SharedArrayBuffer per sink:  [ Int32 control slots | Float64 counters | data region (power of two) ]
+// One SharedArrayBuffer per sink:
+//   [ Int32 control slots | Float64 counters | Float64 claim slots | key areas | data region (power of two) ]
 // One more per writer thread, shared by every sink it serves: the Svc slots (its state and identity).
+
+import { MAX_KEYS } from './keys.js';
 
 /** Int32 slots, read and written with Atomics. Positions and counts are free-running u32 values
  *  compared with wrapping arithmetic, so they survive passing 2^32 in long sessions. */
@@ -68,7 +71,9 @@ export const Ctl = {
    *  holder of LOCK that may close it does (its opener in STALE_OPENER). */
   STALE_FD: 23,
   STALE_OPENER: 24,
-  // 25: unused, for the alignment below.
+  /** Key areas handed out to producers (key-areas.ts), counted up and never given back: area n
+   *  (1-based) is the taker's while n <= KEY_AREAS. */
+  KEY_AREAS_TAKEN: 25,
 } as const;
 /**
  * The writer thread's own slots, in a SharedArrayBuffer of their own that every sink it serves
@@ -136,11 +141,29 @@ export const Claim = {
 } as const;
 export const CLAIM_SLOTS = 6;
 
+/**
+ * Key areas: where a producer other than the owner's thread interns its keys (key-areas.ts). Key
+ * ids are u16 on the wire, 16 blocks of MAX_KEYS (4,096): block 0 is the owner's, defined inside
+ * records; blocks 1..15 are these areas, one per producer, so 15 producers per ring intern keys
+ * (later ones send keys whole). Each area: a u32 count and a u32 of bytes used, a u32 entry per
+ * key (name offset << 8 | UTF-8 length: a name is at most 64 UTF-16 units, 192 bytes), then the
+ * names: 64 KiB, 16 bytes a key on average, which agent events' keys stay under. Untouched, the
+ * pages cost no memory (a SharedArrayBuffer is zero pages until written).
+ */
+export const KEY_AREAS = 15;
+/** A block of key ids: the owner's table holds as many. */
+export const KEY_AREA_KEYS = MAX_KEYS;
+export const KEY_AREA_NAME_BYTES = 64 * 1024;
+export const KEY_AREA_ENTRIES_OFFSET = 8;
+export const KEY_AREA_NAMES_OFFSET = KEY_AREA_ENTRIES_OFFSET + KEY_AREA_KEYS * 4;
+export const KEY_AREA_BYTES = KEY_AREA_NAMES_OFFSET + KEY_AREA_NAME_BYTES;
+
 export const CTL_BYTES = CTL_SLOTS * 4;
 export const NUM_OFFSET = CTL_BYTES; // 104: 8-byte aligned for the Float64Array view
 export const CLAIM_OFFSET = NUM_OFFSET + NUM_SLOTS * 8;
-// DATA_OFFSET = 104 + 88 + 48 = 240, a multiple of 8 as records need.
-export const DATA_OFFSET = CLAIM_OFFSET + CLAIM_SLOTS * 8;
+// 104 + 88 + 48 = 240, and each key area is a multiple of 8 bytes: records need 8-byte alignment.
+export const KEY_AREAS_OFFSET = CLAIM_OFFSET + CLAIM_SLOTS * 8;
+export const DATA_OFFSET = KEY_AREAS_OFFSET + KEY_AREAS * KEY_AREA_BYTES;
 
 export const WorkerState = { STARTING: 0, RUNNING: 1, NAPPING: 2, SLEEPING: 3, EXITED: 4 } as const;
 export const LockOwner = { FREE: 0, WORKER: 1, CALLER: 2 } as const;

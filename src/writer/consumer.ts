@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import { Flag, Kind } from '../ring/records.js';
+import { areaKeyName } from '../ring/key-areas.js';
 import type { KeyTable } from '../ring/keys.js';
 import { u32diff, type RingViews } from '../ring/memory.js';
 import { CLOSED_FD, Ctl, Num } from '../ring/slots.js';
@@ -60,6 +61,8 @@ export class RingConsumer {
      *  so a drain there writes every event). */
     private readonly projection: WriterProjection | null = null,
   ) {
+    // Keys interned by producers other than the owner are defined in the ring itself.
+    keys.areas = (id) => areaKeyName(ring, id);
     this.builder = new LineBuilder(keys, redaction);
     this.writer = new SegmentWriter(ring, basePath, rotateBytes, io, (len) => this.written(len), (segment) => hooks.rotated?.(segment));
   }

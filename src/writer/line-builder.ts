@@ -19,7 +19,7 @@
 
 import { droppedLine, ENVELOPE_EXECUTION, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, REJECTED_FIELDS, writeEnvelopeHead } from '../files/format.js';
 import { Flag, Kind, Tag } from '../ring/records.js';
-import type { KeyTable } from '../ring/keys.js';
+import { MAX_KEYS, type KeyTable } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
 import { spliceJsonObject } from './json-splice.js';
 import type { OutBuffer } from './out-buffer.js';
@@ -117,6 +117,8 @@ export class LineBuilder {
   private readonly keyQuoted: (Buffer | undefined)[] = [];
   /** Reused by numberArray(). */
   private readonly numbers: number[] = [];
+  /** areaKey()'s verdicts, by key id. */
+  private readonly areaVerdicts = new Map<number, { sensitive: boolean; quoted: Buffer }>();
 
   constructor(private readonly keys: KeyTable, private readonly redaction: Redaction | null = null) {
     this.stringRules = redaction !== null && redaction.stringRules;
@@ -203,7 +205,7 @@ export class LineBuilder {
       return JSON.parse(buf.utf8Slice(pos + 5, pos + 5 + len)) as string;
     }
     this.skipKey();
-    return this.keys.names[dv.getUint16(pos + 1, true)]!;
+    return this.keys.nameOf(dv.getUint16(pos + 1, true));
   }
 
   /** Moves past the value at `pos`; returns where it ends. */
@@ -355,14 +357,15 @@ export class LineBuilder {
       return false;
     }
     if (this.redaction !== null) return this.internedKey(id);
-    const quoted = this.keys.quotedBytes[id]!;
+    const quoted = this.keys.quotedOf(id);
     out.bytes(quoted, 0, quoted.length);
     return false;
   }
 
   /** An interned key under a policy: its verdict and bytes are worked out once per name. */
   private internedKey(id: number): boolean {
-    const name = this.keys.names[id]!;
+    if (id >= MAX_KEYS) return this.areaKey(id);
+    const name = this.keys.nameOf(id);
     if (this.keyName[id] !== name) {
       const r = this.redaction!;
       const redacted = this.stringRules ? r.redactString(name) : name;
@@ -370,9 +373,24 @@ export class LineBuilder {
       this.keySensitive[id] = r.isSensitiveKey(name);
       this.keyQuoted[id] = redacted === name ? undefined : Buffer.from(JSON.stringify(redacted) + ':');
     }
-    const quoted = this.keyQuoted[id] ?? this.keys.quotedBytes[id]!;
+    const quoted = this.keyQuoted[id] ?? this.keys.quotedOf(id);
     this.out.bytes(quoted, 0, quoted.length);
     return this.keySensitive[id]!;
+  }
+
+  /** The same for a key of a producer's area (ids from MAX_KEYS on, never redefined): kept in a
+   *  map, since arrays indexed that sparsely would fall back to dictionaries for every id. */
+  private areaKey(id: number): boolean {
+    let v = this.areaVerdicts.get(id);
+    if (v === undefined) {
+      const r = this.redaction!;
+      const name = this.keys.nameOf(id);
+      const redacted = this.stringRules ? r.redactString(name) : name;
+      v = { sensitive: r.isSensitiveKey(name), quoted: redacted === name ? this.keys.quotedOf(id) : Buffer.from(JSON.stringify(redacted) + ':') };
+      this.areaVerdicts.set(id, v);
+    }
+    this.out.bytes(v.quoted, 0, v.quoted.length);
+    return v.sensitive;
   }
 
   /** A key sent whole (quoted JSON text) under a policy: rare (envelope renames, keys over 64
