@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, JsonlEventSink, sinkHandle, type ProducerHandle } from '../dist/src/index.js';
+import { Ctl } from '../dist/src/ring/slots.js';
 import {
   coverage, expectLossAccounted, lastJson, makeFifo, readLines, RINGLOG_URL, runChildWithEnv, sinkFailure, splitLines, startFifoReader, tempDirs, type Line,
 } from './helpers.js';
@@ -167,11 +168,14 @@ describe('producer threads write straight into the ring', () => {
     const dir = dirs.make('eight');
     const sink = JsonlEventSink.open(path.join(dir, 'events.jsonl'), { overload: 'block' });
     const script = producerScript();
-    const runs = Array.from({ length: 8 }, (_, p) => startProducer(script, [sinkHandle(sink)], p, 4000, { odd: true }));
+    const handles = Array.from({ length: 8 }, () => sinkHandle(sink));
+    const runs = handles.map((h, p) => startProducer(script, [h], p, 4000, { odd: true }));
     // The owner logs meanwhile, with keys of its own that the key table interns.
     for (let seq = 0; seq < 4000; seq++) sink.handleEvent({ type: 'work', producer: -1, seq, owner_only: seq });
     const reports = await Promise.all(runs.map((r) => r.result));
     expect(reports.map((r) => r?.errors)).toEqual(new Array(8).fill([]));
+    // Each producer thread interned its keys in a key area of its own (ring/key-areas.ts).
+    expect(new Int32Array(handles[0]!.ring!.sab)[Ctl.KEY_AREAS_TAKEN]).toBe(8);
     await sink.close();
     const lines = readLines(dir, 'events.jsonl').lines;
     expect(lines).toHaveLength(9 * 4000);
@@ -182,7 +186,7 @@ describe('producer threads write straight into the ring', () => {
     let stepBack = -1;
     for (let i = 1; i < lines.length && stepBack < 0; i++) if (lines[i]!.emitted_at_ms < lines[i - 1]!.emitted_at_ms) stepBack = i;
     expect(stepBack).toBe(-1);
-    // Bytes as JSON.stringify writes them: keys sent whole by producers, interned by the owner.
+    // Bytes as JSON.stringify writes them: keys interned in key areas by producers, in records by the owner.
     const sample = lines.find((l) => l.producer === 3 && l.seq === 10)!;
     expect(sample.k3).toEqual({ nested: [10, 'é', null] });
     expect(lines.find((l) => l.producer === -1 && l.seq === 7)!.owner_only).toBe(7);

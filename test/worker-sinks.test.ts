@@ -58,7 +58,7 @@ describe('a sink opened in a worker thread keeps every event when the main threa
     const { lines, raw } = readLines(dir);
     expect(lines).toHaveLength(EVENTS);
     expect(coverage(lines).problems).toEqual([]);
-    // Keys are written whole by a worker's sink (never interned): the bytes are still JSON's.
+    // A worker's sink interns its keys in a key area of the ring, which the main thread reads: the bytes are still JSON's.
     for (const i of [0, 1, 2, 777, EVENTS - 1]) {
       expect(raw[i]).toBe(expectedLine(i, lines[i]!.emitted_at_ms, event(i), { frameDepth: i % 4 }));
     }

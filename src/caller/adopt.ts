@@ -6,8 +6,9 @@
 // drained by the main thread with the same lock, repair and drain as any holder, into a segment
 // opened again by path (the worker's descriptors went with it). The main thread learns such a
 // ring from the announcement the worker's sink sent at open (a BroadcastChannel message, handled
-// whenever the main thread's loop turned since); its records carry their keys whole (a worker's
-// sink interns none), so no key table is needed to read them.
+// whenever the main thread's loop turned since); a worker's sink interns its keys in a key area
+// of the ring (ring/key-areas.ts), which the consumer reads from the ring itself, so no key table
+// needs handing over.
 
 import * as fs from 'node:fs';
 import { BroadcastChannel, isMainThread } from 'node:worker_threads';

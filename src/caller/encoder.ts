@@ -44,7 +44,8 @@ export interface Target {
  */
 export class EventEncoder {
   readonly keys: KeyTable;
-  private readonly ids = new Map<string, number>();
+  /** Ids by key name: the table's, or the key area's (shared by this thread's encoders of a ring). */
+  private readonly ids: Map<string, number>;
   private u8!: Uint8Array;
   private dv!: DataView;
   private buf!: FastBuffer;
@@ -66,13 +67,14 @@ export class EventEncoder {
     readonly maxRecordBytes = MAX_RECORD_BYTES,
     /**
      * Where keys are interned: undefined for the ring's owner (ids defined inside its records, up
-     * to MAX_KEYS); a key area of the ring for any other producer (ring/key-areas.ts: its ids
-     * would clash with the owner's, and no consumer could be handed its table); null when every
-     * area of the ring is taken, and keys are then sent whole.
+     * to MAX_KEYS); this thread's key area of the ring for any other producer (ring/key-areas.ts:
+     * its ids would clash with the owner's, and no consumer could be handed its table), whose
+     * keys go whole once no area is left; null to send every key whole.
      */
     readonly area?: KeyArea | null,
   ) {
     this.keys = keys;
+    this.ids = area ? area.ids : new Map();
     for (let i = 0; i < keys.size; i++) this.ids.set(keys.names[i]!, i);
   }
 
@@ -280,7 +282,6 @@ export class EventEncoder {
   private areaKey(k: string): void {
     const id = this.area !== null && k.length <= MAX_INTERNED_KEY_LENGTH && k.isWellFormed() ? this.area!.add(k) : -1;
     if (id < 0) return this.inlineKey(k);
-    this.ids.set(k, id);
     this.u8[this.pos] = Tag.KEY_ID;
     this.dv.setUint16(this.pos + 1, id, true);
     this.pos += 3;

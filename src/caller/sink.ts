@@ -153,7 +153,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     // Opened in a worker thread: the main thread may have to write this ring at its exit
     // (adopt.ts), with no key table of ours, so keys are interned in a key area of the ring.
     this.#mirror = takeMirror(this.#ring.ctl);
-    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL), undefined, undefined, this.#mirror === undefined ? undefined : (KeyArea.take(this.#ring) ?? null));
+    this.#enc = new EventEncoder(opts.maxDepth, new Scratch(SCRATCH_INITIAL), undefined, undefined, this.#mirror === undefined ? undefined : KeyArea.of(this.#ring));
     this.#next = next;
     this.#firstIndex = next;
     this.#lastTs = lastTs;

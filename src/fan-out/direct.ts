@@ -45,8 +45,8 @@ export class DirectProducer {
     this.#ring = ringViews(shared.sab);
     this.#svc = new Int32Array(shared.svc);
     this.#producer = new SharedProducer(this.#ring, { svc: this.#svc });
-    // Its keys go into a key area of the ring (ring/key-areas.ts), while one is free.
-    this.#enc = new EventEncoder(shared.maxDepth, scratch, undefined, undefined, KeyArea.take(this.#ring) ?? null);
+    // Its keys go into this thread's key area of the ring (ring/key-areas.ts), while one is free.
+    this.#enc = new EventEncoder(shared.maxDepth, scratch, undefined, undefined, KeyArea.of(this.#ring));
     this.#opts = { wait: shared.overload !== 'drop', timeoutMs: shared.blockTimeoutMs };
     this.#name = shared.name;
     this.#viaOwner = viaOwner;

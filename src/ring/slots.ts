@@ -144,17 +144,18 @@ export const CLAIM_SLOTS = 6;
 /**
  * Key areas: where a producer other than the owner's thread interns its keys (key-areas.ts). Key
  * ids are u16 on the wire, 16 blocks of MAX_KEYS (4,096): block 0 is the owner's, defined inside
- * records; blocks 1..15 are these areas, one per producer, so 15 producers per ring intern keys
- * (later ones send keys whole). Each area: a u32 count and a u32 of bytes used, a u32 entry per
- * key (name offset << 8 | UTF-8 length: a name is at most 64 UTF-16 units, 192 bytes), then the
- * names: 64 KiB, 16 bytes a key on average, which agent events' keys stay under. Untouched, the
- * pages cost no memory (a SharedArrayBuffer is zero pages until written).
+ * records; blocks 1..15 are these areas, one per producer thread, so 15 threads per ring intern
+ * keys (later ones send keys whole). Each area: a u32 count, a u32 of bytes used and the taking
+ * thread's threadId + 1 (padded to 16 bytes), a u32 entry per key (name offset << 8 | UTF-8
+ * length: a name is at most 64 UTF-16 units, 192 bytes), then the names: 64 KiB, 16 bytes a key
+ * on average, which agent events' keys stay under. Untouched, the pages cost no memory (a
+ * SharedArrayBuffer is zero pages until written).
  */
 export const KEY_AREAS = 15;
 /** A block of key ids: the owner's table holds as many. */
 export const KEY_AREA_KEYS = MAX_KEYS;
 export const KEY_AREA_NAME_BYTES = 64 * 1024;
-export const KEY_AREA_ENTRIES_OFFSET = 8;
+export const KEY_AREA_ENTRIES_OFFSET = 16;
 export const KEY_AREA_NAMES_OFFSET = KEY_AREA_ENTRIES_OFFSET + KEY_AREA_KEYS * 4;
 export const KEY_AREA_BYTES = KEY_AREA_NAMES_OFFSET + KEY_AREA_NAME_BYTES;
 
