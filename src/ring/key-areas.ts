@@ -1,12 +1,11 @@
 // Interned keys of producers that are not the ring's owner (a handle's producer thread, a sink
 // opened in a worker thread). The owner defines its keys inside its records (KEY_DEF), and
 // whoever consumes them keeps the definitions; that works for one producer, whose table can be
-// handed to a new writer. A producer thread's table could not be: so each such producer takes a
-// key area in the ring's own memory (slots.ts), writes a key's name there once, and sends only its
-// id. Any consumer — the writer, a writer that replaces a dead one, the owner draining at exit,
+// handed to a new writer. A producer thread's table could not be: so each such thread takes a key
+// area in the ring's own memory (slots.ts), writes a key's name there once, and sends only its id. Any consumer — the writer, a writer that replaces a dead one, the owner draining at exit,
 // the main thread adopting a worker's ring — reads the name from the ring it consumes.
 //
-// One thread writes an area (the producer that took it); a name and its entry are written before
+// One thread writes an area (the one that took it); a name and its entry are written before
 // the record that uses the id is published, and publishing is an atomic store that the consumer
 // reads atomically, so a consumer that meets the id sees the name.
 
@@ -101,7 +100,7 @@ export class KeyArea {
     // this thread took through an earlier one is found by its owner mark.
     const taken = Math.min(Atomics.load(ctl, Ctl.KEY_AREAS_TAKEN), KEY_AREAS);
     for (let area = 1; area <= taken; area++) {
-      if (Atomics.load(this.#header2(area), OWNER) === me) return this.#use(area, true);
+      if (Atomics.load(this.#headerOf(area), OWNER) === me) return this.#use(area, true);
     }
     // Counted up by every taker, never given back; compared before adding so the count cannot run
     // past the areas (and wrap) however many threads come and go.
@@ -112,12 +111,12 @@ export class KeyArea {
         return false;
       }
       if (Atomics.compareExchange(ctl, Ctl.KEY_AREAS_TAKEN, n, n + 1) !== n) continue;
-      Atomics.store(this.#header2(n + 1), OWNER, me);
+      Atomics.store(this.#headerOf(n + 1), OWNER, me);
       return this.#use(n + 1, false);
     }
   }
 
-  #header2(area: number): Uint32Array {
+  #headerOf(area: number): Uint32Array {
     return new Uint32Array(this.#ring.sab, areaBase(area), 4);
   }
 
