@@ -318,7 +318,12 @@ describe('flushSync', () => {
       const sink = JsonlEventSink.open(fifo);
       const big = 'x'.repeat(1000);
       for (let i = 0; i < 2000; i++) sink.handleEvent({ ...deathEvent(i), big });
-      await new Promise((r) => setTimeout(r, 300));
+      // Until a thread of this process sleeps in the pipe's write (its wchan): the writer holds the
+      // lock then. A fixed pause raced the writer thread's start on a loaded machine.
+      const inPipeWrite = () => fs.readdirSync('/proc/self/task').some((t) => {
+        try { return /pipe_write/.test(fs.readFileSync('/proc/self/task/' + t + '/wchan', 'utf8')); } catch { return false; }
+      });
+      for (const deadline = Date.now() + 20_000; !inPipeWrite() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
       let err = null;
       try {
         sink.flushSync({ timeoutMs: 200 });

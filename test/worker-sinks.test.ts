@@ -15,7 +15,7 @@ const EVENTS = 20_000;
 
 /**
  * The main thread loads ringlog (as an application that logs anywhere does), starts a worker that
- * opens a sink and logs EVENTS events without closing it, then, once the worker says it logged
+ * opens a sink (and waits for its writer to run) and logs EVENTS events without closing it, then, once the worker says it logged
  * them, ends as argv[3] says: 'exit' (process.exit()), 'terminate' (await worker.terminate(),
  * then the loop runs dry), 'terminate-exit' (terminate, then process.exit(5)).
  */
@@ -25,11 +25,14 @@ import '%RINGLOG%';
 const [dir, how, rotate] = process.argv.slice(2);
 const worker = new Worker(\`
   const { workerData, parentPort } = require('node:worker_threads');
-  import(workerData.lib).then(({ JsonlEventSink }) => {
+  import(workerData.lib).then(async ({ JsonlEventSink }) => {
     const sink = JsonlEventSink.open(workerData.dir + '/event_log.jsonl', workerData.rotate === '-' ? {} : { rotateBytes: Number(workerData.rotate) });
-    for (let i = 0; i < workerData.events; i++) {
-      sink.handleEvent({ type: 'work', i, 'é\\\\u0000"k': i % 3, nested: { list: [i, 'x'.repeat(i % 40)] } }, { frameDepth: i % 4 });
-    }
+    const log = (i) => sink.handleEvent({ type: 'work', i, 'é\\\\u0000"k': i % 3, nested: { list: [i, 'x'.repeat(i % 40)] } }, { frameDepth: i % 4 });
+    // The writer thread has written the first event before the burst: the main thread's exit waits
+    // at most 2 s for it (adopt.ts), which a thread still starting on a loaded machine could spend.
+    log(0);
+    await sink.flush();
+    for (let i = 1; i < workerData.events; i++) log(i);
     parentPort.postMessage('logged');
     setInterval(() => {}, 1000);
   });\`, { eval: true, workerData: { lib: '%RINGLOG%', dir, events: ${EVENTS}, rotate } });

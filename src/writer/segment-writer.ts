@@ -13,6 +13,11 @@ import { sleepSync } from '../ring/wait.js';
 import { mirrorReadPos, ringMirror, type Mirror } from '../ring/worker-rings.js';
 import { OutBuffer } from './out-buffer.js';
 
+/** Opens tried when a segment's directory is missing, each after making it again: a remover still
+ *  at work (`rm -rf` going round again on a directory that filled meanwhile) can take the new
+ *  directory away between the mkdir and the open; a few rounds outlast it. */
+const MAKE_DIR_ATTEMPTS = 4;
+
 /** The writer's I/O boundary: real fs calls, replaceable in tests to inject faults that cannot be
  *  produced for real (EIO, EBADF…). */
 export interface FileIo {
@@ -331,12 +336,13 @@ export class SegmentWriter {
    * persistent fault, tried again after each backoff like any other.
    */
   private openMakingDir(open: (path: string) => number, where: string): number {
-    try {
-      return open(where);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.io.makeDir(path.dirname(where));
-      return open(where);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return open(where);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === MAKE_DIR_ATTEMPTS) throw err;
+        this.io.makeDir(path.dirname(where));
+      }
     }
   }
 
