@@ -26,7 +26,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { currentOsThreadId, osThreadExists } from '../threads/os-thread.js';
+import { currentOsThreadId, osThreadExists, statField } from '../threads/os-thread.js';
 
 /** What a lock, guard or owner file says about its holder; `token` doubles as the guard name. */
 export interface Holder {
@@ -110,10 +110,7 @@ export function processStartTime(pid: number): string | null {
   } catch {
     return null;
   }
-  // Field 2 is the command name in parentheses, which may itself hold spaces and ')': the fields
-  // after it start two characters past the last ')'. There, index 0 is field 3, so field 22 is 19.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const start = fields[19];
+  const start = statField(stat, 22);
   return start !== undefined && /^\d+$/.test(start) ? start : null;
 }
 

@@ -30,7 +30,7 @@ const DROPPED_BYTES = RECORD_HEADER + 24;
  *  holder is often descheduled, and a spin then only takes CPU from it and from the writer. */
 const SPIN = 20;
 /** While the lock is held, a waiter sleeps in slices this long and looks at the holder's health
- *  every DEATH_CHECK_MS (one stat of /proc: microseconds, but not per spin). */
+ *  every DEATH_CHECK_MS (one read of /proc: microseconds, but not per spin). */
 const WAIT_SLICE_MS = 1;
 const DEATH_CHECK_MS = 20;
 /** A producer waiting for room re-checks the writer's progress at least this often. */
@@ -167,34 +167,28 @@ export class SharedProducer {
   lock(): void {
     const { ctl } = this.ring;
     let spins = 0;
-    let holder = 0;
-    let since = 0;
+    // Each wait for the lock starts watching its holder afresh.
+    this.#seenHolder = 0;
     for (;;) {
       const seen = Atomics.compareExchange(ctl, Ctl.CLAIM, 0, this.#id);
       if (seen === 0) return;
       if (seen === this.#id) throw new Error('ringlog: claim lock re-entered on the same thread (a bug in ringlog)');
       if (++spins < SPIN) continue;
-      const now = Date.now();
-      if (seen !== holder) {
-        holder = seen;
-        since = now;
-      } else if (now - since >= DEATH_CHECK_MS) {
-        since = now;
-        if (!holderAlive(seen) && Atomics.compareExchange(ctl, Ctl.CLAIM, seen, this.#id) === seen) return;
-      }
+      if (this.healthDue(seen) && !holderAlive(seen) && Atomics.compareExchange(ctl, Ctl.CLAIM, seen, this.#id) === seen) return;
       Atomics.add(ctl, Ctl.CLAIM_WAITERS, 1);
       Atomics.wait(ctl, Ctl.CLAIM, seen, WAIT_SLICE_MS);
       Atomics.sub(ctl, Ctl.CLAIM_WAITERS, 1);
     }
   }
 
-  /** The holder the writer last saw on the lock, and since when (settleClaims). */
+  /** The holder last seen on the lock while waiting for it (lock) or passing it by (the writer's
+   *  settleClaims), and since when. */
   #seenHolder = 0;
   #seenSince = 0;
 
   /** Whether `holder`'s health is due a look: it is the holder seen DEATH_CHECK_MS ago or more
    *  (a holder seen for the first time starts the clock, and each look starts it again). */
-  heldTooLong(holder: number): boolean {
+  healthDue(holder: number): boolean {
     const now = Date.now();
     if (holder !== this.#seenHolder) {
       this.#seenHolder = holder;
@@ -377,7 +371,7 @@ export function settleClaims(p: SharedProducer): boolean {
   if (holder === 0 && Atomics.load(ctl, Ctl.DROPS_PENDING) === 0 && claim[Claim.PUBLISHED_NEXT] === claim[Claim.NEXT_INDEX]) return false;
   // A held lock is the common case with busy producers: looking at the holder's task (a read of
   // /proc) is kept for a holder seen on it for DEATH_CHECK_MS, as the claimers do.
-  if (holder !== 0 && (!p.heldTooLong(holder) || holderAlive(holder))) return true;
+  if (holder !== 0 && (!p.healthDue(holder) || holderAlive(holder))) return true;
   if (!p.tryLock()) return true;
   try {
     return !p.settle();

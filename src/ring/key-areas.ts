@@ -24,6 +24,11 @@ function areaBase(area: number): number {
   return KEY_AREAS_OFFSET + (area - 1) * KEY_AREA_BYTES;
 }
 
+/** The area's header slots (COUNT, USED, OWNER, padding). */
+function areaHeader(sab: SharedArrayBuffer, area: number): Uint32Array {
+  return new Uint32Array(sab, areaBase(area), 4);
+}
+
 /**
  * This thread's key area in one ring: the area is taken at the first key that needs it (a handle
  * connected but never logging takes none), and a thread has one per ring for good — every producer
@@ -117,7 +122,7 @@ export class KeyArea {
   }
 
   #headerOf(area: number): Uint32Array {
-    return new Uint32Array(this.#ring.sab, areaBase(area), 4);
+    return areaHeader(this.#ring.sab, area);
   }
 
   /** Writes into `area` from now on; `again`: this thread's own from before, its keys reloaded. */
@@ -126,7 +131,7 @@ export class KeyArea {
     const base = areaBase(area);
     this.#area = area;
     this.#firstId = area * KEY_AREA_KEYS;
-    this.#header = new Uint32Array(sab, base, 4);
+    this.#header = areaHeader(sab, area);
     this.#entries = new Uint32Array(sab, base + KEY_AREA_ENTRIES_OFFSET, KEY_AREA_KEYS);
     this.#names = Buffer.from(sab, base + KEY_AREA_NAMES_OFFSET, KEY_AREA_NAME_BYTES);
     if (again) {
@@ -149,9 +154,8 @@ export function areaKeyName(ring: RingViews, id: number): string | undefined {
   const area = Math.floor(id / KEY_AREA_KEYS);
   if (area < 1 || area > KEY_AREAS) return undefined;
   const base = areaBase(area);
-  const header = new Uint32Array(ring.sab, base, 4);
   const k = id - area * KEY_AREA_KEYS;
-  if (k >= Atomics.load(header, COUNT)) return undefined;
+  if (k >= Atomics.load(areaHeader(ring.sab, area), COUNT)) return undefined;
   const entry = new Uint32Array(ring.sab, base + KEY_AREA_ENTRIES_OFFSET + k * 4, 1)[0]!;
   const at = base + KEY_AREA_NAMES_OFFSET + (entry >>> 8);
   return Buffer.from(ring.sab, at, entry & 0xff).toString('utf8');

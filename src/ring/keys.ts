@@ -33,7 +33,7 @@ export class KeyTable {
   define(id: number, name: string): void {
     if (this.names[id] === name) return;
     this.names[id] = name;
-    this.quotedBytes[id] = Buffer.from(JSON.stringify(name) + ':');
+    this.quotedBytes[id] = quotedKey(name);
   }
 
   /** `"key":` of key `id`, whichever producer defined it. */
@@ -52,7 +52,7 @@ export class KeyTable {
   #fromArea(id: number): { name: string; quoted: Buffer } {
     const name = this.areas?.(id);
     if (name === undefined) throw new Error(`ringlog: corrupt record: key id ${id} was never defined`);
-    const quoted = Buffer.from(JSON.stringify(name) + ':');
+    const quoted = quotedKey(name);
     const area = id >>> BLOCK_SHIFT;
     const k = id & (MAX_KEYS - 1);
     // Filled up to k so the array stays packed: an area's ids are met roughly in order.
@@ -72,4 +72,9 @@ export class KeyTable {
     this.names.length = size;
     this.quotedBytes.length = size;
   }
+}
+
+/** `"name":` as UTF-8: how a key is written in a line. */
+export function quotedKey(name: string): Buffer {
+  return Buffer.from(JSON.stringify(name) + ':');
 }

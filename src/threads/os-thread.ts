@@ -52,9 +52,15 @@ export function osThreadExists(tid: number): boolean {
   } finally {
     if (fd !== -1) fs.closeSync(fd);
   }
-  // Field 2 (the thread's name, in parentheses) may hold spaces and ')': fields 3 onwards start two
-  // characters past the last ')', so field 9 is at index 6 there.
-  const stat = statBuf.toString('latin1', 0, n);
-  const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+  const flags = Number(statField(statBuf.toString('latin1', 0, n), 9));
   return !(Number.isSafeInteger(flags) && (flags & PF_EXITING) !== 0);
+}
+
+/**
+ * Field `n` (1-based, as proc(5) numbers them; n ≥ 3) of a /proc/<pid>/stat or task stat line.
+ * Field 2 is the command name in parentheses, which may itself hold spaces and ')': the fields
+ * after it start two characters past the last ')'.
+ */
+export function statField(stat: string, n: number): string | undefined {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3];
 }

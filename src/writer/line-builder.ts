@@ -19,7 +19,7 @@
 
 import { droppedLine, ENVELOPE_EXECUTION, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, REJECTED_FIELDS, writeEnvelopeHead } from '../files/format.js';
 import { Flag, Kind, Tag } from '../ring/records.js';
-import { MAX_KEYS, type KeyTable } from '../ring/keys.js';
+import { MAX_KEYS, quotedKey, type KeyTable } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
 import { spliceJsonObject } from './json-splice.js';
 import type { OutBuffer } from './out-buffer.js';
@@ -367,11 +367,10 @@ export class LineBuilder {
     if (id >= MAX_KEYS) return this.areaKey(id);
     const name = this.keys.nameOf(id);
     if (this.keyName[id] !== name) {
-      const r = this.redaction!;
-      const redacted = this.stringRules ? r.redactString(name) : name;
+      const v = this.keyVerdict(name);
       this.keyName[id] = name;
-      this.keySensitive[id] = r.isSensitiveKey(name);
-      this.keyQuoted[id] = redacted === name ? undefined : Buffer.from(JSON.stringify(redacted) + ':');
+      this.keySensitive[id] = v.sensitive;
+      this.keyQuoted[id] = v.quoted;
     }
     const quoted = this.keyQuoted[id] ?? this.keys.quotedOf(id);
     this.out.bytes(quoted, 0, quoted.length);
@@ -383,14 +382,20 @@ export class LineBuilder {
   private areaKey(id: number): boolean {
     let v = this.areaVerdicts.get(id);
     if (v === undefined) {
-      const r = this.redaction!;
-      const name = this.keys.nameOf(id);
-      const redacted = this.stringRules ? r.redactString(name) : name;
-      v = { sensitive: r.isSensitiveKey(name), quoted: redacted === name ? this.keys.quotedOf(id) : Buffer.from(JSON.stringify(redacted) + ':') };
+      const { sensitive, quoted } = this.keyVerdict(this.keys.nameOf(id));
+      v = { sensitive, quoted: quoted ?? this.keys.quotedOf(id) };
       this.areaVerdicts.set(id, v);
     }
     this.out.bytes(v.quoted, 0, v.quoted.length);
     return v.sensitive;
+  }
+
+  /** What the policy makes of key `name`: whether its value is censored, and its `"key":` bytes
+   *  after the string rules (undefined when they leave it as it is). */
+  private keyVerdict(name: string): { sensitive: boolean; quoted: Buffer | undefined } {
+    const r = this.redaction!;
+    const redacted = this.stringRules ? r.redactString(name) : name;
+    return { sensitive: r.isSensitiveKey(name), quoted: redacted === name ? undefined : quotedKey(redacted) };
   }
 
   /** A key sent whole (quoted JSON text) under a policy: rare (envelope renames, keys over 64
