@@ -6,7 +6,7 @@ import { KeyTable } from '../src/ring/keys.js';
 import { DEFAULT_MAX_DEPTH } from '../src/caller/options.js';
 
 export interface EncodedRecords {
-  target: Target;
+  target: Target & { u16: Uint16Array | undefined };
   offsets: number[];
   used: number;
 }
@@ -24,5 +24,7 @@ export function encodeRecords(events: readonly object[], stamp: (i: number) => n
     offsets[i] = used;
     used += enc.pos;
   }
-  return { target: { u8: all.u8, dv: all.dv, buf: all.buf }, offsets, used };
+  // As the ring is read: the records' UTF-16 strings in place, through a view of the same bytes.
+  const u16 = all.buf.byteOffset % 2 === 0 ? new Uint16Array(all.buf.buffer, all.buf.byteOffset, all.buf.byteLength >>> 1) : undefined;
+  return { target: { u8: all.u8, dv: all.dv, buf: all.buf, u16 }, offsets, used };
 }

@@ -4,19 +4,19 @@
 // The earlier build is a checkout of another commit, built (`npm run build`) beside this one.
 //
 //   git worktree add /tmp/prev <commit> && (cd /tmp/prev && npm install && npm run build)
-//   npm run build && node dist/bench/versus-previous.js --previous /tmp/prev [--runs R] [--corpus large|small] [--label L]
+//   npm run build && node dist/bench/versus-previous.js --previous /tmp/prev [--runs R] [--corpus <one of bench/corpora.ts>] [--label L]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CORPUS_SPECS, type CorpusName } from './corpora.js';
 import { commitOf, median, parseCorpus, parseLabel, parsePositiveInt, runChild, type ContenderResult } from './lib.js';
 
-type CorpusName = 'large' | 'small';
-
-/** As run.ts's full run for the large corpus: 10 s paced, 250,000 events saturated. */
-const DEFAULT_EVENTS: Record<CorpusName, number> = { large: 250_000, small: 500_000 };
+/** As run.ts's full run for the large corpus: 10 s paced, 250,000 events saturated; the other
+ *  corpora as the corpus matrix runs them (bench/corpora.ts). */
+const DEFAULT_EVENTS: Partial<Record<CorpusName, number>> = { large: 250_000, small: 500_000 };
 const DEFAULT_PACED_SECONDS = 10;
 const DEFAULT_RUNS = 3;
 const CHILD_TIMEOUT_MS = 300_000;
@@ -39,11 +39,9 @@ async function main(): Promise<void> {
   const label = parseLabel(values.label);
   const previousLib = path.resolve(values.previous, 'dist/src/index.js');
   if (!fs.existsSync(previousLib)) throw new Error(`${previousLib} is missing: build the earlier checkout first`);
-  const parsed = parseCorpus(values.corpus, 'large');
-  if (parsed !== 'large' && parsed !== 'small') throw new Error(`--corpus must be large or small here, got ${parsed}`);
-  const corpus: CorpusName = parsed;
+  const corpus: CorpusName = parseCorpus(values.corpus, 'large');
   const runs = parsePositiveInt(values.runs, '--runs', DEFAULT_RUNS);
-  const events = parsePositiveInt(values.events, '--events', DEFAULT_EVENTS[corpus]);
+  const events = parsePositiveInt(values.events, '--events', DEFAULT_EVENTS[corpus] ?? CORPUS_SPECS[corpus].saturated);
   const paced = parsePositiveInt(values['paced-seconds'], '--paced-seconds', DEFAULT_PACED_SECONDS);
   const builds = [
     { name: 'this', lib: undefined, commit: commitOf(here('../..')) },

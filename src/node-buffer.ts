@@ -8,6 +8,9 @@ export interface FastBuffer extends Buffer {
   latin1Write(s: string, offset: number, length?: number): number;
   /** Each byte as one character (0–255): a copy that any byte survives, UTF-8 or not. */
   latin1Slice(start: number, end: number): string;
+  /** A string's UTF-16 code units as they are held, little-endian: a copy, no transcoding. */
+  ucs2Write(s: string, offset: number, length?: number): number;
+  ucs2Slice(start: number, end: number): string;
 }
 
 export function fast(b: Buffer): FastBuffer {

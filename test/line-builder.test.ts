@@ -3,28 +3,71 @@
 // (LineBuilder.nativeRest), must come out exactly as the byte loop writes them — byte-identical to
 // JSON.stringify — and, under the default redaction policy, with every secret after the hand-over
 // still found; integers (the envelope's index and time, and values) are written digit by digit
-// (OutBuffer.number), exactly as JSON.stringify writes them.
+// (OutBuffer.number), exactly as JSON.stringify writes them; strings with non-ASCII text, which the
+// caller sends as UTF-16 code units while the writer keeps up (Tag.STR16), are made into UTF-8 by
+// the writer exactly as JSON.stringify escapes them, lone surrogates included.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { EventEncoder, Scratch } from '../dist/src/caller/encoder.js';
-import { LineBuilder } from '../dist/src/writer/line-builder.js';
+import { LineBuilder, sourceOf } from '../dist/src/writer/line-builder.js';
+import type { KeyTable } from '../dist/src/ring/keys.js';
+import { createRing, writerHasSlack } from '../dist/src/ring/memory.js';
+import { Ctl } from '../dist/src/ring/slots.js';
 import { OutBuffer } from '../dist/src/writer/out-buffer.js';
 import { envelopeHead } from '../dist/src/files/format.js';
 import { compileRedaction, createRedactor, resolveRedactSpec } from '../dist/src/writer/redact.js';
 
 const MAX_DEPTH = 1000;
 
-/** The line the writer builds for `event` (index 0, time 1 unless given), with the default policy or none. */
-function built(event: object, redact: boolean, index = 0, ts = 1): string {
+/** Tag.STR (src/ring/records.ts): a string's UTF-8 bytes. */
+const TAG_STR = 5;
+
+/**
+ * The record the encoder makes for `event`; with `utf8`, every string in it as UTF-8 (Tag.STR), as
+ * the encoder sends mostly-ASCII text, even where it would send the string's UTF-16 code units
+ * (well-formed strings: UTF-8 cannot carry a lone surrogate):
+ * each string is encoded as an ASCII placeholder of its UTF-8 length, whose bytes are then
+ * replaced by the string's, so the byte loop and its hand-over can be tested on any text.
+ */
+function record(event: object, index: number, ts: number, utf8: boolean): { bytes: Buffer; keys: KeyTable } {
+  const texts: string[] = [];
+  const stand = (v: unknown): unknown => {
+    // UTF-8 cannot carry a lone surrogate: such a string goes as the encoder sends it.
+    if (typeof v === 'string' && v.isWellFormed()) {
+      texts.push(v);
+      return 'Z'.repeat(Buffer.byteLength(v));
+    }
+    if (Array.isArray(v)) return v.map(stand);
+    if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, stand(x)]));
+    return v;
+  };
   const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
   enc.begin();
-  enc.event(index, ts, null, undefined, event);
+  enc.event(index, ts, null, undefined, utf8 ? (stand(event) as object) : event);
   const bytes = Buffer.from(enc.scratch.buf.subarray(0, enc.pos));
+  let at = 0;
+  for (const text of texts) {
+    const utf = Buffer.from(text);
+    const head = Buffer.alloc(5);
+    head[0] = TAG_STR;
+    head.writeUInt32LE(utf.length, 1);
+    const p = bytes.indexOf(Buffer.concat([head, Buffer.alloc(utf.length, 'Z')]), at);
+    if (p < 0) throw new Error('placeholder not found');
+    utf.copy(bytes, p + 5);
+    at = p + 5 + utf.length;
+  }
+  return { bytes, keys: enc.keys };
+}
+
+/** The line the writer builds for `event` (index 0, time 1 unless given), with the default policy
+ *  or none; with `utf8`, from a record whose strings are all UTF-8 (see record()). */
+function built(event: object, redact: boolean, index = 0, ts = 1, utf8 = false): string {
+  const { bytes, keys } = record(event, index, ts, utf8);
   const src = { u8: bytes, dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), buf: bytes as never };
   // Small, so that the hand-over grows the output buffer as any other write does.
   const out = new OutBuffer(16);
-  new LineBuilder(enc.keys, redact ? compileRedaction(resolveRedactSpec(undefined)) : null).build(src, 0, out);
+  new LineBuilder(keys, redact ? compileRedaction(resolveRedactSpec(undefined)) : null).build(src, 0, out);
   return out.buf.toString('utf8', 0, out.len);
 }
 
@@ -70,10 +113,12 @@ describe('LineBuilder: strings dense with escapes', () => {
         // A plain prefix of varying length moves the point where the density check first fires.
         const text = 'p'.repeat(seed * 37) + dense(length, seed);
         const event = { type: 'tool_result', output: text, nested: { lines: [text, text.slice(7)] } };
-        for (const redact of [false, true]) expect(built(event, redact)).toBe(expected(event, redact));
+        for (const redact of [false, true]) {
+          for (const utf8 of [false, true]) expect(built(event, redact, 0, 1, utf8)).toBe(expected(event, redact));
+        }
       }
     }
-    // Only strings with 256 bytes or more after a dense start are handed over: most of these are.
+    // Only UTF-8 strings with 256 bytes or more after a dense start are handed over: most of these are.
     expect(watch.handed()).toBeGreaterThan(20);
   });
 
@@ -82,23 +127,28 @@ describe('LineBuilder: strings dense with escapes', () => {
     // 3 MiB of controls: 18 MiB once escaped as \u00xx, past the first pieces' boundaries.
     const controls = dense(3 * 2 ** 20, 5);
     const event = { type: 'tool_result', output: controls };
-    for (const redact of [false, true]) expect(built(event, redact)).toBe(expected(event, redact));
+    for (const redact of [false, true]) expect(built(event, redact, 0, 1, true)).toBe(expected(event, redact));
     // A secret in a later piece is still found: the whole string takes the redacting path.
     const secret = { output: `${controls} https://u:hunter2@h/ ${controls.slice(0, 1000)}` };
-    const line = built(secret, true);
+    const line = built(secret, true, 0, 1, true);
     expect(line).toBe(expected(secret, true));
     expect(line).not.toContain('hunter2');
     // Handed over: the plain string, twice; given back: the one with the secret, which is then
     // decoded and redacted whole.
     expect(watch.handed()).toBe(2);
     expect(watch.refused()).toBe(1);
+    // The same strings as the encoder sends them (UTF-16: they are non-ASCII text).
+    for (const redact of [false, true]) expect(built(event, redact)).toBe(expected(event, redact));
+    expect(built(secret, true)).toBe(expected(secret, true));
   });
 
   it('carries the code points 0–0xff through the hand-over as the byte loop does', () => {
     // Every code point 0–0xff (UTF-8 of 0x80–0xff is two bytes each), ten times, dense with escapes.
     const all = Array.from({ length: 0x100 }, (_, c) => String.fromCharCode(c)).join('').repeat(10);
     const event = { all, reversed: [...all].reverse().join('') };
-    for (const redact of [false, true]) expect(built(event, redact)).toBe(expected(event, redact));
+    for (const redact of [false, true]) {
+      for (const utf8 of [false, true]) expect(built(event, redact, 0, 1, utf8)).toBe(expected(event, redact));
+    }
   });
 
   it('still redacts a secret that comes after the hand-over (a query parameter, URL credentials)', () => {
@@ -112,11 +162,13 @@ describe('LineBuilder: strings dense with escapes', () => {
     ];
     for (const text of cases) {
       const event = { type: 'tool_result', output: text };
-      const line = built(event, true);
-      expect(line).toBe(expected(event, true));
-      expect(line).not.toContain('sk-live-123');
-      expect(line).not.toContain('hunter2');
-      expect(line).not.toContain('p4ss');
+      for (const utf8 of [true, false]) {
+        const line = built(event, true, 0, 1, utf8);
+        expect(line).toBe(expected(event, true));
+        expect(line).not.toContain('sk-live-123');
+        expect(line).not.toContain('hunter2');
+        expect(line).not.toContain('p4ss');
+      }
     }
     // The first three reached the hand-over, which saw their secret and gave the string back; the
     // last holds only near-misses (no name before "=", no "://" before "@") and is handed over.
@@ -131,6 +183,7 @@ describe('LineBuilder: strings dense with escapes', () => {
         const text = pieces.join('');
         const event = { output: text, [text.slice(0, 40)]: text.slice(100) };
         expect(built(event, redact)).toBe(expected(event, redact));
+        expect(built(event, redact, 0, 1, true)).toBe(expected(event, redact));
       }),
       { numRuns: 300, seed: 16 },
     );
@@ -185,6 +238,134 @@ describe('LineBuilder: numbers written digit by digit', () => {
         expect(built(event, false, index, index)).toBe(JSON.stringify({ index, emitted_at_ms: index, frame_depth: null, ...event }));
       }),
       { numRuns: 500, seed: 53 },
+    );
+  });
+});
+
+/** Tag numbers of src/ring/records.ts the tests below look for in records. */
+const TAG = { STR: 5, RAW: 6, STR16: 11 } as const;
+
+/** The record of `{ s }` (its one string value's tag), made with wideText as given. */
+function stringTag(s: string, wideText: boolean): number {
+  const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
+  enc.begin();
+  enc.wideText = wideText;
+  enc.event(0, 1, null, undefined, { s });
+  const bytes = enc.scratch.buf.subarray(0, enc.pos);
+  // The envelope's frame_depth (NULL) is followed by the body: OBJ, then the key, then the value.
+  const key = bytes.indexOf(Buffer.from('s'), 8);
+  return bytes[key + 1]!;
+}
+
+/**
+ * The line built from the encoder's record of `event`, wideText as given, read the way the ring is
+ * read (`place: 'even'`: a Uint16Array view of the buffer) or from a buffer at an odd address
+ * (`'odd'`: the code units are copied first), with the policy given (null: none).
+ */
+function builtFrom(event: object, policy: object | null, wideText: boolean, place: 'even' | 'odd'): string {
+  const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
+  enc.begin();
+  enc.wideText = wideText;
+  enc.event(0, 1, null, undefined, event);
+  const backing = Buffer.alloc(enc.pos + 1);
+  const bytes = backing.subarray(place === 'odd' ? 1 : 0, enc.pos + (place === 'odd' ? 1 : 0));
+  enc.scratch.buf.copy(bytes, 0, 0, enc.pos);
+  const src = sourceOf(bytes);
+  expect(src.u16 !== undefined).toBe(place === 'even');
+  const out = new OutBuffer(16);
+  new LineBuilder(enc.keys, policy === null ? null : compileRedaction(resolveRedactSpec(policy))).build(src, 0, out);
+  return out.buf.toString('utf8', 0, out.len);
+}
+
+function expectedWith(event: object, policy: object | null): string {
+  const redactor = policy === null ? null : createRedactor(policy)!;
+  return JSON.stringify({ index: 0, emitted_at_ms: 1, frame_depth: null, ...(redactor === null ? event : (redactor(event) as object)) });
+}
+
+describe('non-ASCII text as UTF-16 code units (STR16), made into UTF-8 by the writer', () => {
+  it('the encoder sends non-ASCII text as code units while the writer keeps up, else as UTF-8', () => {
+    const cjk = '日本語の文章'.repeat(20);
+    expect(stringTag('é', true)).toBe(TAG.STR16);
+    expect(stringTag(cjk, true)).toBe(TAG.STR16);
+    expect(stringTag('ascii only, long enough to skip the short loop', true)).toBe(TAG.STR);
+    // Mostly ASCII, its one non-ASCII character where the sampling does not look: UTF-8 is half
+    // the bytes of UTF-16 there.
+    const mostlyAscii = 'a'.repeat(1003) + 'é' + 'b'.repeat(1000);
+    expect(stringTag(mostlyAscii, true)).toBe(TAG.STR);
+    // Non-ASCII the sampling misses, but too much of it for UTF-8 to be the smaller.
+    expect(stringTag('a'.repeat(9) + '日本語'.repeat(200) + 'b'.repeat(9), true)).toBe(TAG.STR16);
+    // The writer behind: the caller makes the UTF-8 itself (a lone surrogate as escaped text).
+    expect(stringTag(cjk, false)).toBe(TAG.STR);
+    expect(stringTag('é', false)).toBe(TAG.STR);
+    expect(stringTag(`${cjk}\ud800${cjk}`, false)).toBe(TAG.RAW);
+    expect(stringTag(`${mostlyAscii}\udc00`, true)).toBe(TAG.RAW);
+    expect(stringTag(`${cjk}\ud800${cjk}`, true)).toBe(TAG.STR16);
+  });
+
+  it('the writer keeps up while less than a quarter of the ring waits for it (writerHasSlack)', () => {
+    const ring = createRing(1 << 16);
+    expect(writerHasSlack(ring)).toBe(true);
+    Atomics.store(ring.ctl, Ctl.WRITE_POS, (1 << 14) - 8);
+    expect(writerHasSlack(ring)).toBe(true);
+    Atomics.store(ring.ctl, Ctl.WRITE_POS, 1 << 14);
+    expect(writerHasSlack(ring)).toBe(false);
+    // Free-running positions: across the 2^32 wrap as anywhere else.
+    Atomics.store(ring.ctl, Ctl.READ_POS, -8);
+    Atomics.store(ring.ctl, Ctl.WRITE_POS, 8);
+    expect(writerHasSlack(ring)).toBe(true);
+  });
+
+  it('lines are byte-identical to JSON.stringify: scripts, emoji, escapes, lone surrogates; in place and copied', () => {
+    const texts = [
+      'é',
+      '日本語の文章 代码审查 데이터 данные файла مرحبا بالعالم 😀🚀✨ naïve café e\u0301\u0302 Größe',
+      'line one\nline "two"\t\\ tab\u0000\u001f\u007f 日本',
+      '\ud800', '\udc00', 'a\ud800', '\udc00b', '日\ud800\ud800本', '😀\udc00😀', '\ud83d', 'x\ud83d\ude00y\ude00',
+      '\u2028\u2029 \ufeff \uffff \u0800 \u07ff \u0080',
+      '日本'.repeat(40_000), // past one reservation of room
+    ];
+    for (const text of texts) {
+      const event = { type: 'message_chunk', content: text, nested: { list: [text, 1, text.slice(1)] } };
+      for (const place of ['even', 'odd'] as const) {
+        for (const policy of [null, {}]) {
+          for (const wideText of [true, false]) expect(builtFrom(event, policy, wideText, place)).toBe(expectedWith(event, policy));
+        }
+      }
+    }
+  });
+
+  it('redacts secrets in non-ASCII text (URL credentials, query parameters, a user pattern) and keeps near-misses', () => {
+    const cases = [
+      '接続: postgres://admin:hunter2@db.internal:5432/アプリ',
+      'GET https://api.example.com/v1?api_key=sk-live-123&x=1 を呼ぶ',
+      '電話 555-12-3456 です',
+      'a=b c@d 日本 ://x @ ?=&= ok',
+    ];
+    const policies = [{}, { patterns: [/\b\d{3}-\d{2}-\d{4}\b/] }];
+    for (const text of cases) {
+      const event = { type: 'tool_result', output: text };
+      for (const policy of policies) {
+        for (const place of ['even', 'odd'] as const) {
+          const line = builtFrom(event, policy, true, place);
+          expect(line).toBe(expectedWith(event, policy));
+          expect(line).not.toContain('hunter2');
+          expect(line).not.toContain('sk-live-123');
+        }
+      }
+    }
+    expect(builtFrom({ output: cases[2]! }, policies[1]!, true, 'even')).not.toContain('555-12-3456');
+  });
+
+  it('property: any text of scripts, escapes, surrogates (paired or not) and "=", "@" reads back as JSON.stringify writes it', () => {
+    const piece = fc.constantFrom(...CONTROLS, '"', '\\', 'a', 'é', '日', '😀', '\ud800', '\udc00', '\ud83d', '=', '@', '?', '&', '://', 'token', ' ', '\u2028');
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 600 }), fc.boolean(), fc.boolean(), (pieces, redact, odd) => {
+        const text = `日${pieces.join('')}`;
+        const event = { output: text, list: [text.slice(3), text] };
+        const policy = redact ? {} : null;
+        expect(builtFrom(event, policy, true, odd ? 'odd' : 'even')).toBe(expectedWith(event, policy));
+      }),
+      { numRuns: 300, seed: 11 },
     );
   });
 });

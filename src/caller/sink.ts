@@ -17,7 +17,7 @@ import { lockPath, type PathLock } from '../files/path-lock.js';
 import { emptySet, lastLineOfSet, RESUMED_SEGMENT, resumeSegment, scanTail } from '../files/segments.js';
 import { CLOSED, DROPPED, SharedProducer, settleClaims, type PlaceOptions, type SharedRing } from '../ring/claim.js';
 import { KeyArea } from '../ring/key-areas.js';
-import { createRing, reached, u32diff, wakeWriter, type RingViews } from '../ring/memory.js';
+import { createRing, reached, u32diff, wakeWriter, writerHasSlack, type RingViews } from '../ring/memory.js';
 import { Claim, CLOSED_FD, Ctl, Num } from '../ring/slots.js';
 import { waitAsync, waitSync } from '../ring/wait.js';
 import { mirrorHeld, releaseMirror, takeMirror, type Mirror } from '../ring/worker-rings.js';
@@ -417,8 +417,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const room = this.#producer.room();
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
+      enc.wideText = writerHasSlack(this.#ring);
     } else {
       enc.begin();
+      // Shared: as any producer. Queued behind an overflow: the writer is behind by definition.
+      enc.wideText = this.#shared !== undefined && writerHasSlack(this.#ring);
     }
     enc.event(index, ts, frameDepth, executionId, body);
     if (enc.spilled) return false;

@@ -8,7 +8,7 @@ import { snapshot, SNAPSHOT_REJECTED } from '../caller/snapshot.js';
 import { ErrorCode, SinkError } from '../errors.js';
 import { KeyArea } from '../ring/key-areas.js';
 import { CLOSED, DROPPED, SharedProducer, type PlaceOptions, type SharedRing } from '../ring/claim.js';
-import { reached, ringViews, wakeWriter, type RingViews } from '../ring/memory.js';
+import { reached, ringViews, wakeWriter, writerHasSlack, type RingViews } from '../ring/memory.js';
 import { Ctl } from '../ring/slots.js';
 import { waitAsync } from '../ring/wait.js';
 import type { AgentEvent, EventContext } from '../types.js';
@@ -93,6 +93,7 @@ export class DirectProducer {
   /** Always into scratch: the record takes its index and its room when it is placed. */
   readonly #encodeEvent = (index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean => {
     this.#enc.begin();
+    this.#enc.wideText = writerHasSlack(this.#ring);
     this.#enc.event(index, ts, frameDepth, executionId, body);
     return false;
   };

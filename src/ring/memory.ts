@@ -49,9 +49,21 @@ export interface RingViews {
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly buf: FastBuffer;
+  /** The data region as UTF-16 code units (DATA_OFFSET is even), for STR16 strings. */
+  readonly u16: Uint16Array;
   /** Data region size, a power of two. */
   readonly size: number;
   readonly mask: number;
+}
+
+/**
+ * Whether the writer keeps up with the ring: less than a quarter of it waits to be written. While
+ * it does, the caller leaves work it can hand over (making UTF-8 of non-ASCII text) to the writer
+ * thread; once the writer falls behind, the caller does that work itself, so under a sustained
+ * load the two threads share it instead of the writer alone setting the pace.
+ */
+export function writerHasSlack(ring: RingViews): boolean {
+  return u32diff(Atomics.load(ring.ctl, Ctl.WRITE_POS), Atomics.load(ring.ctl, Ctl.READ_POS)) < ring.size >>> 2;
 }
 
 export function ringViews(sab: SharedArrayBuffer): RingViews {
@@ -64,6 +76,7 @@ export function ringViews(sab: SharedArrayBuffer): RingViews {
     u8: new Uint8Array(sab, DATA_OFFSET, size),
     dv: new DataView(sab, DATA_OFFSET, size),
     buf: fast(Buffer.from(sab, DATA_OFFSET, size)),
+    u16: new Uint16Array(sab, DATA_OFFSET, size >>> 1),
     size,
     mask: size - 1,
   };

@@ -49,6 +49,11 @@ export const Tag = {
   /** u32 byte length | UTF-8 text of one JSON object, another logger's line (only as an EVENT's
    *  body): the writer checks it and splices its members after the envelope. */
   JSON_OBJECT: 10,
+  /** u32 UTF-16 code unit count | a zero byte if needed so the units start at an even offset
+   *  (wideAt) | the string's code units, little-endian: a string with non-ASCII text, copied as it
+   *  is held in memory (no transcoding, no surrogate check on the caller's thread); the writer makes
+   *  its UTF-8, lone surrogates escaped as JSON.stringify escapes them. */
+  STR16: 11,
   /** u16 key id, known to the reader */
   KEY_ID: 0x10,
   /** u16 key id | u16 byte length | UTF-8 bytes: defines the id, then uses it */
@@ -56,6 +61,16 @@ export const Tag = {
   /** u32 byte length | the key's quoted JSON text: a key not worth interning */
   KEY_INLINE: 0x12,
 } as const;
+
+/**
+ * Where the code units of the STR16 value at `p` start: the first even offset after its count.
+ * Records start at multiples of RECORD_ALIGN, in the ring as in any buffer they are made or copied
+ * into, so an offset's parity is the same counted from the record or from the buffer: the units
+ * can be read through a Uint16Array of the buffer.
+ */
+export function wideAt(p: number): number {
+  return (p + 6) & ~1;
+}
 
 export function alignRecord(n: number): number {
   return (n + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);

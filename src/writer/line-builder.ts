@@ -6,7 +6,8 @@
 // JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r \t, other controls as \u00xx; lone
 // surrogates arrive pre-escaped as RAW), without making a JS string of the text — except the rest
 // of a long string dense with escapes, which JSON.stringify escapes faster, through a one-byte
-// string of its bytes (nativeRest). Integers are written digit by digit, other numbers by JS's
+// string of its bytes (nativeRest), and strings with non-ASCII text, which arrive as UTF-16 code
+// units (STR16) and are made into UTF-8 here, off the caller's thread (wideQuoted). Integers are written digit by digit, other numbers by JS's
 // Number-to-text, as JSON.stringify writes them. So a JSON-compatible event's line is
 // byte-identical to JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
 //
@@ -18,7 +19,7 @@
 // nothing to redact is byte-identical to the unredacted one. The envelope is never redacted.
 
 import { droppedLine, ENVELOPE_EXECUTION, ENVELOPE_KEYS, ENVELOPE_KEYS_WITH_EXECUTION, REJECTED_FIELDS, writeEnvelopeHead } from '../files/format.js';
-import { Flag, Kind, Tag } from '../ring/records.js';
+import { Flag, Kind, Tag, wideAt } from '../ring/records.js';
 import { MAX_KEYS, quotedKey, type KeyTable } from '../ring/keys.js';
 import { fast, type FastBuffer } from '../node-buffer.js';
 import { spliceJsonObject } from './json-splice.js';
@@ -29,12 +30,16 @@ export interface Source {
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly buf: FastBuffer;
+  /** The same bytes as UTF-16 code units, when they start at an even address (STR16 strings are
+   *  then read in place; otherwise through a copy). */
+  readonly u16?: Uint16Array | undefined;
 }
 
 /** A record's bytes (a Buffer, or a SharedArrayBuffer of its own) as a Source for build(). */
 export function sourceOf(bytes: Buffer | SharedArrayBuffer): Source {
   const buf = fast(bytes instanceof SharedArrayBuffer ? Buffer.from(bytes) : bytes);
-  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf };
+  const u16 = buf.byteOffset % 2 === 0 ? new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength >>> 1) : undefined;
+  return { u8: buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf, u16 };
 }
 
 const QUOTE = 0x22;
@@ -59,6 +64,12 @@ BYTE_CLASS[QUOTE] = 1;
 BYTE_CLASS[BACKSLASH] = 1;
 BYTE_CLASS[EQUALS] = 2;
 BYTE_CLASS[AT] = 2;
+/** Per UTF-16 code unit, for STR16 strings: BYTE_CLASS's classes for ASCII, SURROGATE for
+ *  0xd800–0xdfff (a pair, or a lone one to escape), 0 for every other unit. 64 KiB. */
+const UNIT_CLASS = new Uint8Array(0x10000);
+const SURROGATE = 3;
+UNIT_CLASS.set(BYTE_CLASS.subarray(0, 0x80));
+UNIT_CLASS.fill(SURROGATE, 0xd800, 0xe000);
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]') PARAM_NAME[c.charCodeAt(0)] = 1;
 for (const c of ' \t\n\v\f\r/?#"\'`<>') AUTHORITY_END[c.charCodeAt(0)] = 1;
 const PARAM_START = (b: number): boolean => b === 0x3f || b === 0x26 || b === 0x3b; // ? & ;
@@ -80,6 +91,23 @@ function escapeByte(out: OutBuffer, b: number, rest: number): void {
   }
 }
 
+/** Writes a lone surrogate `c` at `p` as JSON.stringify does (\udXXX: UTF-8 cannot carry it);
+ *  returns the position after it. */
+function loneSurrogate(o: Uint8Array, p: number, c: number): number {
+  o[p++] = BACKSLASH;
+  o[p++] = 0x75; // u
+  o[p++] = HEX.charCodeAt(c >> 12);
+  o[p++] = HEX.charCodeAt((c >> 8) & 15);
+  o[p++] = HEX.charCodeAt((c >> 4) & 15);
+  o[p++] = HEX.charCodeAt(c & 15);
+  return p;
+}
+
+/** Appends characters [from, to) of `text` (no escapes among them) as UTF-8. */
+function wideRun(out: OutBuffer, text: string, from: number, to: number): void {
+  if (to > from) out.utf8(from === 0 && to === text.length ? text : text.slice(from, to));
+}
+
 /** Escapes counted between density checks, minus one (a mask): every 4th escape. */
 const DENSE_CHECK = 3;
 /**
@@ -95,6 +123,7 @@ const DENSE_SPACING = 64;
 const REST_MIN = 256;
 /** Bytes handed to JSON.stringify at a time: its output (up to 6× for \u00xx) stays a few MB. */
 const NATIVE_PIECE = 1 << 20;
+
 
 /** Below this many elements an array's numbers are written one by one: a JSON.stringify call costs
  *  about as much as formatting a handful of them. */
@@ -300,6 +329,9 @@ export class LineBuilder {
       case Tag.JSON_OBJECT:
         this.pos = p + 5 + dv.getUint32(p + 1, true);
         return;
+      case Tag.STR16:
+        this.pos = wideAt(p) + 2 * dv.getUint32(p + 1, true);
+        return;
       case Tag.ARR: {
         const n = dv.getUint32(p + 1, true);
         this.pos = p + 5;
@@ -439,6 +471,11 @@ export class LineBuilder {
         this.pos = p + 5 + len;
         if (this.redacting) return this.redactedQuoted(p + 5, p + 5 + len);
         return this.quoted(p + 5, p + 5 + len);
+      }
+      case Tag.STR16: {
+        const units = dv.getUint32(p + 1, true);
+        this.pos = wideAt(p) + 2 * units;
+        return this.wideQuoted(wideAt(p), units);
       }
       case Tag.RAW: {
         const len = dv.getUint32(p + 1, true);
@@ -599,6 +636,90 @@ export class LineBuilder {
     if (redacted === s) return this.quoted(start, end);
     this.out.utf8(JSON.stringify(redacted));
   }
+
+  /**
+   * A STR16 string (`units` code units at byte `off`) as JSON.stringify writes it, in UTF-8.
+   * Under the string rules, a string holding an `=` or an `@` (any string, with extra patterns) is
+   * decoded and goes through them first, as decodedString does.
+   */
+  private wideQuoted(off: number, units: number): void {
+    if (!this.redacting) {
+      this.wideCopy(off, units, false);
+      return;
+    }
+    const out = this.out;
+    const at = out.len;
+    if (!this.patterns && this.wideCopy(off, units, true)) return;
+    out.len = at;
+    const s = this.src.buf.ucs2Slice(off, off + 2 * units);
+    const redacted = this.redaction!.redactString(s);
+    if (redacted !== s) return out.utf8(JSON.stringify(redacted));
+    this.wideCopy(off, units, false);
+  }
+
+  /**
+   * Writes UTF-16 code units as UTF-8, escaped as JSON.stringify escapes them (a lone surrogate as
+   * \udXXX): a JS loop looks at each unit for what needs an escape, and V8 transcodes the runs
+   * between (utf8Write of a slice of one string of the text). With `watch`, stops at the first `=`
+   * or `@` and returns false (the caller rewinds the output).
+   */
+  private wideCopy(off: number, units: number, watch: boolean): boolean {
+    const src = this.src;
+    let u16: Uint16Array;
+    let first: number;
+    if (src.u16 !== undefined && off % 2 === 0) {
+      u16 = src.u16;
+      first = off >> 1;
+    } else {
+      u16 = this.alignedUnits(off, units);
+      first = 0;
+    }
+    const text = src.buf.ucs2Slice(off, off + 2 * units);
+    const out = this.out;
+    out.ensure(1);
+    out.buf[out.len++] = QUOTE;
+    let run = 0;
+    for (let k = 0; k < units; k++) {
+      const c = u16[first + k]!;
+      // One table look per unit, one branch nearly always taken: text that mixes scripts would
+      // mispredict a branch per character class change (measured 4× slower on bench/corpora.ts's
+      // unicode corpus).
+      const cls = UNIT_CLASS[c]!;
+      if (cls === 0) continue;
+      if (cls === SURROGATE) {
+        if (c < 0xdc00 && k + 1 < units && (u16[first + k + 1]! & 0xfc00) === 0xdc00) {
+          k++;
+          continue;
+        }
+        // A lone surrogate: UTF-8 cannot carry it; JSON.stringify writes it as \udXXX.
+        wideRun(out, text, run, k);
+        out.ensure(6);
+        out.len = loneSurrogate(out.buf, out.len, c);
+        run = k + 1;
+        continue;
+      }
+      if (cls === 2) {
+        if (watch) return false;
+        continue;
+      }
+      wideRun(out, text, run, k);
+      escapeByte(out, c, 0);
+      run = k + 1;
+    }
+    wideRun(out, text, run, units);
+    out.ensure(1);
+    out.buf[out.len++] = QUOTE;
+    return true;
+  }
+
+  /** Code units at an odd address, copied where a Uint16Array can read them. */
+  private alignedUnits(off: number, units: number): Uint16Array {
+    if (this.wide.length < units) this.wide = new Uint16Array(Math.max(units, 2 * this.wide.length));
+    new Uint8Array(this.wide.buffer, 0, 2 * units).set(this.src.u8.subarray(off, off + 2 * units));
+    return this.wide;
+  }
+
+  private wide = new Uint16Array(256);
 
   /** A RAW string (JSON text of a string with lone surrogates) under the string rules: rare, so it
    *  is simply parsed whenever it could hold a secret. */

@@ -6,7 +6,7 @@
 // marker line (files/format.ts, `events_projected`) stands for them in the file, so the file still
 // accounts for every index: readers and `verify` count a marker's indexes as projected, not lost.
 
-import { Tag } from '../ring/records.js';
+import { Tag, wideAt } from '../ring/records.js';
 import type { LineBuilder, Source } from './line-builder.js';
 import { DurableProjector, metadataDigest, SETTLED_FIELDS } from './projector.js';
 
@@ -99,8 +99,8 @@ export class WriterProjection {
     const kind = text(src, type);
     // Identities and texts that are not plain strings (lone surrogates arrive pre-escaped, RAW): the line decides.
     if (isRaw(u8, session) || isRaw(u8, call) || isRaw(u8, tool) || isRaw(u8, status) || isRaw(u8, mutation) || isRaw(u8, partial)) return 'line';
-    const sessionId = session >= 0 && u8[session] === Tag.STR ? text(src, session) : undefined;
-    const callId = call >= 0 && u8[call] === Tag.STR ? text(src, call) : undefined;
+    const sessionId = isString(u8, session) ? text(src, session) : undefined;
+    const callId = isString(u8, call) ? text(src, call) : undefined;
     if (kind === 'session_closed') {
       if (sessionId !== undefined) this.projector.forgetSession(sessionId);
       return 'keep';
@@ -109,23 +109,30 @@ export class WriterProjection {
     if (kind === 'tool_call') return this.projector.forget(sessionId, callId) && 'keep';
     const pure =
       !settled &&
-      status >= 0 && u8[status] === Tag.STR && text(src, status) === 'pending' &&
-      (absentAt(u8, mutation) || (u8[mutation] === Tag.STR && text(src, mutation) === 'unknown'));
+      isString(u8, status) && text(src, status) === 'pending' &&
+      (absentAt(u8, mutation) || (isString(u8, mutation) && text(src, mutation) === 'unknown'));
     const hasPartial = !absentAt(u8, partial);
     const hasParsed = !absentAt(u8, parsed);
-    if (!pure || hasPartial === hasParsed || (hasPartial && u8[partial] !== Tag.STR)) return this.projector.forget(sessionId, callId) && 'keep';
+    if (!pure || hasPartial === hasParsed || (hasPartial && !isString(u8, partial))) return this.projector.forget(sessionId, callId) && 'keep';
     // Parsed arguments and audit data are judged by their JSON text, which only the line has.
     if (hasParsed || !absentAt(u8, audit)) return 'line';
     let toolName: string | null;
     if (absentAt(u8, tool)) toolName = null;
-    else if (u8[tool] === Tag.STR) toolName = text(src, tool);
+    else if (isString(u8, tool)) toolName = text(src, tool);
     else return 'line';
     if (toolName !== this.#toolName) {
       this.#toolName = toolName;
       this.#toolDigest = metadataDigest(toolName, null);
     }
-    const len = dv.getUint32(partial + 1, true);
-    const content = buf.subarray(partial + 5, partial + 5 + len);
+    // As UTF-8, however the caller sent it, so the same text always compares the same (UTF-16 text
+    // with a lone surrogate, which UTF-8 cannot carry, is judged by its line, as RAW is).
+    let content: Buffer;
+    if (u8[partial] === Tag.STR) content = buf.subarray(partial + 5, partial + 5 + dv.getUint32(partial + 1, true));
+    else {
+      const wide = text(src, partial);
+      if (!wide.isWellFormed()) return 'line';
+      content = Buffer.from(wide);
+    }
     return this.projector.snapshot(sessionId, callId, 'raw_input_partial', content, this.#toolDigest) ? 'keep' : 'leave';
   }
 
@@ -190,8 +197,15 @@ function relevantType(src: Source, v: number, tracking: boolean): boolean {
   return is(TOOL_CALL_UPDATE) || (tracking && (is(TOOL_CALL) || is(SESSION_CLOSED)));
 }
 
+/** The string value at `v` (STR or STR16). */
 function text(src: Source, v: number): string {
-  return src.buf.toString('utf8', v + 5, v + 5 + src.dv.getUint32(v + 1, true));
+  const n = src.dv.getUint32(v + 1, true);
+  return src.u8[v] === Tag.STR16 ? src.buf.ucs2Slice(wideAt(v), wideAt(v) + 2 * n) : src.buf.utf8Slice(v + 5, v + 5 + n);
+}
+
+/** Whether the value at `v` is a string the caller sent as text (UTF-8 or UTF-16). */
+function isString(u8: Uint8Array, v: number): boolean {
+  return v >= 0 && (u8[v] === Tag.STR || u8[v] === Tag.STR16);
 }
 
 function absentAt(u8: Uint8Array, v: number): boolean {
