@@ -300,6 +300,10 @@ describe('non-ASCII text as UTF-16 code units (STR16), made into UTF-8 by the wr
     expect(stringTag(`${cjk}\ud800${cjk}`, false)).toBe(TAG.RAW);
     expect(stringTag(`${mostlyAscii}\udc00`, true)).toBe(TAG.RAW);
     expect(stringTag(`${cjk}\ud800${cjk}`, true)).toBe(TAG.STR16);
+    // Past 2^18 units, UTF-8 whatever the text: UTF-16 could double a mostly-ASCII string's bytes.
+    expect(stringTag('é' + 'a'.repeat(300_000), true)).toBe(TAG.STR);
+    expect(stringTag('日本語'.repeat(100_000), true)).toBe(TAG.STR);
+    expect(stringTag('日本語'.repeat(80_000), true)).toBe(TAG.STR16);
   });
 
   it('the writer keeps up while less than a quarter of the ring waits for it (writerHasSlack)', () => {
@@ -340,16 +344,20 @@ describe('non-ASCII text as UTF-16 code units (STR16), made into UTF-8 by the wr
       'GET https://api.example.com/v1?api_key=sk-live-123&x=1 を呼ぶ',
       '電話 555-12-3456 です',
       'a=b c@d 日本 ://x @ ?=&= ok',
+      // A lone surrogate: as UTF-8 text this string goes escaped (RAW), redacted on its own path.
+      'bad \ud800 https://u:hunter2@x.example/?sig=sk-live-123#frag',
     ];
     const policies = [{}, { patterns: [/\b\d{3}-\d{2}-\d{4}\b/] }];
     for (const text of cases) {
       const event = { type: 'tool_result', output: text };
       for (const policy of policies) {
         for (const place of ['even', 'odd'] as const) {
-          const line = builtFrom(event, policy, true, place);
-          expect(line).toBe(expectedWith(event, policy));
-          expect(line).not.toContain('hunter2');
-          expect(line).not.toContain('sk-live-123');
+          for (const wideText of [true, false]) {
+            const line = builtFrom(event, policy, wideText, place);
+            expect(line).toBe(expectedWith(event, policy));
+            expect(line).not.toContain('hunter2');
+            expect(line).not.toContain('sk-live-123');
+          }
         }
       }
     }

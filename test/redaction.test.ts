@@ -179,7 +179,8 @@ const planted: { event: Ev; want: Ev }[] = [
     },
   },
   {
-    // Unicode, and a string with a lone surrogate (sent pre-escaped, RAW) holding a secret.
+    // Unicode, and a string with a lone surrogate holding a secret (sent as UTF-16 code units while
+    // the writer keeps up; test/line-builder.test.ts covers it as UTF-8, pre-escaped: RAW).
     event: {
       type: 'unicode',
       text: '東京 https://ユーザー:パス@例え.jp/?token=秘密のトークン&q=日本 🙂',

@@ -53,9 +53,17 @@ export class EventEncoder {
   private limit = 0;
   /** Where the record being made starts in the current target. */
   start = 0;
+  #wideText = HOST_LITTLE_ENDIAN;
   /** Whether a string with non-ASCII text may go as its UTF-16 code units (wideString), for the
-   *  writer thread to make its UTF-8: set per event by the producer (writerHasSlack). */
-  wideText = true;
+   *  writer thread to make its UTF-8: set per event by the producer (writerHasSlack). Never on a
+   *  big-endian host, where the writer's Uint16Array would read ucs2Write's little-endian units
+   *  swapped. */
+  get wideText(): boolean {
+    return this.#wideText;
+  }
+  set wideText(on: boolean) {
+    this.#wideText = on && HOST_LITTLE_ENDIAN;
+  }
   /** True once the record moved into scratch: it is then at [0, pos) of `scratch`. */
   spilled = false;
   private readonly stack: object[] = [];
@@ -162,7 +170,7 @@ export class EventEncoder {
     // Room first: it may move the record (and so its start) into scratch.
     this.room(len - used);
     const end = this.start + len;
-    // Zeroed padding: a record's bytes depend on the event alone, not on what the buffer held.
+    // Zeroed padding: a record's bytes never depend on what the buffer held before.
     for (let p = this.pos; p < end; p++) this.u8[p] = 0;
     this.dv.setUint32(this.start, len, true);
     this.pos = end;
@@ -225,7 +233,7 @@ export class EventEncoder {
       let p = start + 5;
       for (let i = 0; i < n; i++) {
         const c = s.charCodeAt(i);
-        if (c >= 0x80) return this.wideText ? this.wideString(s) : this.longString(s, Tag.STR);
+        if (c >= 0x80) return this.#wideText ? this.wideString(s) : this.longString(s, Tag.STR);
         u8[p++] = c;
       }
       u8[start] = Tag.STR;
@@ -237,7 +245,8 @@ export class EventEncoder {
   }
 
   private longString(s: string, tag: number): void {
-    if (tag === Tag.STR && this.wideText && looksWide(s)) return this.wideString(s);
+    const wide = tag === Tag.STR && this.#wideText && s.length <= WIDE_MAX_UNITS;
+    if (wide && looksWide(s)) return this.wideString(s);
     if (this.pos + 5 + s.length * 3 > this.limit) {
       // Worst case does not fit: measure exactly before moving anything.
       this.room(5 + Buffer.byteLength(s, 'utf8'));
@@ -246,10 +255,10 @@ export class EventEncoder {
     const written = this.buf.utf8Write(s, start + 5, this.limit - start - 5);
     if (tag === Tag.STR && written !== s.length) {
       // Non-ASCII text the sampling missed. More than one extra UTF-8 byte per 8 characters: its
-      // code units as they are (no surrogate check here either). Mostly ASCII: UTF-8 is half the
-      // bytes, but it cannot carry a lone surrogate, which JSON.stringify writes as a \udXXX
-      // escape: such a string goes as its escaped text, written verbatim.
-      if (this.wideText && written - s.length > s.length >>> 3) return this.wideString(s);
+      // code units as they are (no surrogate check here either). Mostly ASCII, or UTF-8 wanted:
+      // UTF-8 is half the bytes, but it cannot carry a lone surrogate, which JSON.stringify writes
+      // as a \udXXX escape: such a string goes as its escaped text, written verbatim.
+      if (wide && written - s.length > s.length >>> 3) return this.wideString(s);
       if (!s.isWellFormed()) return this.longString(JSON.stringify(s), Tag.RAW);
     }
     this.u8[start] = tag;
@@ -259,8 +268,8 @@ export class EventEncoder {
 
   /**
    * A string with non-ASCII text, as its UTF-16 code units (Tag.STR16): one copy of what V8 holds
-   * where UTF-8 would cost a transcoding pass plus a scan for lone surrogates (bench/string-copy:
-   * 256 CJK characters 118 ns, against 733 + 334 ns, and JSON.stringify's 1,314). The writer
+   * where UTF-8 would cost a transcoding pass plus a scan for lone surrogates (bench/string-copy.ts,
+   * 256 characters of mixed scripts: 82 ns against 783, and JSON.stringify's 730). The writer
    * thread makes the UTF-8.
    */
   private wideString(s: string): void {
@@ -518,6 +527,14 @@ export class Scratch implements Target {
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 }
+
+/** ucs2Write writes little-endian code units; the writer reads them in the host's order. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Longer strings always go as UTF-8 (the caller transcodes): UTF-16 takes up to twice the bytes
+ *  of mostly-ASCII text, and past 2^18 units (512 KiB) that would move an event out of the ring
+ *  (a quarter of the default 4 MiB) or past MAX_RECORD_BYTES sooner than its UTF-8 would. */
+const WIDE_MAX_UNITS = 1 << 18;
 
 /** Positions sampled by looksWide: a string with non-ASCII text anywhere near this density is sent
  *  as UTF-16 without a UTF-8 attempt first; what the samples miss is caught by that attempt. */

@@ -417,11 +417,12 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const room = this.#producer.room();
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
-      enc.wideText = writerHasSlack(this.#ring);
+      // With no writer thread this thread makes the UTF-8 anyway: at once is cheaper.
+      enc.wideText = !this.#inline && writerHasSlack(this.#ring);
     } else {
       enc.begin();
       // Shared: as any producer. Queued behind an overflow: the writer is behind by definition.
-      enc.wideText = this.#shared !== undefined && writerHasSlack(this.#ring);
+      enc.wideText = this.#shared !== undefined && !this.#inline && writerHasSlack(this.#ring);
     }
     enc.event(index, ts, frameDepth, executionId, body);
     if (enc.spilled) return false;

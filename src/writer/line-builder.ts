@@ -3,11 +3,11 @@
 // ring itself (exit before the worker started, flushSync).
 //
 // String bytes are copied from the record with JSON escaping applied on the fly (the escapes of
-// JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r \t, other controls as \u00xx; lone
-// surrogates arrive pre-escaped as RAW), without making a JS string of the text — except the rest
-// of a long string dense with escapes, which JSON.stringify escapes faster, through a one-byte
-// string of its bytes (nativeRest), and strings with non-ASCII text, which arrive as UTF-16 code
-// units (STR16) and are made into UTF-8 here, off the caller's thread (wideQuoted). Integers are written digit by digit, other numbers by JS's
+// JSON.stringify's QuoteJSONString: \" \\ \b \f \n \r \t, other controls as \u00xx; in UTF-8
+// text lone surrogates arrive pre-escaped as RAW), without making a JS string of the text — except
+// the rest of a long string dense with escapes, which JSON.stringify escapes faster, through a
+// one-byte string of its bytes (nativeRest). Strings with non-ASCII text that the caller sent as
+// UTF-16 code units (STR16, while this thread keeps up) are made into UTF-8 here (wideQuoted). Integers are written digit by digit, other numbers by JS's
 // Number-to-text, as JSON.stringify writes them. So a JSON-compatible event's line is
 // byte-identical to JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }).
 //

@@ -1,6 +1,7 @@
 // Durable projection on the writer thread: the projector (projector.ts) judges each event record in
 // index order, before its line is built. A streaming snapshot is judged from the record itself (its
-// argument text is already UTF-8 bytes there, and a snapshot left out is never built); the rare
+// argument text is there as UTF-8 bytes, or as UTF-16 code units made into UTF-8 for the digest,
+// and a snapshot left out is never built); the rare
 // shapes a record cannot tell cheaply (parsed `raw_input`, audit data, another logger's JSON line)
 // are judged on the built line. The events left out are remembered as a run of indexes until a
 // marker line (files/format.ts, `events_projected`) stands for them in the file, so the file still
@@ -97,7 +98,7 @@ export class WriterProjection {
     }
     if (type < 0) return 'keep';
     const kind = text(src, type);
-    // Identities and texts that are not plain strings (lone surrogates arrive pre-escaped, RAW): the line decides.
+    // Identities and texts sent as escaped JSON text (UTF-8 text with lone surrogates, RAW): the line decides.
     if (isRaw(u8, session) || isRaw(u8, call) || isRaw(u8, tool) || isRaw(u8, status) || isRaw(u8, mutation) || isRaw(u8, partial)) return 'line';
     const sessionId = isString(u8, session) ? text(src, session) : undefined;
     const callId = isString(u8, call) ? text(src, call) : undefined;
