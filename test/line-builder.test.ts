@@ -245,11 +245,11 @@ describe('LineBuilder: numbers written digit by digit', () => {
 /** Tag numbers of src/ring/records.ts the tests below look for in records. */
 const TAG = { STR: 5, RAW: 6, STR16: 11 } as const;
 
-/** The record of `{ s }` (its one string value's tag), made with wideText as given. */
-function stringTag(s: string, wideText: boolean): number {
+/** The record of `{ s }` (its one string value's tag), made with writerSlack as given. */
+function stringTag(s: string, writerSlack: boolean): number {
   const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
   enc.begin();
-  enc.wideText = wideText;
+  enc.writerSlack = writerSlack;
   enc.event(0, 1, null, undefined, { s });
   const bytes = enc.scratch.buf.subarray(0, enc.pos);
   // The envelope's frame_depth (NULL) is followed by the body: OBJ, then the key, then the value.
@@ -258,14 +258,14 @@ function stringTag(s: string, wideText: boolean): number {
 }
 
 /**
- * The line built from the encoder's record of `event`, wideText as given, read the way the ring is
+ * The line built from the encoder's record of `event`, writerSlack as given, read the way the ring is
  * read (`place: 'even'`: a Uint16Array view of the buffer) or from a buffer at an odd address
  * (`'odd'`: the code units are copied first), with the policy given (null: none).
  */
-function builtFrom(event: object, policy: object | null, wideText: boolean, place: 'even' | 'odd'): string {
+function builtFrom(event: object, policy: object | null, writerSlack: boolean, place: 'even' | 'odd'): string {
   const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
   enc.begin();
-  enc.wideText = wideText;
+  enc.writerSlack = writerSlack;
   enc.event(0, 1, null, undefined, event);
   const backing = Buffer.alloc(enc.pos + 1);
   const bytes = backing.subarray(place === 'odd' ? 1 : 0, enc.pos + (place === 'odd' ? 1 : 0));
@@ -332,7 +332,7 @@ describe('non-ASCII text as UTF-16 code units (STR16), made into UTF-8 by the wr
       const event = { type: 'message_chunk', content: text, nested: { list: [text, 1, text.slice(1)] } };
       for (const place of ['even', 'odd'] as const) {
         for (const policy of [null, {}]) {
-          for (const wideText of [true, false]) expect(builtFrom(event, policy, wideText, place)).toBe(expectedWith(event, policy));
+          for (const writerSlack of [true, false]) expect(builtFrom(event, policy, writerSlack, place)).toBe(expectedWith(event, policy));
         }
       }
     }
@@ -352,8 +352,8 @@ describe('non-ASCII text as UTF-16 code units (STR16), made into UTF-8 by the wr
       const event = { type: 'tool_result', output: text };
       for (const policy of policies) {
         for (const place of ['even', 'odd'] as const) {
-          for (const wideText of [true, false]) {
-            const line = builtFrom(event, policy, wideText, place);
+          for (const writerSlack of [true, false]) {
+            const line = builtFrom(event, policy, writerSlack, place);
             expect(line).toBe(expectedWith(event, policy));
             expect(line).not.toContain('hunter2');
             expect(line).not.toContain('sk-live-123');
@@ -375,5 +375,52 @@ describe('non-ASCII text as UTF-16 code units (STR16), made into UTF-8 by the wr
       }),
       { numRuns: 300, seed: 11 },
     );
+  });
+});
+
+describe('arrays of numbers formatted by the caller while the writer is behind', () => {
+  /** The tag the encoder gave `{ a }`'s value, with the writer keeping up or not. */
+  function arrayTag(a: unknown[], writerSlack: boolean): number {
+    const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
+    enc.begin();
+    enc.writerSlack = writerSlack;
+    enc.event(0, 1, null, undefined, { a });
+    const bytes = enc.scratch.buf.subarray(0, enc.pos);
+    return bytes[bytes.indexOf(Buffer.from('a'), 8) + 1]!;
+  }
+  const ARR = 7;
+
+  it('writes the text JSON.stringify writes (integers, fractions, -0, NaN, ±Infinity, 2^53 and past), as RAW', () => {
+    const arrays = [
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      Array.from({ length: 1536 }, (_, i) => Math.sin(i) * 10 ** ((i % 40) - 20)),
+      [-0, 0, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 + 2, -(2 ** 31), 2 ** 31, 1e21, 1e-7, 5e-324],
+    ];
+    for (const a of arrays) {
+      expect(arrayTag(a, false)).toBe(TAG.RAW);
+      expect(arrayTag(a, true)).toBe(ARR);
+      const event = { type: 'embedding', a, nested: [{ v: a }] };
+      for (const policy of [null, {}]) {
+        for (const writerSlack of [false, true]) expect(builtFrom(event, policy, writerSlack, 'even')).toBe(expectedWith(event, policy));
+      }
+    }
+    // Short arrays and very long ones stay binary (a number takes up to 24 bytes as text, 9 here).
+    expect(arrayTag([1, 2, 3, 4, 5, 6, 7], false)).toBe(ARR);
+    expect(arrayTag(new Array<number>(2 ** 16 + 1).fill(1), false)).toBe(ARR);
+    expect(arrayTag(new Array<number>(2 ** 16).fill(1), false)).toBe(TAG.RAW);
+  });
+
+  it('an element that is not a number, anywhere: the rest is walked as usual, every element read once', () => {
+    for (const at of [0, 3, 11]) {
+      let reads = 0;
+      const a: unknown[] = Array.from({ length: 12 }, (_, i) => i * 1.5);
+      Object.defineProperty(a, 5, { get: () => (reads++, 7.5), enumerable: true });
+      a[at] = at === 11 ? { toJSON: () => 'late' } : at === 3 ? undefined : 'first';
+      const event = { type: 'mixed', a, holes: [1, 2, , 4, 5, 6, 7, 8] };
+      const line = builtFrom(event, null, false, 'even');
+      expect(reads).toBe(1);
+      expect(line).toBe(expectedWith(event, null));
+      expect(arrayTag(a, false)).toBe(ARR);
+    }
   });
 });

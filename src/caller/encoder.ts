@@ -53,16 +53,21 @@ export class EventEncoder {
   private limit = 0;
   /** Where the record being made starts in the current target. */
   start = 0;
-  #wideText = HOST_LITTLE_ENDIAN;
-  /** Whether a string with non-ASCII text may go as its UTF-16 code units (wideString), for the
-   *  writer thread to make its UTF-8: set per event by the producer (writerHasSlack). Never on a
-   *  big-endian host, where the writer's Uint16Array would read ucs2Write's little-endian units
-   *  swapped. */
-  get wideText(): boolean {
-    return this.#wideText;
+  #wide = HOST_LITTLE_ENDIAN;
+  #slack = true;
+  /**
+   * Whether the writer keeps up (writerHasSlack), set per event by the producer. While it does, the
+   * caller leaves it work it can take: making the UTF-8 of non-ASCII text (wideString; never on a
+   * big-endian host, where the writer's Uint16Array would read ucs2Write's little-endian units
+   * swapped). While it does not, the caller does that work itself, and formats arrays of numbers
+   * too (numberText), so under a sustained load the two threads share the work.
+   */
+  get writerSlack(): boolean {
+    return this.#slack;
   }
-  set wideText(on: boolean) {
-    this.#wideText = on && HOST_LITTLE_ENDIAN;
+  set writerSlack(on: boolean) {
+    this.#slack = on;
+    this.#wide = on && HOST_LITTLE_ENDIAN;
   }
   /** True once the record moved into scratch: it is then at [0, pos) of `scratch`. */
   spilled = false;
@@ -233,7 +238,7 @@ export class EventEncoder {
       let p = start + 5;
       for (let i = 0; i < n; i++) {
         const c = s.charCodeAt(i);
-        if (c >= 0x80) return this.#wideText ? this.wideString(s) : this.longString(s, Tag.STR);
+        if (c >= 0x80) return this.#wide ? this.wideString(s) : this.longString(s, Tag.STR);
         u8[p++] = c;
       }
       u8[start] = Tag.STR;
@@ -245,7 +250,7 @@ export class EventEncoder {
   }
 
   private longString(s: string, tag: number): void {
-    const wide = tag === Tag.STR && this.#wideText && s.length <= WIDE_MAX_UNITS;
+    const wide = tag === Tag.STR && this.#wide && s.length <= WIDE_MAX_UNITS;
     if (wide && looksWide(s)) return this.wideString(s);
     if (this.pos + 5 + s.length * 3 > this.limit) {
       // Worst case does not fit: measure exactly before moving anything.
@@ -401,15 +406,50 @@ export class EventEncoder {
       if (this.pos - this.start + n > this.maxRecordBytes) {
         throw new RangeError(`an array of length ${n} would exceed the snapshot limit of ${limitText(this.maxRecordBytes)}`);
       }
-      this.u8[this.pos] = Tag.ARR;
-      this.dv.setUint32(this.pos + 1, n, true);
-      this.pos += 5;
-      for (let i = 0; i < n; i++) this.value(this.resolve(o[i], i), depth + 1);
+      if (!this.#slack && n >= NUMBER_TEXT_MIN && n <= NUMBER_TEXT_MAX) this.numberText(o, n, depth);
+      else {
+        this.arrayHead(n);
+        for (let i = 0; i < n; i++) this.value(this.resolve(o[i], i), depth + 1);
+      }
     } else {
       this.objectBody(o, proto, depth);
     }
     stack.pop();
   }
+
+  private arrayHead(n: number): void {
+    this.u8[this.pos] = Tag.ARR;
+    this.dv.setUint32(this.pos + 1, n, true);
+    this.pos += 5;
+  }
+
+  /**
+   * An array, while the writer is behind: if every element is a number (embeddings, token ids),
+   * its JSON text, formatted here by JSON.stringify (Tag.RAW), so the writer only copies it — the
+   * same text the writer would make. Each element is read once: at the first one that is not a
+   * number, the ones read so far are written as numbers and the walk goes on from there.
+   */
+  private numberText(o: unknown[], n: number, depth: number): void {
+    const nums = this.nums;
+    nums.length = n;
+    for (let i = 0; i < n; i++) {
+      const v = o[i];
+      if (typeof v === 'number') {
+        nums[i] = v;
+        continue;
+      }
+      this.room(5 + 9 * i);
+      this.arrayHead(n);
+      for (let k = 0; k < i; k++) this.number(nums[k]!);
+      this.value(this.resolve(v, i), depth + 1);
+      for (let k = i + 1; k < n; k++) this.value(this.resolve(o[k], k), depth + 1);
+      return;
+    }
+    this.longString(JSON.stringify(nums), Tag.RAW);
+  }
+
+  /** Reused by numberText(). */
+  private readonly nums: number[] = [];
 
   /** `envelope`: at the top level, the keys the line's envelope already has. */
   private objectBody(o: object, proto: unknown, depth: number, envelope?: readonly string[]): void {
@@ -530,6 +570,13 @@ export class Scratch implements Target {
 
 /** ucs2Write writes little-endian code units; the writer reads them in the host's order. */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Arrays this long or longer are formatted by the caller while the writer is behind (numberText):
+ *  the writer's own threshold for formatting numbers with one JSON.stringify (line-builder.ts). */
+const NUMBER_TEXT_MIN = 8;
+/** ...and this long at most: text takes up to 24 bytes a number where the record takes 9, and an
+ *  event must not exceed MAX_RECORD_BYTES only because the writer was behind when it was logged. */
+const NUMBER_TEXT_MAX = 1 << 16;
 
 /** Longer strings always go as UTF-8 (the caller transcodes): UTF-16 takes up to twice the bytes
  *  of mostly-ASCII text, and past 2^18 units (512 KiB) that would move an event out of the ring

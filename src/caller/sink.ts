@@ -418,11 +418,11 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
       // With no writer thread this thread makes the UTF-8 anyway: at once is cheaper.
-      enc.wideText = !this.#inline && writerHasSlack(this.#ring);
+      enc.writerSlack = !this.#inline && writerHasSlack(this.#ring);
     } else {
       enc.begin();
       // Shared: as any producer. Queued behind an overflow: the writer is behind by definition.
-      enc.wideText = this.#shared !== undefined && !this.#inline && writerHasSlack(this.#ring);
+      enc.writerSlack = this.#shared !== undefined && !this.#inline && writerHasSlack(this.#ring);
     }
     enc.event(index, ts, frameDepth, executionId, body);
     if (enc.spilled) return false;

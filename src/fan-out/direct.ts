@@ -93,7 +93,7 @@ export class DirectProducer {
   /** Always into scratch: the record takes its index and its room when it is placed. */
   readonly #encodeEvent = (index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean => {
     this.#enc.begin();
-    this.#enc.wideText = writerHasSlack(this.#ring);
+    this.#enc.writerSlack = writerHasSlack(this.#ring);
     this.#enc.event(index, ts, frameDepth, executionId, body);
     return false;
   };
