@@ -57,13 +57,15 @@ export interface RingViews {
 }
 
 /**
- * Whether the writer keeps up with the ring: less than a quarter of it waits to be written. While
- * it does, the caller leaves work it can hand over (making UTF-8 of non-ASCII text) to the writer
- * thread; once the writer falls behind, the caller does that work itself, so under a sustained
- * load the two threads share it instead of the writer alone setting the pace.
+ * Whether the writer keeps up with the ring: less than half of it waits to be written. While it
+ * does, the caller leaves the writer thread the work it can take (EventEncoder.writerSlack); once
+ * the writer is behind, the caller does that work itself, so under a sustained load the two
+ * threads share it instead of the writer alone setting the pace. Half, not less: the caller then
+ * takes on work only when the ring is on its way to full, where it would otherwise wait, queue or
+ * drop (with a quarter, bursts of numeric events at 20,000/s raised the caller's p99 by half).
  */
 export function writerHasSlack(ring: RingViews): boolean {
-  return u32diff(Atomics.load(ring.ctl, Ctl.WRITE_POS), Atomics.load(ring.ctl, Ctl.READ_POS)) < ring.size >>> 2;
+  return u32diff(Atomics.load(ring.ctl, Ctl.WRITE_POS), Atomics.load(ring.ctl, Ctl.READ_POS)) < ring.size >>> 1;
 }
 
 export function ringViews(sab: SharedArrayBuffer): RingViews {
