@@ -393,7 +393,7 @@ describe('arrays of numbers formatted by the caller while the writer is behind',
   it('writes the text JSON.stringify writes (integers, fractions, -0, NaN, ±Infinity, 2^53 and past), as RAW', () => {
     const arrays = [
       [1, 2, 3, 4, 5, 6, 7, 8],
-      Array.from({ length: 1536 }, (_, i) => Math.sin(i) * 10 ** ((i % 40) - 20)),
+      Array.from({ length: 1536 }, (_, i) => Math.round(Math.sin(i) * 1e6) / 1e6),
       [-0, 0, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 + 2, -(2 ** 31), 2 ** 31, 1e21, 1e-7, 5e-324],
     ];
     for (const a of arrays) {
@@ -408,6 +408,57 @@ describe('arrays of numbers formatted by the caller while the writer is behind',
     expect(arrayTag([1, 2, 3, 4, 5, 6, 7], false)).toBe(ARR);
     expect(arrayTag(new Array<number>(2 ** 16 + 1).fill(1), false)).toBe(ARR);
     expect(arrayTag(new Array<number>(2 ** 16).fill(1), false)).toBe(TAG.RAW);
+  });
+
+  it('user patterns leave number text alone, as they leave numbers (a pattern matching 13 digits, ms timestamps)', () => {
+    const policy = { patterns: [/\b\d{13,19}\b/] };
+    const event = { type: 'timeline', marks: Array.from({ length: 12 }, (_, i) => 1_733_212_345_678 + i), note: 'card 4111111111111111' };
+    expect(arrayTag(event.marks, false)).toBe(TAG.RAW);
+    const line = builtFrom(event, policy, false, 'even');
+    expect(line).toBe(expectedWith(event, policy));
+    expect(line).toContain('1733212345678');
+    expect(line).not.toContain('4111111111111111');
+  });
+
+  it('text much bigger than the numbers (full-precision doubles), or past 1 MiB in one record, goes as numbers', () => {
+    const doubles = Array.from({ length: 64 }, (_, i) => Math.sin(i + 0.5));
+    expect(arrayTag(doubles, false)).toBe(ARR);
+    const rounded = doubles.map((x) => Math.round(x * 1e6) / 1e6);
+    expect(arrayTag(rounded, false)).toBe(TAG.RAW);
+    // Ten arrays of 60,000 five-digit ids: 300 KB each as numbers, 360 KB as text. Only the first
+    // two fit the record's 1 MiB of text, so it grows by 120 KB, not 600.
+    const ids = Array.from({ length: 10 }, (_, k) => Array.from({ length: 60_000 }, (_, i) => 10_000 + ((i * 7919 + k) % 89_999)));
+    const size = (writerSlack: boolean): number => {
+      const enc = new EventEncoder(MAX_DEPTH, new Scratch(1024));
+      enc.begin();
+      enc.writerSlack = writerSlack;
+      enc.event(0, 1, null, undefined, { ids });
+      return enc.pos;
+    };
+    const growth = size(false) - size(true);
+    expect(growth).toBeGreaterThan(100_000);
+    expect(growth).toBeLessThan(150_000);
+    expect(builtFrom({ ids }, null, false, 'even')).toBe(expectedWith({ ids }, null));
+  });
+
+  it('a toJSON on Array.prototype runs once, as JSON.stringify runs it: the numbers then go as numbers', () => {
+    let calls = 0;
+    Object.defineProperty(Array.prototype, 'toJSON', {
+      configurable: true,
+      writable: true,
+      value(this: unknown[]) {
+        calls++;
+        return this.slice(1);
+      },
+    });
+    try {
+      const event = { a: Array.from({ length: 10 }, (_, i) => i) };
+      const line = builtFrom(event, null, false, 'even');
+      expect(calls).toBe(1);
+      expect(line).toBe(expectedWith(event, null));
+    } finally {
+      delete (Array.prototype as { toJSON?: unknown }).toJSON;
+    }
   });
 
   it('an element that is not a number, anywhere: the rest is walked as usual, every element read once', () => {

@@ -113,6 +113,9 @@ export class EventEncoder {
     if (this.stack.length > 0) this.stack.length = 0; // only after an aborted attempt
     this.keysMark = this.keys.size;
     this.protoEnumerable = hasEnumerable(Object.prototype);
+    this.textBudget = NUMBER_TEXT_BUDGET;
+    // The producer says, after begin(), whether the writer is behind; until then it is not.
+    this.writerSlack = true;
   }
 
   /** Undo the key definitions of an attempt that will not be published. */
@@ -406,7 +409,7 @@ export class EventEncoder {
       if (this.pos - this.start + n > this.maxRecordBytes) {
         throw new RangeError(`an array of length ${n} would exceed the snapshot limit of ${limitText(this.maxRecordBytes)}`);
       }
-      if (!this.#slack && n >= NUMBER_TEXT_MIN && n <= NUMBER_TEXT_MAX) this.numberText(o, n, depth);
+      if (!this.#slack && n >= NUMBER_TEXT_MIN && n <= NUMBER_TEXT_MAX && this.textBudget > 0) this.numberText(o, n, depth);
       else {
         this.arrayHead(n);
         for (let i = 0; i < n; i++) this.value(this.resolve(o[i], i), depth + 1);
@@ -427,26 +430,44 @@ export class EventEncoder {
    * An array, while the writer is behind: if every element is a number (embeddings, token ids),
    * its JSON text, formatted here by JSON.stringify (Tag.RAW), so the writer only copies it — the
    * same text the writer would make. Each element is read once: at the first one that is not a
-   * number, the ones read so far are written as numbers and the walk goes on from there.
+   * number, the ones read so far are written as numbers and the walk goes on from there. Text that
+   * would take more than 1.5× the record's bytes (full-precision doubles take 2.3×) goes as
+   * numbers too: a record must not grow much, nor past what fits the ring, because the writer was
+   * behind when it was logged.
    */
   private numberText(o: unknown[], n: number, depth: number): void {
     const nums = this.nums;
     nums.length = n;
+    let bytes = 5;
     for (let i = 0; i < n; i++) {
       const v = o[i];
       if (typeof v === 'number') {
         nums[i] = v;
+        bytes += (v | 0) === v ? 5 : 9;
         continue;
       }
-      this.room(5 + 9 * i);
-      this.arrayHead(n);
-      for (let k = 0; k < i; k++) this.number(nums[k]!);
-      this.value(this.resolve(v, i), depth + 1);
-      for (let k = i + 1; k < n; k++) this.value(this.resolve(o[k], k), depth + 1);
-      return;
+      return this.numbersThen(o, n, i, depth);
     }
-    this.longString(JSON.stringify(nums), Tag.RAW);
+    // JSON.stringify(nums) would call a toJSON the user put on Array.prototype or Object.prototype
+    // (resolve() already called it for the array): the numbers go as numbers then.
+    const text = 'toJSON' in nums ? undefined : JSON.stringify(nums);
+    if (text === undefined || text.length > bytes * NUMBER_TEXT_GROWTH || text.length > this.textBudget) return this.numbersThen(o, n, n, depth);
+    this.textBudget -= text.length;
+    this.longString(text, Tag.RAW);
   }
+
+  /** The array as numbers: the first `read` elements from `nums`, the rest walked as usual. */
+  private numbersThen(o: unknown[], n: number, read: number, depth: number): void {
+    const nums = this.nums;
+    this.room(5 + 9 * read);
+    this.arrayHead(n);
+    for (let k = 0; k < read; k++) this.number(nums[k]!);
+    for (let k = read; k < n; k++) this.value(this.resolve(o[k], k), depth + 1);
+  }
+
+  /** Bytes of number text numberText may still make in this record: bounds how much bigger a
+   *  record can get than its binary form (reset by begin()). */
+  private textBudget = NUMBER_TEXT_BUDGET;
 
   /** Reused by numberText(). */
   private readonly nums: number[] = [];
@@ -574,9 +595,15 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Arrays this long or longer are formatted by the caller while the writer is behind (numberText):
  *  the writer's own threshold for formatting numbers with one JSON.stringify (line-builder.ts). */
 const NUMBER_TEXT_MIN = 8;
-/** ...and this long at most: text takes up to 24 bytes a number where the record takes 9, and an
- *  event must not exceed MAX_RECORD_BYTES only because the writer was behind when it was logged. */
+/** ...and this long at most: a bound on the text one call makes (up to 25 bytes a number). */
 const NUMBER_TEXT_MAX = 1 << 16;
+/** Number text may take up to this many times the bytes of the numbers in the record (a 5-digit
+ *  token id takes 6 bytes as text and 5 here; a double rounded to 6 decimals about the same). */
+const NUMBER_TEXT_GROWTH = 1.5;
+/** Number text per record at most, 1 MiB: with NUMBER_TEXT_GROWTH, a record is at most ~340 KiB
+ *  bigger than its binary form, so only events that close to a limit (a producer thread's quarter
+ *  of the ring, MAX_RECORD_BYTES) can land on its other side because the writer was behind. */
+const NUMBER_TEXT_BUDGET = 1 << 20;
 
 /** Longer strings always go as UTF-8 (the caller transcodes): UTF-16 takes up to twice the bytes
  *  of mostly-ASCII text, and past 2^18 units (512 KiB) that would move an event out of the ring

@@ -417,7 +417,7 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
       const room = this.#producer.room();
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
-      // With no writer thread this thread makes the UTF-8 anyway: at once is cheaper.
+      // With no writer thread this thread does the writer's work anyway: at once is cheaper.
       enc.writerSlack = !this.#inline && writerHasSlack(this.#ring);
     } else {
       enc.begin();

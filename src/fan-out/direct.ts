@@ -8,7 +8,7 @@ import { snapshot, SNAPSHOT_REJECTED } from '../caller/snapshot.js';
 import { ErrorCode, SinkError } from '../errors.js';
 import { KeyArea } from '../ring/key-areas.js';
 import { CLOSED, DROPPED, SharedProducer, type PlaceOptions, type SharedRing } from '../ring/claim.js';
-import { reached, ringViews, wakeWriter, writerHasSlack, type RingViews } from '../ring/memory.js';
+import { reached, ringViews, wakeWriter, type RingViews } from '../ring/memory.js';
 import { Ctl } from '../ring/slots.js';
 import { waitAsync } from '../ring/wait.js';
 import type { AgentEvent, EventContext } from '../types.js';
@@ -92,8 +92,10 @@ export class DirectProducer {
 
   /** Always into scratch: the record takes its index and its room when it is placed. */
   readonly #encodeEvent = (index: number, ts: number, frameDepth: unknown, executionId: string | undefined, body: object): boolean => {
+    // writerSlack stays as begin() leaves it: a record this thread makes too big for the ring goes
+    // to the owner's thread by postMessage, a snapshot with other semantics (structured clone), so
+    // its size must not depend on how far behind the writer happened to be.
     this.#enc.begin();
-    this.#enc.writerSlack = writerHasSlack(this.#ring);
     this.#enc.event(index, ts, frameDepth, executionId, body);
     return false;
   };

@@ -278,6 +278,9 @@ export class LineBuilder {
   private numberArray(n: number): boolean {
     const { u8, dv } = this.src;
     const nums = this.numbers;
+    // A toJSON the app put on Array.prototype or Object.prototype would run here, a second time,
+    // when this runs on the caller's thread (its drains): the numbers go one by one then.
+    if ('toJSON' in nums) return false;
     nums.length = n;
     let q = this.pos;
     for (let i = 0; i < n; i++) {
@@ -721,10 +724,12 @@ export class LineBuilder {
 
   private wide = new Uint16Array(256);
 
-  /** A RAW string (JSON text of a string with lone surrogates) under the string rules: rare, so it
-   *  is simply parsed whenever it could hold a secret. */
+  /** A RAW value under the string rules. The JSON text of a string (one with lone surrogates):
+   *  rare, so it is simply parsed whenever it could hold a secret. An array of numbers formatted by
+   *  the caller (EventEncoder.numberText) holds no string: copied, as its binary form would be. */
   private redactedRaw(start: number, end: number): void {
     const buf = this.src.buf;
+    if (buf[start] !== QUOTE) return this.out.bytes(buf, start, end);
     const text = buf.utf8Slice(start, end);
     if (this.patterns || text.includes('=') || text.includes('@')) {
       const s = JSON.parse(text) as string;
