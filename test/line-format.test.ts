@@ -2,9 +2,10 @@
 // byte-identical to JSON.stringify({ index, emitted_at_ms, frame_depth, ...event }) for
 // JSON-compatible events.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as path from 'node:path';
 import { JsonlEventSink } from '../dist/src/index.js';
+import { EventEncoder } from '../dist/src/caller/encoder.js';
 import { makeCorpus } from '../dist/demo/corpus.js';
 import { BASE_NAME, expectedLine, firstDifference, readLines, tempDirs, type Context } from './helpers.js';
 
@@ -164,6 +165,32 @@ describe('line format', () => {
     const cases: Case[] = large.map((event) => ({ event }));
     cases.splice(100, 0, { event: { type: 'big', text: '東京🙂 '.repeat(20_000) } });
     await roundTrip('small-ring', cases, { ringBytes: 64 * 1024 });
+  });
+
+  it('is byte-identical whether the writer keeps up or not (non-ASCII text as UTF-16 or UTF-8, numbers as numbers or text)', async () => {
+    const encoder = EventEncoder.prototype as unknown as Record<'wideString' | 'numberText', (...args: unknown[]) => unknown>;
+    const wide = vi.spyOn(encoder, 'wideString');
+    const numberText = vi.spyOn(encoder, 'numberText');
+    try {
+      const cases: Case[] = Array.from({ length: 3000 }, (_, i) => ({
+        event: {
+          type: 'mixed',
+          text: `${'日本語の文章 данные 😀 '.repeat(1 + (i % 30))}\n"${i}"`,
+          lone: i % 97 === 0 ? `x\ud800${'é'.repeat(40)}` : 'ascii',
+          embedding: Array.from({ length: 8 + (i % 64) }, (_, k) => Math.round(Math.sin(i + k) * 1e6) / 1e6),
+          ids: Array.from({ length: 16 }, (_, k) => (i * 31 + k) % 100_000),
+        },
+      }));
+      // One burst through a 64 KiB ring: it passes half full at once, and the writer drains it
+      // while the burst waits for room ('block'), so both forms of both land in one file.
+      await roundTrip('writer-behind', cases, { ringBytes: 64 * 1024, overload: 'block' });
+      expect(wide.mock.calls.length).toBeGreaterThan(0);
+      expect(numberText.mock.calls.length).toBeGreaterThan(0);
+      expect(wide.mock.calls.length).toBeLessThan(cases.length);
+    } finally {
+      wide.mockRestore();
+      numberText.mockRestore();
+    }
   });
 
   it('snapshots the event during handleEvent: later mutation does not reach the file', async () => {
