@@ -38,6 +38,32 @@ function checkMarkedLoss(lines: readonly Line[], stats: { accepted: number; writ
 }
 
 describe('/dev/full: every write fails with ENOSPC', () => {
+  it('flushSync() with a long overflow queue on a full disk, and an onError that logs into the sink as it hears the fault: every event counted once', async (ctx) => {
+    if (!fs.existsSync('/dev/full')) ctx.skip('no /dev/full on this system');
+    let sink: JsonlEventSink | undefined;
+    let fromListener = 0;
+    sink = JsonlEventSink.open('/dev/full', {
+      ringBytes: 64 * 1024,
+      overload: 'buffer',
+      // Heard on this thread, from inside flushSync()'s drain: what it logs joins the queue.
+      onError: () => {
+        for (let k = 0; k < 50; k++) sink!.handleEvent({ type: 'from-listener', k });
+        fromListener += 50;
+      },
+    });
+    const N = 3_000;
+    for (let n = 0; n < N; n++) sink.handleEvent({ type: 'queued', n, text: 'x'.repeat(200 + (n % 300)) });
+    expect(sink.stats().bufferedBytes).toBeGreaterThan(64 * 1024);
+    expect(() => sink!.flushSync()).toThrow(SinkError);
+    const s = sink.stats();
+    expect(fromListener).toBeGreaterThan(0);
+    expect(s.accepted).toBe(N + fromListener);
+    expect(s.written).toBe(0);
+    expect(s.dropped + s.pending).toBe(s.accepted);
+    expectLossAccounted(s, null);
+    await sink.close().catch(() => undefined);
+  });
+
   it('counts every event dropped, rejects flush with ERR_RINGLOG_WRITE, calls onError once for the streak', async (ctx) => {
     if (!fs.existsSync('/dev/full')) {
       console.warn('faults.test: this system has no /dev/full; the disk-full and injected tests cover write faults');

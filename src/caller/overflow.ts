@@ -16,13 +16,19 @@ import type { RingProducer } from './producer.js';
 export const PUMP_INTERVAL_MS = 1;
 
 /**
- * Queued records are kept back to back in chunks of this size (a bigger record gets a chunk of its
- * own), not each in a Buffer of its own: with the ring full, allocating a Buffer per record (and
- * the collector's work for their backing stores) took about a fifth of the caller's thread in the
- * saturated phase of the pipeline benchmark (profile, large corpus). Records are self-describing
- * (length first) and 8-byte multiples, so a chunk reads as a Source like the ring.
+ * Queued records are kept back to back in chunks, not each in a Buffer of its own: with the ring
+ * full, allocating a Buffer per record (and the collector's work for their backing stores) took
+ * about a fifth of the caller's thread in the saturated phase of the pipeline benchmark (profile,
+ * large corpus). Records are self-describing (length first) and 8-byte multiples, so a chunk reads
+ * as a Source like the ring. A queue starts with a small chunk and doubles up to CHUNK_MAX, so a
+ * sink that queues a little holds little; the one small chunk a queue empties is kept for the
+ * next time (at the edge of saturation a queue empties and refills at every event).
  */
-const CHUNK_BYTES = 1 << 20;
+const CHUNK_MIN = 16 * 1024;
+const CHUNK_MAX = 1 << 20;
+/** A record this big gets a buffer of its exact size: a chunk's unused tail stays under it, so the
+ *  queue's memory stays within ~1/16 of the bytes it counts against maxBufferBytes. */
+const OWN_BUFFER_BYTES = CHUNK_MAX / 16;
 
 interface Chunk {
   readonly buf: Buffer;
@@ -50,6 +56,11 @@ export class Overflow {
   #chunks: Chunk[] = [];
   #headOff = 0;
   #queued = 0;
+  /** An emptied CHUNK_MIN chunk, kept for the queue's next start. */
+  #spare: Chunk | undefined;
+  /** Set while writeInto() runs: a pump from a callback of its writes (a fault reported to a
+   *  listener that logs) must not move the records it is walking. */
+  #writing = false;
   readonly #externals = new Map<number, External>();
   #nextExternalId = 1;
   #dropFirst = -1;
@@ -152,6 +163,7 @@ export class Overflow {
 
   /** Moves queued records into the ring while they fit; keeps a timer going while any remain. */
   pump(): void {
+    if (this.#writing) return;
     this.reclaim();
     while (this.#queued > 0) {
       const chunk = this.#chunks[0]!;
@@ -188,12 +200,19 @@ export class Overflow {
    * every record here comes after what it wrote), then forgets it all. The caller commits.
    */
   writeInto(consumer: RingConsumer): void {
-    while (this.#queued > 0) {
-      const chunk = this.#chunks[0]!;
-      const at = this.#headOff;
-      if (chunk.buf[at + 4] === Kind.EXTERNAL) consumer.direct(this.#externals.get(chunk.buf.readUInt32LE(at + RECORD_HEADER))!.src, 0);
-      else consumer.direct(chunk.src, at);
-      this.#shift(chunk.buf.readUInt32LE(at));
+    this.#writing = true;
+    try {
+      // Records queued meanwhile (by such a callback) come after, with later indexes: written too.
+      while (this.#queued > 0) {
+        const chunk = this.#chunks[0]!;
+        const at = this.#headOff;
+        const len = chunk.buf.readUInt32LE(at);
+        if (chunk.buf[at + 4] === Kind.EXTERNAL) consumer.direct(this.#externals.get(chunk.buf.readUInt32LE(at + RECORD_HEADER))!.src, 0);
+        else consumer.direct(chunk.src, at);
+        this.#shift(len);
+      }
+    } finally {
+      this.#writing = false;
     }
     if (this.#dropCount > 0) {
       consumer.direct(sourceOf(droppedRecord(this.#dropFirst, this.#dropCount, this.#dropTs)), 0);
@@ -224,10 +243,17 @@ export class Overflow {
     const len = record.length;
     let tail = this.#chunks[this.#chunks.length - 1];
     if (tail === undefined || tail.buf.length - tail.end < len) {
-      // Over 4 KiB, allocUnsafe never slices Node's shared pool: the chunk starts its own memory,
-      // so a record's 8-byte alignment there is its alignment in memory (STR16 reads it in place).
-      const buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, len));
-      tail = { buf, src: sourceOf(buf), end: 0 };
+      if (len < OWN_BUFFER_BYTES && tail === undefined && this.#spare !== undefined) {
+        tail = this.#spare;
+        this.#spare = undefined;
+      } else {
+        const size = len >= OWN_BUFFER_BYTES ? len : tail === undefined ? CHUNK_MIN : Math.min(CHUNK_MAX, 2 * tail.buf.length);
+        // Never a slice of Node's shared pool (allocUnsafe could be, were Buffer.poolSize raised):
+        // the chunk starts its own memory, so a record's 8-byte alignment there is its alignment
+        // in memory (STR16 strings are read in place through a Uint16Array).
+        const buf = Buffer.allocUnsafeSlow(size);
+        tail = { buf, src: sourceOf(buf), end: 0 };
+      }
       this.#chunks.push(tail);
     }
     tail.buf.set(record, tail.end);
@@ -236,13 +262,19 @@ export class Overflow {
     this.#account(len);
   }
 
-  /** The oldest queued record, `len` bytes, is gone: a chunk emptied is let go of. */
+  /** The oldest queued record, `len` bytes, is gone: a chunk emptied is let go of (a small one
+   *  kept as the spare). */
   #shift(len: number): void {
     this.#queued--;
     this.#headOff += len;
-    if (this.#headOff === this.#chunks[0]!.end) {
+    const head = this.#chunks[0]!;
+    if (this.#headOff === head.end) {
       this.#chunks.shift();
       this.#headOff = 0;
+      if (head.buf.length === CHUNK_MIN) {
+        head.end = 0;
+        this.#spare = head;
+      }
     }
   }
 
