@@ -171,7 +171,8 @@ export class Overflow {
       const len = chunk.buf.readUInt32LE(at);
       if (!this.#producer.copy(chunk.buf.subarray(at, at + len))) break;
       // An EXTERNAL placeholder's bytes stay held, with its record's, until the writer reads past it.
-      if (chunk.buf[at + 4] === Kind.EXTERNAL) this.#externals.get(chunk.buf.readUInt32LE(at + RECORD_HEADER))!.endPos = this.#producer.position;
+      const ext = externalAt(this.#externals, chunk.buf, at);
+      if (ext !== undefined) ext.endPos = this.#producer.position;
       else this.#bytes -= len;
       this.#shift(len);
     }
@@ -207,7 +208,8 @@ export class Overflow {
         const chunk = this.#chunks[0]!;
         const at = this.#headOff;
         const len = chunk.buf.readUInt32LE(at);
-        if (chunk.buf[at + 4] === Kind.EXTERNAL) consumer.direct(this.#externals.get(chunk.buf.readUInt32LE(at + RECORD_HEADER))!.src, 0);
+        const ext = externalAt(this.#externals, chunk.buf, at);
+        if (ext !== undefined) consumer.direct(ext.src, 0);
         else consumer.direct(chunk.src, at);
         this.#shift(len);
       }
@@ -292,4 +294,9 @@ export class Overflow {
     // The exit flush writes whatever is still queued, so a pending pump must not hold the process.
     this.#timer.unref();
   }
+}
+
+/** The external record whose placeholder is the queued record at `at`, or undefined for any other. */
+function externalAt(externals: Map<number, External>, buf: Buffer, at: number): External | undefined {
+  return buf[at + 4] === Kind.EXTERNAL ? externals.get(buf.readUInt32LE(at + RECORD_HEADER))! : undefined;
 }

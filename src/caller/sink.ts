@@ -413,16 +413,17 @@ export class JsonlEventSink implements AgentEventSink, ExitFlushable {
     const enc = this.#enc;
     let offset = 0;
     // Shared: the record takes its index (and room) when it is placed, so it is made in scratch.
+    // With no writer thread this thread does the writer's work anyway: at once is cheaper.
+    const slack = !this.#inline && writerHasSlack(this.#ring);
     if (this.#shared === undefined && this.#overflow.idle) {
       const room = this.#producer.room();
       offset = room.offset;
       enc.begin(this.#ring, offset, room.limit);
-      // With no writer thread this thread does the writer's work anyway: at once is cheaper.
-      enc.writerSlack = !this.#inline && writerHasSlack(this.#ring);
+      enc.writerSlack = slack;
     } else {
       enc.begin();
       // Shared: as any producer. Queued behind an overflow: the writer is behind by definition.
-      enc.writerSlack = this.#shared !== undefined && !this.#inline && writerHasSlack(this.#ring);
+      enc.writerSlack = this.#shared !== undefined && slack;
     }
     enc.event(index, ts, frameDepth, executionId, body);
     if (enc.spilled) return false;

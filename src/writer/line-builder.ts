@@ -82,19 +82,13 @@ function escapeByte(out: OutBuffer, b: number, rest: number): void {
   o[out.len++] = BACKSLASH;
   if (b === QUOTE || b === BACKSLASH) o[out.len++] = b;
   else if (SHORT_ESCAPE[b] !== undefined) o[out.len++] = SHORT_ESCAPE[b]!;
-  else {
-    o[out.len++] = 0x75; // u
-    o[out.len++] = 0x30;
-    o[out.len++] = 0x30;
-    o[out.len++] = HEX.charCodeAt(b >> 4);
-    o[out.len++] = HEX.charCodeAt(b & 15);
-  }
+  else out.len = hexEscape(o, out.len, b);
 }
 
-/** Writes a lone surrogate `c` at `p` as JSON.stringify does (\udXXX: UTF-8 cannot carry it);
- *  returns the position after it. */
-function loneSurrogate(o: Uint8Array, p: number, c: number): number {
-  o[p++] = BACKSLASH;
+/** Writes `u` and the four lowercase hex digits of code unit `c` at `p` (after its backslash), as
+ *  JSON.stringify writes a control (\u00xx) or a lone surrogate (\udXXX: UTF-8 cannot carry it);
+ *  returns the position after them. */
+function hexEscape(o: Uint8Array, p: number, c: number): number {
   o[p++] = 0x75; // u
   o[p++] = HEX.charCodeAt(c >> 12);
   o[p++] = HEX.charCodeAt((c >> 8) & 15);
@@ -646,28 +640,29 @@ export class LineBuilder {
    * decoded and goes through them first, as decodedString does.
    */
   private wideQuoted(off: number, units: number): void {
+    const text = this.src.buf.ucs2Slice(off, off + 2 * units);
     if (!this.redacting) {
-      this.wideCopy(off, units, false);
+      this.wideCopy(off, text, false);
       return;
     }
     const out = this.out;
     const at = out.len;
-    if (!this.patterns && this.wideCopy(off, units, true)) return;
+    if (!this.patterns && this.wideCopy(off, text, true)) return;
     out.len = at;
-    const s = this.src.buf.ucs2Slice(off, off + 2 * units);
-    const redacted = this.redaction!.redactString(s);
-    if (redacted !== s) return out.utf8(JSON.stringify(redacted));
-    this.wideCopy(off, units, false);
+    const redacted = this.redaction!.redactString(text);
+    if (redacted !== text) return out.utf8(JSON.stringify(redacted));
+    this.wideCopy(off, text, false);
   }
 
   /**
-   * Writes UTF-16 code units as UTF-8, escaped as JSON.stringify escapes them (a lone surrogate as
-   * \udXXX): a JS loop looks at each unit for what needs an escape, and V8 transcodes the runs
-   * between (utf8Write of a slice of one string of the text). With `watch`, stops at the first `=`
-   * or `@` and returns false (the caller rewinds the output).
+   * Writes the UTF-16 code units at `off` (`text` is them as a string) as UTF-8, escaped as
+   * JSON.stringify escapes them (a lone surrogate as \udXXX): a JS loop looks at each unit for what
+   * needs an escape, and V8 transcodes the runs between (utf8Write of slices of `text`). With
+   * `watch`, stops at the first `=` or `@` and returns false (the caller rewinds the output).
    */
-  private wideCopy(off: number, units: number, watch: boolean): boolean {
+  private wideCopy(off: number, text: string, watch: boolean): boolean {
     const src = this.src;
+    const units = text.length;
     let u16: Uint16Array;
     let first: number;
     if (src.u16 !== undefined && off % 2 === 0) {
@@ -677,7 +672,6 @@ export class LineBuilder {
       u16 = this.alignedUnits(off, units);
       first = 0;
     }
-    const text = src.buf.ucs2Slice(off, off + 2 * units);
     const out = this.out;
     out.ensure(1);
     out.buf[out.len++] = QUOTE;
@@ -697,7 +691,8 @@ export class LineBuilder {
         // A lone surrogate: UTF-8 cannot carry it; JSON.stringify writes it as \udXXX.
         wideRun(out, text, run, k);
         out.ensure(6);
-        out.len = loneSurrogate(out.buf, out.len, c);
+        out.buf[out.len++] = BACKSLASH;
+        out.len = hexEscape(out.buf, out.len, c);
         run = k + 1;
         continue;
       }
